@@ -1,0 +1,543 @@
+"""`automata`: the command-line face of AUTOMATA Desktop (generate, library, doctor, webhook, comfy).
+
+Exit codes a script can rely on:
+  0  success (for `generate`: every generation completed)
+  1  a generation failed, was cancelled or timed out
+  2  usage error (bad flags or parameter values)
+  3  a server, file or setting problem (unreachable ComfyUI, missing nodes, unreadable workflow)
+  130 interrupted with Ctrl-C (generations keep running on the server; the library resumes them)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from automata_desktop import __version__
+from automata_desktop.config import LOCAL_SERVER, Settings, load_settings, normalize_server_url
+from automata_desktop.core.generation import Generation, GenerationStatus
+from automata_desktop.errors import AutomataError, ComfyError, ParameterError, ServerUnreachable
+from automata_desktop.jobs.models import GenerationRequest, JobUpdate
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return args.func(args)
+    except ParameterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except AutomataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("\ninterrupted; queued generations keep running and are picked up next time",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="automata",
+        description="AUTOMATA Desktop: AI texturing with ComfyUI, PBR maps, a local library.",
+        epilog="Settings live in the user config dir (see `automata doctor`); AUTOMATA_* variables "
+               "override them.",
+    )
+    parser.add_argument("--version", action="version", version=f"automata {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    parser.add_argument("--library", metavar="DIR", help="library folder (default: user data dir)")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    gen = sub.add_parser("generate", help="run a workflow and store its results in the library",
+                         description="Run a workflow on ComfyUI (or in-process with --server local) "
+                                     "and store the results in the library.")
+    gen.add_argument("--workflow", "-w", default="pbr_from_image",
+                     help="shipped workflow name or an API-format JSON file (default: pbr_from_image)")
+    gen.add_argument("--image", type=Path, help="reference / base color image")
+    gen.add_argument("--mesh", type=Path, help="mesh to texture (GLB, OBJ, …)")
+    gen.add_argument("--prompt", help="text prompt")
+    gen.add_argument("--negative", help="negative prompt")
+    gen.add_argument("--set", action="append", default=[], metavar="PARAM=VALUE",
+                     help="any workflow parameter (repeatable), e.g. --set steps=30")
+    gen.add_argument("--server", help="ComfyUI address (host:port or URL), or 'local'")
+    gen.add_argument("--seed", type=int, help="seed of the first generation (default random)")
+    gen.add_argument("--count", type=int, default=1, help="how many generations (seed, seed+1, …)")
+    gen.add_argument("--timeout", type=float, metavar="MIN", help="give up after MIN minutes")
+    gen.add_argument("--json", action="store_true", help="print the results as JSON")
+    gen.set_defaults(func=cmd_generate)
+
+    lib = sub.add_parser("library", help="list, show and export generations")
+    lib_sub = lib.add_subparsers(title="library commands", metavar="ACTION")
+    ls = lib_sub.add_parser("list", help="newest generations first")
+    ls.add_argument("--status", choices=[s.value for s in GenerationStatus])
+    ls.add_argument("--search", help="text in prompt, workflow, server or id")
+    ls.add_argument("--limit", type=int, default=50)
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(func=cmd_library_list)
+    show = lib_sub.add_parser("show", help="one generation with its files")
+    show.add_argument("id", help="generation id (a unique prefix is enough)")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(func=cmd_library_show)
+    export = lib_sub.add_parser("export", help="copy a generation's maps to a folder")
+    export.add_argument("id")
+    export.add_argument("dir", type=Path)
+    export.add_argument("--preset", default="generic",
+                        choices=["generic", "blender", "unity", "unreal", "godot"])
+    export.add_argument("--json", action="store_true")
+    export.set_defaults(func=cmd_library_export)
+
+    doctor = sub.add_parser("doctor", help="check settings, ComfyUI, workflows and the listener")
+    doctor.add_argument("--server", help="ComfyUI address to check (default: from settings)")
+    doctor.add_argument("--offline", action="store_true", help="skip every network check")
+    doctor.add_argument("--json", action="store_true")
+    doctor.set_defaults(func=cmd_doctor)
+
+    hook = sub.add_parser("webhook", help="the webhook listener")
+    hook_sub = hook.add_subparsers(title="webhook commands", metavar="ACTION")
+    serve = hook_sub.add_parser("serve", help="run the listener alone (for a headless box)")
+    serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 8199; 0 picks a free one)")
+    serve.set_defaults(func=cmd_webhook_serve)
+
+    comfy = sub.add_parser("comfy", help="ComfyUI helpers")
+    comfy_sub = comfy.add_subparsers(title="comfy commands", metavar="ACTION")
+    install = comfy_sub.add_parser("install-nodes", help="install the AUTOMATA node pack into ComfyUI")
+    install.add_argument("--comfyui", type=Path, help="the ComfyUI folder (default: search)")
+    install.add_argument("--link", action="store_true", help="symlink instead of copying")
+    install.set_defaults(func=cmd_install_nodes)
+
+    wfs = sub.add_parser("workflows", help="list the shipped workflows and their parameters")
+    wfs.add_argument("--json", action="store_true")
+    wfs.set_defaults(func=cmd_workflows)
+    return parser
+
+
+# -- shared helpers ----------------------------------------------------------------------------
+
+
+def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
+    if getattr(args, "library", None):
+        overrides["library_dir"] = args.library
+    return load_settings(overrides={k: v for k, v in overrides.items() if v is not None})
+
+
+def _parse_sets(items: list[str]) -> dict[str, str]:
+    values = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise ParameterError(f"--set expects PARAM=VALUE, got {item!r}")
+        values[name.strip()] = value
+    return values
+
+
+def _gen_json(gen: Generation) -> dict[str, Any]:
+    return {
+        "id": gen.id, "status": gen.status.value, "workflow": gen.workflow, "server": gen.server,
+        "prompt": gen.prompt, "prompt_id": gen.prompt_id, "error": gen.error,
+        "created_at": gen.created_at.isoformat(),
+        "finished_at": gen.finished_at.isoformat() if gen.finished_at else None,
+        "duration_s": gen.duration_s, "parameters": gen.parameters,
+        "files": [{"kind": f.kind.value, "path": str(f.path), "sha256": f.sha256, "size": f.size,
+                   "width": f.width, "height": f.height, "source": f.source} for f in gen.files],
+    }
+
+
+class ProgressPrinter:
+    """One line per generation: a bar with %, current node and ETA (redrawn in place on a TTY)."""
+
+    def __init__(self, stream: TextIO = sys.stderr) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self._last: dict[str, tuple[Any, ...]] = {}
+        self._last_line_time = 0.0
+
+    def show(self, update: JobUpdate) -> None:
+        pct = int(update.fraction * 100)
+        eta = f" ETA {_duration(update.eta_s)}" if update.eta_s is not None and pct < 100 else ""
+        node = f" {update.current_node}" if update.current_node else ""
+        bar = "#" * (pct // 5) + "-" * (20 - pct // 5)
+        short = update.generation_id[:8]
+        msg = f" {update.message}" if update.message and update.message != update.status.value else ""
+        line = f"{short} [{bar}] {pct:3d}% {update.status.value}{node}{eta}{msg}"
+        key = (update.status, pct // 5, update.current_node, update.message)
+        if self.tty:
+            self.stream.write("\r\033[K" + line[:200])
+            if update.status.is_final:
+                self.stream.write("\n")
+        elif self._last.get(update.generation_id) != key and (
+            update.status.is_final or update.message or time.monotonic() - self._last_line_time > 1
+        ):
+            self.stream.write(line + "\n")
+            self._last_line_time = time.monotonic()
+        self._last[update.generation_id] = key
+        self.stream.flush()
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = int(seconds)
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+# -- generate ----------------------------------------------------------------------------------
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from automata_desktop.runtime import load_workflow_named
+
+    settings = _settings(args)
+    template = load_workflow_named(args.workflow)
+    params: dict[str, Any] = dict(_parse_sets(args.set))
+    if args.prompt is not None:
+        params["prompt"] = args.prompt
+    if args.negative is not None:
+        params["negative_prompt"] = args.negative
+    for name in params:
+        if name not in template.parameters:
+            template.bind({name: params[name]})  # raises a ParameterError that lists the valid names
+    if args.image is not None and not args.image.is_file():
+        raise ParameterError(f"--image {args.image}: no such file")
+    if args.mesh is not None and not args.mesh.is_file():
+        raise ParameterError(f"--mesh {args.mesh}: no such file")
+    if args.count < 1:
+        raise ParameterError("--count must be at least 1")
+    server = normalize_server_url(args.server) if args.server else None
+    return asyncio.run(_generate(args, settings, template, params, server))
+
+
+async def _pick_server(settings: Settings, template: Any, explicit: str | None) -> tuple[str, str]:
+    """The server to use and a notice; falls back to in-process for local workflows."""
+    if explicit:
+        return explicit, ""
+    url = settings.server().url
+    if url == LOCAL_SERVER:
+        return url, ""
+    if not template.local:
+        return url, ""
+    from automata_desktop.comfy.client import ComfyClient, Timeouts
+
+    client = ComfyClient(url, timeouts=Timeouts(connect=1.5, api=3.0))
+    try:
+        await client.system_stats()
+        missing = await client.missing_nodes(template.class_types)
+    except ComfyError:
+        return LOCAL_SERVER, f"no ComfyUI at {url}; running {template.name} in-process"
+    finally:
+        await client.close()
+    if missing:
+        return LOCAL_SERVER, (f"ComfyUI at {url} lacks {', '.join(sorted(missing))}; running "
+                              f"{template.name} in-process (install the nodes with "
+                              "`automata comfy install-nodes`)")
+    return url, ""
+
+
+async def _generate(args: argparse.Namespace, settings: Settings, template: Any,
+                    params: dict[str, Any], server: str | None) -> int:
+    from automata_desktop.runtime import Runtime
+
+    chosen, notice = await _pick_server(settings, template, server)
+    if notice:
+        print(f"note: {notice}", file=sys.stderr)
+    image = args.image.resolve() if args.image else None
+    if image is None and "image" in template.parameters and template.parameters["image"].required:
+        from automata_desktop.paths import resources_dir
+
+        image = resources_dir() / "samples" / "sample_basecolor.png"
+        print(f"note: no --image given; using the bundled sample {image.name}", file=sys.stderr)
+    request = GenerationRequest(
+        workflow=template, server=chosen, parameters=params, image=image,
+        mesh=args.mesh.resolve() if args.mesh else None, count=args.count, seed=args.seed,
+        timeout_s=args.timeout * 60 if args.timeout else None,
+    )
+    printer = ProgressPrinter()
+    async with Runtime(settings, listen=chosen != LOCAL_SERVER) as rt:
+        for notice in rt.notices:
+            print(f"note: {notice}", file=sys.stderr)
+        updates = rt.engine.updates()
+        try:
+            generations = await rt.engine.submit(request)
+        except ServerUnreachable as exc:
+            raise ComfyError(f"{exc}\n  hint: start ComfyUI, pass --server URL, or use "
+                             "--server local for model-free workflows") from exc
+        ids = {g.id for g in generations}
+        pending = set(ids)
+
+        async def follow() -> None:
+            async for update in updates:
+                if update.generation_id in ids:
+                    printer.show(update)
+                    if update.status.is_final:
+                        pending.discard(update.generation_id)
+                if not pending:
+                    return
+
+        follower = asyncio.create_task(follow())
+        done = await rt.engine.wait(ids)
+        await asyncio.sleep(0)  # let the printer draw the final lines
+        follower.cancel()
+    order = {g.id: i for i, g in enumerate(generations)}
+    done.sort(key=lambda g: order[g.id])
+    if args.json:
+        print(json.dumps([_gen_json(g) for g in done], indent=2))
+    else:
+        for gen in done:
+            print(f"{gen.id}  {gen.status.value}" + (f": {gen.error}" if gen.error else ""))
+            for f in gen.files:
+                size = f" {f.width}x{f.height}" if f.width else ""
+                print(f"  {f.kind.value:<11}{size:>11}  {f.path}")
+    return EXIT_OK if all(g.status is GenerationStatus.COMPLETED for g in done) else EXIT_FAILED
+
+
+# -- library -----------------------------------------------------------------------------------
+
+
+def _open_library(args: argparse.Namespace) -> Any:
+    from automata_desktop.library.store import Library
+
+    return Library(_settings(args).library_path)
+
+
+def _find(library: Any, prefix: str) -> Generation:
+    gen = library.get(prefix) if len(prefix) == 36 else None
+    if gen is None:
+        matches = [g for g in library.list(search=prefix, limit=1000) if g.id.startswith(prefix)]
+        if len(matches) > 1:
+            raise ParameterError(f"{prefix!r} matches {len(matches)} generations; give more of the id")
+        if not matches:
+            raise ParameterError(f"no generation {prefix!r} in the library")
+        gen = matches[0]
+    return gen
+
+
+def cmd_library_list(args: argparse.Namespace) -> int:
+    library = _open_library(args)
+    status = GenerationStatus(args.status) if args.status else None
+    gens = library.list(status=status, search=args.search, limit=args.limit)
+    if args.json:
+        print(json.dumps([_gen_json(g) for g in gens], indent=2))
+        return EXIT_OK
+    if not gens:
+        print("the library is empty" if not (status or args.search) else "nothing matches")
+    for g in gens:
+        when = g.created_at.astimezone().strftime("%Y-%m-%d %H:%M")
+        print(f"{g.id[:8]}  {when}  {g.status.value:<9}  {g.workflow:<22} {len(g.files):>2} files  "
+              f"{g.prompt[:40]}")
+    return EXIT_OK
+
+
+def cmd_library_show(args: argparse.Namespace) -> int:
+    gen = _find(_open_library(args), args.id)
+    if args.json:
+        print(json.dumps(_gen_json(gen), indent=2))
+        return EXIT_OK
+    print(f"id        {gen.id}\nstatus    {gen.status.value}\nworkflow  {gen.workflow}\n"
+          f"server    {gen.server}\nprompt    {gen.prompt}\ncreated   {gen.created_at.isoformat()}")
+    if gen.duration_s is not None:
+        print(f"duration  {gen.duration_s:.1f} s")
+    if gen.error:
+        print(f"error     {gen.error}")
+    for f in gen.files:
+        print(f"  {f.kind.value:<11} {f.path}")
+    return EXIT_OK
+
+
+def cmd_library_export(args: argparse.Namespace) -> int:
+    library = _open_library(args)
+    gen = _find(library, args.id)
+    written = library.export(gen.id, args.dir, preset=args.preset)
+    if args.json:
+        print(json.dumps([str(p) for p in written], indent=2))
+    else:
+        for path in written:
+            print(path)
+    return EXIT_OK
+
+
+# -- doctor ------------------------------------------------------------------------------------
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    return asyncio.run(_doctor(args))
+
+
+async def _doctor(args: argparse.Namespace) -> int:
+    from automata_desktop.config import settings_path
+    from automata_desktop.runtime import all_workflows
+
+    settings = _settings(args)
+    report: dict[str, Any] = {"version": __version__, "settings_file": str(settings_path()),
+                              "library": str(settings.library_path), "problems": []}
+    lines = [f"automata {__version__}", f"settings   {settings_path()}",
+             f"library    {settings.library_path}"]
+    workflows = all_workflows()
+    report["workflows"] = sorted(workflows)
+    lines.append(f"workflows  {', '.join(sorted(workflows)) or 'none'}")
+    ok = True
+    if not args.offline:
+        url = normalize_server_url(args.server) if args.server else settings.server().url
+        server_report = await _check_server(url, workflows)
+        report["server"] = server_report
+        lines.extend(server_report.pop("_lines"))
+        listener = await _check_listener(settings)
+        report["webhook"] = listener
+        lines.append(f"webhook    {listener['message']}")
+        ok = server_report["reachable"] or url == LOCAL_SERVER
+    else:
+        lines.append("network    skipped (--offline)")
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print("\n".join(lines))
+    return EXIT_OK if ok else EXIT_ERROR
+
+
+async def _check_server(url: str, workflows: dict[str, Any]) -> dict[str, Any]:
+    from automata_desktop.comfy.client import ComfyClient, Timeouts
+
+    out: dict[str, Any] = {"url": url, "reachable": False, "_lines": []}
+    lines = out["_lines"]
+    if url == LOCAL_SERVER:
+        lines.append("comfyui    none configured: the in-process backend runs model-free workflows")
+        return out
+    client = ComfyClient(url, timeouts=Timeouts(connect=3.0, api=10.0))
+    try:
+        info = await client.system_stats()
+        known = await client.object_info()
+    except ComfyError as exc:
+        lines.append(f"comfyui    {exc}")
+        lines.append("           workflows marked local still run in-process")
+        return out
+    finally:
+        await client.close()
+    out.update(reachable=True, version=info.version, devices=list(info.devices))
+    lines.append(f"comfyui    {url}: ComfyUI {info.version}; {', '.join(info.devices) or 'no devices'}")
+    pack = known.get("AutomataWebhook")
+    out["node_pack"] = bool(pack)
+    lines.append("node pack  " + ("AUTOMATA nodes installed" if pack else
+                                  "AUTOMATA nodes missing: run `automata comfy install-nodes`"))
+    out["workflows"] = {}
+    for name, template in sorted(workflows.items()):
+        missing = sorted(c for c in template.class_types if c not in known)
+        out["workflows"][name] = {"runnable": not missing, "missing_nodes": missing}
+        if missing:
+            hints = sorted({template.pack_for(c) or "unknown pack" for c in missing})
+            lines.append(f"  {name:<22} cannot run: missing {', '.join(missing)} ({'; '.join(hints)})")
+        else:
+            lines.append(f"  {name:<22} ready")
+    return out
+
+
+async def _check_listener(settings: Settings) -> dict[str, Any]:
+    import httpx
+
+    from automata_desktop.webhook import WebhookListener
+
+    async def ignore(_event: Any) -> None:
+        return None
+
+    listener = WebhookListener(secret=settings.webhook_secret, on_event=ignore,
+                               host=settings.webhook_host, port=settings.webhook_port)
+    try:
+        await listener.start()
+    except AutomataError as exc:
+        # Taken usually means a running AUTOMATA app holds it: ask that one.
+        url = f"http://{settings.webhook_host}:{settings.webhook_port}/hooks/health"
+        try:
+            async with httpx.AsyncClient(timeout=2.0) as http:
+                response = await http.get(url)
+            if response.status_code == 200 and response.json().get("app") == "automata-desktop":
+                return {"ok": True, "message": f"a running AUTOMATA app listens on {url}"}
+        except (httpx.HTTPError, ValueError):
+            pass
+        return {"ok": False, "message": str(exc)}
+    try:
+        async with httpx.AsyncClient(timeout=2.0) as http:
+            response = await http.get(listener.health_url)
+        ok = response.status_code == 200
+    except httpx.HTTPError:
+        ok = False
+    finally:
+        await listener.stop()
+    where = f"{settings.webhook_host}:{settings.webhook_port}"
+    return {"ok": ok, "message": f"listener can bind {where} and answers" if ok
+            else f"listener on {where} did not answer its own health check"}
+
+
+# -- webhook / comfy / workflows ---------------------------------------------------------------
+
+
+def cmd_webhook_serve(args: argparse.Namespace) -> int:
+    overrides = {"webhook_host": args.host, "webhook_port": args.port}
+    settings = _settings(args, **overrides)
+    return asyncio.run(_serve(settings))
+
+
+async def _serve(settings: Settings) -> int:
+    from automata_desktop.library.store import Library
+    from automata_desktop.webhook import WebhookListener
+
+    library = Library(settings.library_path)
+
+    async def record(event: Any) -> None:
+        data = event.payload.data
+        library.record_webhook_event(event.webhook_id, data.generation_id, event.raw_body)
+        print(f"{event.received_at.isoformat()}  {event.payload.type}  {data.generation_id}  "
+              f"{len(data.files)} files", flush=True)
+
+    listener = WebhookListener(secret=settings.webhook_secret, on_event=record,
+                               host=settings.webhook_host, port=settings.webhook_port)
+    await listener.start()
+    print(f"listening on {listener.url} (Ctrl-C stops)", flush=True)
+    if settings.webhook_host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"give a remote ComfyUI this URL: {listener.public_url()}", flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await listener.stop()
+        library.close()
+    return EXIT_OK
+
+
+def cmd_install_nodes(args: argparse.Namespace) -> int:
+    from automata_desktop.nodepack import install_nodes
+
+    report = install_nodes(args.comfyui, link=args.link)
+    print(report)
+    return EXIT_OK
+
+
+def cmd_workflows(args: argparse.Namespace) -> int:
+    from automata_desktop.runtime import all_workflows
+
+    workflows = all_workflows()
+    if args.json:
+        print(json.dumps({n: {"title": w.title, "local": w.local,
+                              "parameters": {p.name: p.type for p in w.parameters.values()}}
+                          for n, w in workflows.items()}, indent=2))
+        return EXIT_OK
+    for name, w in sorted(workflows.items()):
+        where = "in-process or ComfyUI" if w.local else "ComfyUI"
+        print(f"{name:<22} {w.title} ({where})")
+        for p in w.parameters.values():
+            print(f"    {p.name:<18} {p.type}{' (required)' if p.required else ''}")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,515 @@
+"""One connection to one ComfyUI server: HTTP calls plus a reconnecting websocket, as typed events.
+
+    async with ComfyClient("http://127.0.0.1:8188") as comfy:
+        events = comfy.events()
+        queued = await comfy.queue_prompt(graph)
+        async for event in events: ...
+
+The websocket loop reconnects with capped exponential backoff and jitter, keeping its clientId so
+messages of prompts already queued keep coming; after a reconnect every tracked prompt is resynced
+through `/history` and `/queue` (a restarted server loses its queue silently: that becomes
+`PromptLost`). Requests never send an `Origin` header: ComfyUI answers 403 when it differs from Host.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import mimetypes
+import os
+import random
+import uuid
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import httpx
+import websockets
+
+from automata_desktop.comfy import protocol
+from automata_desktop.comfy.events import (
+    ComfyEvent,
+    Connected,
+    Disconnected,
+    HistoryResult,
+    OutputRef,
+    PromptLost,
+)
+from automata_desktop.errors import (
+    ComfyError,
+    DownloadError,
+    MissingNodes,
+    PromptRejected,
+    ServerResponseError,
+    ServerUnreachable,
+)
+
+log = logging.getLogger(__name__)
+
+CHUNK = 1024 * 1024
+DEFAULT_MAX_DOWNLOAD = 2 * 1024**3  # a 100 MB GLB or an 8K 16-bit PNG fits with room to spare
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Timeouts:
+    """Seconds per call kind: quick metadata calls fail fast, transfers get time per chunk."""
+
+    connect: float = 5.0
+    api: float = 30.0
+    object_info: float = 120.0  # a server with many node packs sends megabytes
+    transfer: float = 120.0  # per read/write of a chunk, not the whole file
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Backoff:
+    initial: float = 0.5
+    maximum: float = 30.0
+    factor: float = 2.0
+    jitter: float = 0.3  # ± fraction
+
+    def delay(self, attempt: int) -> float:
+        base = min(self.maximum, self.initial * self.factor**attempt)
+        return max(0.0, base * (1 + random.uniform(-self.jitter, self.jitter)))
+
+
+@dataclass(frozen=True, slots=True)
+class ServerInfo:
+    url: str
+    version: str
+    python_version: str = ""
+    os: str = ""
+    devices: tuple[str, ...] = ()
+
+    @property
+    def version_tuple(self) -> tuple[int, ...]:
+        return version_tuple(self.version)
+
+
+def version_tuple(text: str) -> tuple[int, ...]:
+    parts = []
+    for piece in text.lstrip("v").split("."):
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedPrompt:
+    prompt_id: str
+    number: float
+    dropped_outputs: tuple[str, ...] = ()  # a 200 can still drop invalid outputs
+
+
+@dataclass(frozen=True, slots=True)
+class QueueState:
+    running: tuple[str, ...]
+    pending: tuple[str, ...]
+
+    def __contains__(self, prompt_id: object) -> bool:
+        return prompt_id in self.running or prompt_id in self.pending
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadedFile:
+    path: Path
+    size: int
+    sha256: str
+    content_type: str
+
+
+class ComfyClient:
+    def __init__(self, url: str, *, api_key: str | None = None, timeouts: Timeouts | None = None,
+                 backoff: Backoff | None = None, client_id: str | None = None) -> None:
+        self.url = url.rstrip("/")
+        self.client_id = client_id or uuid.uuid4().hex
+        self.timeouts = timeouts or Timeouts()
+        self.backoff = backoff or Backoff()
+        self._api_key = api_key
+        headers = {"X-API-Key": api_key} if api_key else {}
+        self._http = httpx.AsyncClient(
+            base_url=self.url, headers=headers, follow_redirects=False,
+            timeout=httpx.Timeout(self.timeouts.api, connect=self.timeouts.connect),
+        )
+        self._subscribers: list[asyncio.Queue[ComfyEvent]] = []
+        self._tracked: set[str] = set()
+        self._ws_task: asyncio.Task[None] | None = None
+        self._ws: Any = None
+        self._resync_task: asyncio.Task[None] | None = None
+        self._connected = asyncio.Event()
+        self._closing = False
+        self._object_info: dict[str, Any] | None = None
+        self.info: ServerInfo | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def __aenter__(self) -> ComfyClient:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def connect(self, *, wait_for_socket: float = 5.0) -> ServerInfo:
+        """Check the server over HTTP, then start the websocket loop (it keeps reconnecting)."""
+        self.info = await self.system_stats()
+        if self._ws_task is None:
+            self._closing = False
+            self._ws_task = asyncio.create_task(self._websocket_loop(), name=f"comfy-ws {self.url}")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._connected.wait(), wait_for_socket)
+        return self.info
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._ws is not None:
+            with contextlib.suppress(Exception):
+                await self._ws.close()
+        if self._ws_task is not None:
+            self._ws_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._ws_task
+            self._ws_task = None
+        await self._http.aclose()
+
+    @property
+    def connected(self) -> bool:
+        """True while the websocket is open (HTTP may work even when this is False)."""
+        return self._connected.is_set()
+
+    def events(self, maxsize: int = 0) -> AsyncIterator[ComfyEvent]:
+        """Subscribe: every event from now on, in order. Subscribe before queueing a prompt."""
+        queue: asyncio.Queue[ComfyEvent] = asyncio.Queue(maxsize)
+        self._subscribers.append(queue)
+
+        async def iterate() -> AsyncIterator[ComfyEvent]:
+            try:
+                while True:
+                    yield await queue.get()
+            finally:
+                self._subscribers.remove(queue)
+
+        return iterate()
+
+    def track(self, prompt_id: str) -> None:
+        """Resync this prompt after reconnects until `untrack`."""
+        self._tracked.add(prompt_id)
+
+    def untrack(self, prompt_id: str) -> None:
+        self._tracked.discard(prompt_id)
+
+    def _emit(self, event: ComfyEvent) -> None:
+        for queue in list(self._subscribers):
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait(event)
+
+    # -- websocket -------------------------------------------------------------------------
+
+    def _ws_url(self) -> str:
+        parts = urlsplit(self.url)
+        scheme = "wss" if parts.scheme == "https" else "ws"
+        query = {"clientId": self.client_id}
+        if self._api_key:
+            query["token"] = self._api_key  # Comfy Cloud authenticates sockets by query
+        return f"{scheme}://{parts.netloc}{parts.path}/ws?{urlencode(query)}"
+
+    async def _websocket_loop(self) -> None:
+        attempt = 0
+        ever_connected = False
+        while not self._closing:
+            reason = "closed by server"
+            try:
+                async with websockets.connect(
+                    self._ws_url(), open_timeout=self.timeouts.connect, max_size=256 * 1024**2,
+                    ping_interval=20, ping_timeout=20, compression="deflate",
+                ) as ws:
+                    self._ws = ws
+                    # Must be the first message, or the server ignores it (and sends no
+                    # preview metadata, so previews could not be tied to a prompt).
+                    await ws.send(json.dumps(
+                        {"type": "feature_flags", "data": {"supports_preview_metadata": True}}
+                    ))
+                    self._connected.set()
+                    self._emit(Connected(reconnected=ever_connected))
+                    if ever_connected:
+                        self._resync_task = asyncio.create_task(self._resync_tracked())
+                    ever_connected, attempt = True, 0
+                    async for frame in ws:
+                        event = (protocol.parse_binary(frame) if isinstance(frame, bytes)
+                                 else protocol.parse_text(frame))
+                        if event is not None:
+                            self._emit(event)
+            except asyncio.CancelledError:
+                raise
+            except websockets.ConnectionClosed as exc:
+                reason = f"connection lost (code {exc.rcvd.code if exc.rcvd else 1006})"
+            except (OSError, TimeoutError, websockets.WebSocketException) as exc:
+                reason = f"cannot connect: {exc}" if not ever_connected else f"reconnect failed: {exc}"
+            finally:
+                self._ws = None
+                self._connected.clear()
+            if self._closing:
+                break
+            delay = self.backoff.delay(attempt)
+            attempt += 1
+            self._emit(Disconnected(reason, delay))
+            await asyncio.sleep(delay)
+
+    async def _resync_tracked(self) -> None:
+        for prompt_id in list(self._tracked):
+            try:
+                result = await self.check(prompt_id)
+            except ComfyError as exc:
+                log.info("resync of %s failed: %s", prompt_id, exc)
+                continue
+            if result is not None:
+                self._emit(result)
+
+    # -- HTTP ------------------------------------------------------------------------------
+
+    async def _request(self, method: str, path: str, *, timeout: float | None = None,
+                       **kwargs: Any) -> httpx.Response:
+        try:
+            return await self._http.request(
+                method, path, timeout=httpx.Timeout(timeout or self.timeouts.api,
+                                                    connect=self.timeouts.connect), **kwargs)
+        except httpx.ConnectError as exc:
+            raise ServerUnreachable(
+                f"ComfyUI at {self.url} is not reachable ({_reason(exc)}); is it running, "
+                "and is the address right?"
+            ) from exc
+        except httpx.TimeoutException as exc:
+            raise ServerUnreachable(f"ComfyUI at {self.url} did not answer {method} {path} "
+                                    "in time") from exc
+        except httpx.HTTPError as exc:
+            raise ServerUnreachable(f"ComfyUI at {self.url}: {method} {path} failed: "
+                                    f"{_reason(exc)}") from exc
+
+    async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = await self._request(method, path, **kwargs)
+        if response.status_code == 403:
+            raise ServerResponseError(
+                f"ComfyUI at {self.url} refused {path} (403); a proxy or the server's origin check "
+                "blocked the request", 403)
+        if response.status_code >= 400:
+            raise ServerResponseError(
+                f"ComfyUI at {self.url} answered {response.status_code} to {method} {path}",
+                response.status_code)
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise ServerResponseError(
+                f"{self.url}{path} did not return JSON; is this a ComfyUI server?") from exc
+
+    async def system_stats(self) -> ServerInfo:
+        data = await self._json("GET", "/system_stats", timeout=self.timeouts.connect * 2)
+        system = data.get("system") if isinstance(data, dict) else None
+        if not isinstance(system, dict):
+            raise ServerResponseError(f"{self.url} does not look like a ComfyUI server "
+                                      "(no 'system' in /system_stats)")
+        devices = tuple(
+            f"{d.get('name', '?')} ({d.get('type', '?')})" for d in data.get("devices") or ()
+            if isinstance(d, dict)
+        )
+        return ServerInfo(self.url, str(system.get("comfyui_version") or "unknown"),
+                          str(system.get("python_version") or ""), str(system.get("os") or ""),
+                          devices)
+
+    async def object_info(self, *, refresh: bool = False) -> dict[str, Any]:
+        if self._object_info is None or refresh:
+            data = await self._json("GET", "/object_info", timeout=self.timeouts.object_info)
+            self._object_info = data if isinstance(data, dict) else {}
+        return self._object_info
+
+    async def missing_nodes(self, class_types: Iterable[str]) -> set[str]:
+        known = await self.object_info()
+        missing = {c for c in class_types if c not in known}
+        if missing:  # a node pack may have been installed since we cached
+            known = await self.object_info(refresh=True)
+            missing = {c for c in class_types if c not in known}
+        return missing
+
+    async def require_nodes(self, class_types: Iterable[str],
+                            packs: dict[str, str | None] | None = None) -> None:
+        missing = await self.missing_nodes(class_types)
+        if missing:
+            packs = packs or {}
+            raise MissingNodes(self.url, {c: packs.get(c) for c in missing})
+
+    async def queue_prompt(self, graph: dict[str, Any], *, prompt_id: str | None = None,
+                           front: bool = False, preview_method: str | None = "auto",
+                           extra_data: dict[str, Any] | None = None) -> QueuedPrompt:
+        """Queue an API-format graph. Our own canonical UUID `prompt_id` avoids the reply race."""
+        prompt_id = prompt_id or str(uuid.uuid4())
+        extra = dict(extra_data or {})
+        if preview_method:
+            extra.setdefault("preview_method", preview_method)  # newer servers default to none
+        body: dict[str, Any] = {"prompt": graph, "client_id": self.client_id,
+                                "prompt_id": prompt_id, "extra_data": extra}
+        if front:
+            body["front"] = True
+        self.track(prompt_id)
+        response = await self._request("POST", "/prompt", json=body)
+        if response.status_code == 400:
+            self.untrack(prompt_id)
+            try:
+                payload = response.json()
+            except ValueError:
+                payload = None
+            headline, problems = protocol.describe_prompt_errors(payload)
+            raise PromptRejected(f"ComfyUI rejected the workflow: {headline}", problems)
+        if response.status_code != 200:
+            self.untrack(prompt_id)
+            raise ServerResponseError(
+                f"ComfyUI at {self.url} answered {response.status_code} to POST /prompt",
+                response.status_code)
+        data = response.json()
+        real_id = str(data.get("prompt_id") or prompt_id)
+        if real_id != prompt_id:  # a server that ignores client-chosen ids
+            self.untrack(prompt_id)
+            self.track(real_id)
+        dropped = tuple(str(n) for n in (data.get("node_errors") or {}))
+        return QueuedPrompt(real_id, data.get("number", 0), dropped)
+
+    async def get_queue(self) -> QueueState:
+        data = await self._json("GET", "/queue")
+        return QueueState(
+            tuple(str(item[1]) for item in data.get("queue_running") or () if len(item) > 1),
+            tuple(str(item[1]) for item in data.get("queue_pending") or () if len(item) > 1),
+        )
+
+    async def get_history(self, prompt_id: str) -> HistoryResult | None:
+        """The prompt's outcome, or None while it is queued or running (`{}` on the wire)."""
+        data = await self._json("GET", f"/history/{prompt_id}")
+        entry = data.get(prompt_id) if isinstance(data, dict) else None
+        return protocol.parse_history_entry(prompt_id, entry) if isinstance(entry, dict) else None
+
+    async def check(self, prompt_id: str) -> HistoryResult | PromptLost | None:
+        """Where a prompt stands: finished (history), lost (server forgot it), or None (in queue)."""
+        result = await self.get_history(prompt_id)
+        if result is not None:
+            return result
+        if prompt_id in await self.get_queue():
+            return None
+        result = await self.get_history(prompt_id)  # it may have finished in between
+        if result is not None:
+            return result
+        return PromptLost(prompt_id, f"ComfyUI at {self.url} no longer knows this prompt "
+                                     "(the server restarted and lost its queue); resubmit it")
+
+    async def cancel(self, prompt_id: str) -> str:
+        """Remove a pending prompt, or interrupt it if it is running. Returns what was done."""
+        queue = await self.get_queue()
+        if prompt_id in queue.pending:
+            await self._request("POST", "/queue", json={"delete": [prompt_id]})
+            return "removed"
+        if prompt_id in queue.running:
+            await self._request("POST", "/interrupt", json={"prompt_id": prompt_id})
+            return "interrupted"
+        return "not_found"
+
+    async def upload_image(self, path: Path, *, subfolder: str = "automata",
+                           overwrite: bool = True) -> str:
+        """Upload an input image; returns the value a LoadImage node expects (`sub/name.png`)."""
+        mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        try:
+            handle = path.open("rb")
+        except OSError as exc:
+            raise DownloadError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        with handle:
+            response = await self._request(
+                "POST", "/upload/image", timeout=self.timeouts.transfer,
+                files={"image": (path.name, handle, mime)},
+                data={"subfolder": subfolder, "type": "input",
+                      "overwrite": "true" if overwrite else "false"},
+            )
+        if response.status_code != 200:
+            raise DownloadError(f"ComfyUI at {self.url} refused the upload of {path.name} "
+                                f"({response.status_code})")
+        data = response.json()
+        name, sub = str(data.get("name", path.name)), str(data.get("subfolder") or "")
+        return f"{sub}/{name}" if sub else name
+
+    async def download(self, ref: OutputRef, dest: Path, *, max_bytes: int = DEFAULT_MAX_DOWNLOAD,
+                       expected_size: int | None = None,
+                       expected_sha256: str | None = None) -> DownloadedFile:
+        """Stream `/view` into `dest` atomically (temp file + rename) with size and checksum checks."""
+        params = {"filename": ref.filename, "subfolder": ref.subfolder, "type": ref.type}
+        timeout = httpx.Timeout(self.timeouts.transfer, connect=self.timeouts.connect)
+        request = self._http.build_request("GET", "/view", params=params, timeout=timeout)
+        try:
+            response = await self._http.send(request, stream=True)
+            if response.status_code in (301, 302, 303, 307, 308) and "location" in response.headers:
+                # Comfy Cloud redirects to a signed URL: fetch it without our credentials.
+                await response.aclose()
+                plain = httpx.AsyncClient(timeout=timeout)
+                try:
+                    response = await plain.send(
+                        plain.build_request("GET", response.headers["location"]), stream=True)
+                    return await self._save_stream(response, ref, dest, max_bytes, expected_size,
+                                                   expected_sha256)
+                finally:
+                    await plain.aclose()
+            return await self._save_stream(response, ref, dest, max_bytes, expected_size,
+                                           expected_sha256)
+        except httpx.HTTPError as exc:
+            raise DownloadError(f"download of {ref.filename} from {self.url} failed: "
+                                f"{_reason(exc)}") from exc
+
+    async def _save_stream(self, response: httpx.Response, ref: OutputRef, dest: Path,
+                           max_bytes: int, expected_size: int | None,
+                           expected_sha256: str | None) -> DownloadedFile:
+        try:
+            if response.status_code != 200:
+                raise DownloadError(f"ComfyUI at {self.url} has no file {ref.filename!r} "
+                                    f"(subfolder {ref.subfolder!r}, {ref.type}): "
+                                    f"HTTP {response.status_code}")
+            announced = int(response.headers.get("content-length") or 0) or None
+            limit = min(max_bytes, expected_size or max_bytes)
+            if announced and announced > limit:
+                raise DownloadError(f"{ref.filename} is {announced} bytes, over the limit "
+                                    f"of {limit}")
+            digest = hashlib.sha256()
+            size = 0
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
+            try:
+                with tmp.open("wb") as out:
+                    async for chunk in response.aiter_raw(CHUNK):
+                        size += len(chunk)
+                        if size > limit:
+                            raise DownloadError(f"{ref.filename} exceeds {limit} bytes")
+                        digest.update(chunk)
+                        out.write(chunk)
+                    out.flush()
+                    os.fsync(out.fileno())
+                if announced is not None and size != announced:
+                    raise DownloadError(f"{ref.filename}: got {size} of {announced} bytes "
+                                        "(connection cut?)")
+                if expected_size is not None and size != expected_size:
+                    raise DownloadError(f"{ref.filename}: size {size} != expected {expected_size}")
+                sha = digest.hexdigest()
+                if expected_sha256 and sha != expected_sha256:
+                    raise DownloadError(f"{ref.filename}: checksum mismatch (file corrupted "
+                                        "in transit?)")
+                os.replace(tmp, dest)
+            except OSError as exc:
+                raise DownloadError(f"cannot write {dest}: {exc.strerror or exc}") from exc
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    tmp.unlink()
+            content_type = response.headers.get("content-type", "application/octet-stream")
+            return DownloadedFile(dest, size, sha, content_type)
+        finally:
+            await response.aclose()
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text.split("\n")[0]

@@ -1,0 +1,221 @@
+"""Pure translation of ComfyUI's wire format into typed events. No I/O here, so it is easy to test.
+
+Quirks handled (see ComfyUI's server.py / execution.py and the recorded transcripts):
+- every text frame is `{"type", "data"}`; unknown types and unknown fields are ignored (newer servers
+  add `assets.*`, `notification`, `metadata`, `activity`);
+- `executing` with `node: null` is the per-prompt end marker; on reconnect the server may send
+  `executing` with no `prompt_id` at all, which tells us nothing we can attribute, so it is dropped;
+- binary frames start with a big-endian u32 event type: 1 preview (u32 image type, bytes),
+  3 text (u32 node id length, node id, text), 4 preview with a JSON metadata header.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from automata_desktop.comfy.events import (
+    ComfyEvent,
+    ExecutionFailed,
+    ExecutionInterrupted,
+    ExecutionStarted,
+    ExecutionSucceeded,
+    HistoryResult,
+    NodeExecuting,
+    NodeOutput,
+    NodeProgress,
+    NodesCached,
+    OutputRef,
+    Preview,
+    Progress,
+    ProgressState,
+    ProgressText,
+    PromptFinished,
+    QueueStatus,
+)
+
+BINARY_PREVIEW = 1
+BINARY_TEXT = 3
+BINARY_PREVIEW_WITH_METADATA = 4
+_IMAGE_TYPES = {1: "image/jpeg", 2: "image/png"}
+
+
+def parse_text(raw: str | bytes) -> ComfyEvent | None:
+    """One text frame → an event, or None for frames a client has no use for (or cannot read)."""
+    try:
+        message = json.loads(raw)
+    except (ValueError, TypeError):
+        return None
+    if not isinstance(message, dict) or not isinstance(message.get("data"), dict):
+        return None
+    return _parse_message(str(message.get("type")), message["data"])
+
+
+def _parse_message(kind: str, data: Mapping[str, Any]) -> ComfyEvent | None:
+    prompt_id = data.get("prompt_id")
+    match kind:
+        case "status":
+            info = (data.get("status") or {}).get("exec_info") or {}
+            remaining = info.get("queue_remaining")
+            return QueueStatus(int(remaining)) if isinstance(remaining, int) else None
+    if not isinstance(prompt_id, str):
+        return None
+    match kind:
+        case "execution_start":
+            return ExecutionStarted(prompt_id)
+        case "execution_cached":
+            return NodesCached(prompt_id, tuple(str(n) for n in data.get("nodes") or ()))
+        case "executing":
+            node = data.get("node")
+            if node is None:
+                return PromptFinished(prompt_id)
+            return NodeExecuting(prompt_id, str(node), _opt_str(data.get("display_node")))
+        case "progress":
+            return Progress(prompt_id, _opt_str(data.get("node")), _num(data.get("value")),
+                            _num(data.get("max"), 1.0))
+        case "progress_state":
+            nodes = tuple(
+                NodeProgress(str(node_id), _num(n.get("value")), _num(n.get("max"), 1.0),
+                             str(n.get("state", "")))
+                for node_id, n in (data.get("nodes") or {}).items()
+                if isinstance(n, dict)
+            )
+            return ProgressState(prompt_id, nodes)
+        case "executed":
+            node = str(data.get("node"))
+            output = data.get("output") or {}
+            if not isinstance(output, dict):
+                output = {}
+            return NodeOutput(prompt_id, node, output, tuple(output_refs(output, node)))
+        case "execution_success":
+            return ExecutionSucceeded(prompt_id)
+        case "execution_error":
+            return ExecutionFailed(
+                prompt_id,
+                message=_error_text(data),
+                node_id=_opt_str(data.get("node_id")),
+                node_type=_opt_str(data.get("node_type")),
+                exception_type=_opt_str(data.get("exception_type")),
+                traceback=tuple(str(t) for t in data.get("traceback") or ()),
+            )
+        case "execution_interrupted":
+            return ExecutionInterrupted(prompt_id, _opt_str(data.get("node_id")))
+    return None
+
+
+def parse_binary(frame: bytes) -> ComfyEvent | None:
+    if len(frame) < 8:
+        return None
+    event, second = struct.unpack(">II", frame[:8])
+    if event == BINARY_PREVIEW:
+        return Preview(frame[8:], _IMAGE_TYPES.get(second, "application/octet-stream"))
+    if event == BINARY_TEXT:
+        node = frame[8 : 8 + second].decode("utf-8", "replace")
+        return ProgressText(node, frame[8 + second :].decode("utf-8", "replace"))
+    if event == BINARY_PREVIEW_WITH_METADATA:
+        try:
+            meta = json.loads(frame[8 : 8 + second])
+        except ValueError:
+            meta = {}
+        if not isinstance(meta, dict):
+            meta = {}
+        return Preview(
+            frame[8 + second :],
+            str(meta.get("image_type") or "image/png"),
+            prompt_id=_opt_str(meta.get("prompt_id")),
+            node=_opt_str(meta.get("node_id")),
+        )
+    return None
+
+
+def output_refs(output: Mapping[str, Any], node: str | None = None) -> Iterable[OutputRef]:
+    """File references in a node's `ui` dict: every list entry with a `filename`."""
+    for slot, entries in output.items():
+        if not isinstance(entries, list):
+            continue
+        for entry in entries:
+            if isinstance(entry, dict) and isinstance(entry.get("filename"), str):
+                yield OutputRef(
+                    filename=entry["filename"],
+                    subfolder=str(entry.get("subfolder") or ""),
+                    type=str(entry.get("type") or "output"),
+                    node=node,
+                    slot=slot,
+                )
+
+
+def parse_history_entry(prompt_id: str, entry: Mapping[str, Any]) -> HistoryResult:
+    status = entry.get("status") or {}
+    outputs = entry.get("outputs") or {}
+    files: list[OutputRef] = []
+    for node, output in outputs.items():
+        if isinstance(output, dict):
+            files.extend(output_refs(output, str(node)))
+    error = None
+    interrupted = False
+    cached: tuple[str, ...] = ()
+    for item in status.get("messages") or ():
+        if not (isinstance(item, list | tuple) and len(item) == 2 and isinstance(item[1], dict)):
+            continue
+        kind, data = item
+        if kind == "execution_error":
+            error = _error_text(data)
+        elif kind == "execution_interrupted":
+            interrupted = True
+            error = "interrupted"
+        elif kind == "execution_cached":
+            cached = tuple(str(n) for n in data.get("nodes") or ())
+    return HistoryResult(
+        prompt_id=prompt_id,
+        status=str(status.get("status_str") or ("success" if outputs else "error")),
+        completed=bool(status.get("completed", bool(outputs))),
+        files=tuple(files),
+        outputs=dict(outputs),
+        error=error,
+        interrupted=interrupted,
+        cached_nodes=cached,
+        executed_nodes=tuple(str(n) for n in (entry.get("meta") or {})),
+    )
+
+
+def describe_prompt_errors(body: Any) -> tuple[str, list[str]]:
+    """A `POST /prompt` error body → (headline, one line per node input) a user can act on."""
+    if not isinstance(body, dict):
+        return "the server rejected the workflow", []
+    error = body.get("error") if isinstance(body.get("error"), dict) else {}
+    headline = str(error.get("message") or "the server rejected the workflow")
+    details = str(error.get("details") or "")
+    if details and not body.get("node_errors"):
+        headline = f"{headline} ({details})"
+    problems = []
+    for node_id, node_error in (body.get("node_errors") or {}).items():
+        if not isinstance(node_error, dict):
+            continue
+        class_type = node_error.get("class_type", "?")
+        for err in node_error.get("errors") or ():
+            extra = err.get("extra_info") or {}
+            where = extra.get("input_name") or err.get("details") or ""
+            text = err.get("message", "invalid")
+            if err.get("details") and err.get("details") != where:
+                text = f"{text}: {err['details']}"
+            problems.append(f"node {node_id} ({class_type}) input {where!r}: {text}"
+                            if where else f"node {node_id} ({class_type}): {text}")
+    return headline, problems
+
+
+def _error_text(data: Mapping[str, Any]) -> str:
+    node = data.get("node_type") or data.get("node_id")
+    text = str(data.get("exception_message") or "execution failed").strip()
+    kind = data.get("exception_type")
+    prefix = f"{node}: " if node else ""
+    return f"{prefix}{kind + ': ' if kind else ''}{text}"
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _num(value: Any, default: float = 0.0) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else default

@@ -1,0 +1,200 @@
+"""Settings: one JSON file in the user's config dir, overridden by `AUTOMATA_*` variables and flags.
+
+Precedence (lowest first): defaults → settings.json → environment → explicit overrides (CLI flags).
+The webhook secret is generated on first use and stored in the settings file (mode 0600), never logged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import os
+import secrets
+from base64 import b64encode
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from automata_desktop import paths
+from automata_desktop.errors import ConfigError
+
+DEFAULT_COMFY_URL = "http://127.0.0.1:8188"
+DEFAULT_COMFY_PORT = 8188
+DEFAULT_WEBHOOK_PORT = 8199
+LOCAL_SERVER = "local"  # the in-process backend: model-free workflows without ComfyUI
+SETTINGS_FILE = "settings.json"
+
+
+def normalize_server_url(text: str) -> str:
+    """Turn what users type (`host:port`, `host`, `http://host:port/`, `https://…`) into a base URL.
+
+    `local` (the in-process backend) is passed through. Raises ConfigError with an example on garbage.
+    """
+    raw = text.strip()
+    if not raw:
+        raise ConfigError("empty server address; use e.g. 127.0.0.1:8188 or http://host:8188")
+    if raw.lower() == LOCAL_SERVER:
+        return LOCAL_SERVER
+    if "://" not in raw:
+        raw = "http://" + raw
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https", "ws", "wss"):
+        raise ConfigError(f"unsupported scheme in server address {text!r}; use http:// or https://")
+    scheme = {"ws": "http", "wss": "https"}.get(parts.scheme, parts.scheme)
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError as exc:  # port out of range / not a number
+        raise ConfigError(f"bad port in server address {text!r}") from exc
+    if not host:
+        raise ConfigError(f"no host in server address {text!r}; use e.g. 127.0.0.1:8188")
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    if port is None:
+        port = DEFAULT_COMFY_PORT if scheme == "http" else 443
+    path = parts.path.rstrip("/")
+    return f"{scheme}://{host}:{port}{path}"
+
+
+def is_loopback_url(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def generate_webhook_secret() -> str:
+    """A Standard Webhooks secret: `whsec_` + base64 of 32 random bytes."""
+    return "whsec_" + b64encode(secrets.token_bytes(32)).decode()
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    url: str
+    name: str = ""
+    api_key: str | None = None  # Comfy Cloud / proxies; sent as X-API-Key
+
+    @property
+    def label(self) -> str:
+        return self.name or self.url
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    servers: tuple[ServerConfig, ...] = (ServerConfig(DEFAULT_COMFY_URL, "local ComfyUI"),)
+    default_server: str = DEFAULT_COMFY_URL
+    webhook_host: str = "127.0.0.1"
+    webhook_port: int = DEFAULT_WEBHOOK_PORT
+    webhook_public_url: str = ""  # what a remote ComfyUI should POST to, when not derivable
+    webhook_secret: str = field(default="", repr=False)
+    library_dir: str = ""  # empty: <user data dir>/library
+    timeout_minutes: float = 45.0
+    poll_interval_s: float = 30.0  # slow /history safety net while the websocket is up
+    theme: str = "dark"
+
+    @property
+    def library_path(self) -> Path:
+        return Path(self.library_dir).expanduser() if self.library_dir else paths.data_dir() / "library"
+
+    def server(self, url_or_name: str | None = None) -> ServerConfig:
+        """Find a configured server by name or URL; an unknown address becomes an ad-hoc server."""
+        wanted = url_or_name or self.default_server
+        for server in self.servers:
+            if wanted in (server.name, server.url):
+                return server
+        url = normalize_server_url(wanted)
+        for server in self.servers:
+            if server.url == url:
+                return server
+        return ServerConfig(url)
+
+
+_ENV = {
+    "AUTOMATA_SERVER": "default_server",
+    "AUTOMATA_WEBHOOK_HOST": "webhook_host",
+    "AUTOMATA_WEBHOOK_PORT": "webhook_port",
+    "AUTOMATA_WEBHOOK_PUBLIC_URL": "webhook_public_url",
+    "AUTOMATA_WEBHOOK_SECRET": "webhook_secret",
+    "AUTOMATA_LIBRARY_DIR": "library_dir",
+    "AUTOMATA_TIMEOUT_MIN": "timeout_minutes",
+    "AUTOMATA_POLL_INTERVAL": "poll_interval_s",
+}
+
+
+def settings_path() -> Path:
+    return paths.config_dir() / SETTINGS_FILE
+
+
+def _coerce(name: str, value: Any) -> Any:
+    kind = {f.name: f.type for f in fields(Settings)}[name]
+    try:
+        if kind == "int":
+            return int(value)
+        if kind == "float":
+            return float(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"setting {name!r} must be a number, got {value!r}") from exc
+    return str(value)
+
+
+def _from_mapping(data: dict[str, Any]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    known = {f.name for f in fields(Settings)}
+    for key, value in data.items():
+        if key == "servers":
+            if not isinstance(value, list):
+                raise ConfigError("'servers' must be a list of {url, name}")
+            values["servers"] = tuple(
+                ServerConfig(normalize_server_url(s["url"]), s.get("name", ""), s.get("api_key"))
+                for s in value
+                if isinstance(s, dict) and s.get("url")
+            )
+        elif key in known:
+            values[key] = _coerce(key, value)
+    if "default_server" in values:
+        values["default_server"] = normalize_server_url(values["default_server"])
+    return values
+
+
+def load_settings(path: Path | None = None, *, env: dict[str, str] | None = None,
+                  overrides: dict[str, Any] | None = None, create_secret: bool = True) -> Settings:
+    """Read settings; a missing file gives defaults. A fresh webhook secret is saved on first use."""
+    path = path or settings_path()
+    env = os.environ if env is None else env
+    file_values: dict[str, Any] = {}
+    if path.exists():
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8") or "{}")
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"cannot read settings file {path}: {exc}") from exc
+        if not isinstance(raw, dict):
+            raise ConfigError(f"settings file {path} must hold a JSON object")
+        file_values = _from_mapping(raw)
+    settings = replace(Settings(), **file_values)
+    if create_secret and not settings.webhook_secret:
+        settings = replace(settings, webhook_secret=generate_webhook_secret())
+        with contextlib.suppress(ConfigError):  # read-only config dir: secret lives for this run
+            save_settings(settings, path)
+    env_values = _from_mapping({_ENV[k]: v for k, v in env.items() if k in _ENV and v != ""})
+    return replace(settings, **{**env_values, **_from_mapping(overrides or {})})
+
+
+def save_settings(settings: Settings, path: Path | None = None) -> None:
+    path = path or settings_path()
+    data = asdict(settings)
+    data["servers"] = [
+        {k: v for k, v in asdict(s).items() if v not in (None, "")} for s in settings.servers
+    ]
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=2)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise ConfigError(f"cannot write settings file {path}: {exc.strerror or exc}") from exc

@@ -1,0 +1,670 @@
+"""The generation engine: queue workflows, follow them, and complete each one exactly once.
+
+Completion is taken from whichever signal arrives first — the websocket (`execution_success`), the
+AUTOMATA Webhook node's callback, `/history` polling (fast while the websocket is down, slow as a
+safety net otherwise) or an explicit "check now". Every generation is a library row before any work
+starts, so after a crash `start()` picks up each unfinished one again by its prompt id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import random
+import uuid
+from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from automata_desktop.comfy import events as ev
+from automata_desktop.comfy.client import ComfyClient
+from automata_desktop.comfy.progress import ProgressTracker
+from automata_desktop.config import LOCAL_SERVER, is_loopback_url
+from automata_desktop.core.generation import (
+    Generation,
+    GenerationStatus,
+    new_generation_id,
+    utcnow,
+)
+from automata_desktop.core.maps import MapKind, infer_map_kind
+from automata_desktop.errors import AutomataError, ComfyError, WorkflowError
+from automata_desktop.jobs.models import GenerationRequest, JobUpdate
+
+if TYPE_CHECKING:
+    from automata_desktop.library.store import Library
+    from automata_desktop.webhook.listener import WebhookEvent
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT_S = 45 * 60
+FAST_POLL_S = 2.0
+_SEED_LIMIT = 2**48
+
+
+@dataclass(eq=False)
+class _Job:
+    generation: Generation
+    server: str
+    graph: dict[str, Any]
+    deadline: float
+    tracker: ProgressTracker
+    prompt_id: str | None = None
+    outputs: dict[str, tuple[ev.OutputRef, ...]] = field(default_factory=dict)
+    cached: set[str] = field(default_factory=set)
+    finishing: bool = False
+    cancel_requested: bool = False
+    current_node: str | None = None
+
+    @property
+    def id(self) -> str:
+        return self.generation.id
+
+
+class _ServerSession:
+    """One ComfyUI connection shared by every generation on that server."""
+
+    def __init__(self, engine: JobEngine, url: str, client: ComfyClient) -> None:
+        self.engine = engine
+        self.url = url
+        self.client = client
+        self.jobs: dict[str, _Job] = {}
+        self.early: dict[str, list[ev.ComfyEvent]] = defaultdict(list)
+        self.running_prompt: str | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._events = client.events()
+
+    async def start(self) -> None:
+        await self.client.connect()
+        self._tasks = [asyncio.create_task(self._consume()), asyncio.create_task(self._poll())]
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.client.close()
+
+    def add(self, job: _Job) -> None:
+        assert job.prompt_id
+        self.jobs[job.prompt_id] = job
+        self.client.track(job.prompt_id)
+        for event in self.early.pop(job.prompt_id, []):  # arrived before POST /prompt answered
+            self.engine._dispatch(self, job, event)
+
+    def remove(self, job: _Job) -> None:
+        if job.prompt_id:
+            self.jobs.pop(job.prompt_id, None)
+            self.client.untrack(job.prompt_id)
+
+    async def _consume(self) -> None:
+        async for event in self._events:
+            try:
+                self._route(event)
+            except Exception:  # one bad message must not stop the stream
+                log.exception("while handling %r", event)
+
+    def _route(self, event: ev.ComfyEvent) -> None:
+        if isinstance(event, ev.Disconnected | ev.Connected):
+            for job in list(self.jobs.values()):
+                self.engine._connection_changed(job, event)
+            return
+        if isinstance(event, ev.QueueStatus | ev.ProgressText):
+            return
+        prompt_id = getattr(event, "prompt_id", None)
+        if isinstance(event, ev.Preview) and prompt_id is None:
+            prompt_id = self.running_prompt  # legacy previews carry no prompt id
+        if isinstance(event, ev.ExecutionStarted):
+            self.running_prompt = event.prompt_id
+        if prompt_id is None:
+            return
+        job = self.jobs.get(prompt_id)
+        if job is None:
+            if len(self.early) < 256 and len(self.early[prompt_id]) < 512:
+                self.early[prompt_id].append(event)
+            return
+        self.engine._dispatch(self, job, event)
+
+    async def _poll(self) -> None:
+        """`/history` polling: the only signal while the socket is down, a safety net otherwise."""
+        while True:
+            interval = self.engine.poll_interval_s if self.client.connected else FAST_POLL_S
+            await asyncio.sleep(interval)
+            for job in list(self.jobs.values()):
+                await self.engine._check(self, job, completed_by="history")
+
+
+class JobEngine:
+    def __init__(self, library: Library, *, timeout_s: float = DEFAULT_TIMEOUT_S,
+                 poll_interval_s: float = 30.0, webhook_url: str | None = None,
+                 webhook_secret: str | None = None,
+                 client_factory: Callable[[str], ComfyClient] = ComfyClient,
+                 local_runner: LocalRunner | None = None) -> None:
+        self.library = library
+        self.timeout_s = timeout_s
+        self.poll_interval_s = poll_interval_s
+        self.webhook_url = webhook_url
+        self.webhook_secret = webhook_secret
+        self._client_factory = client_factory
+        self._local_runner = local_runner
+        self._sessions: dict[str, _ServerSession] = {}
+        self._session_lock = asyncio.Lock()
+        self._jobs: dict[str, _Job] = {}
+        self._subscribers: list[asyncio.Queue[JobUpdate]] = []
+        self._done: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
+        self._watchdog: asyncio.Task[None] | None = None
+        self._local_tasks: set[asyncio.Task[None]] = set()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> list[Generation]:
+        """Start the timeout watchdog and resume every unfinished generation; returns those."""
+        if self._watchdog is None:
+            self._watchdog = asyncio.create_task(self._watch_deadlines())
+        resumed = []
+        for gen in self.library.unfinished():
+            await self._resume(gen)
+            resumed.append(gen)
+        return resumed
+
+    async def close(self) -> None:
+        if self._watchdog:
+            self._watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watchdog
+            self._watchdog = None
+        for task in list(self._local_tasks):
+            task.cancel()
+        for session in list(self._sessions.values()):
+            await session.close()
+        self._sessions.clear()
+
+    def updates(self) -> AsyncIterator[JobUpdate]:
+        queue: asyncio.Queue[JobUpdate] = asyncio.Queue()
+        self._subscribers.append(queue)
+
+        async def iterate() -> AsyncIterator[JobUpdate]:
+            try:
+                while True:
+                    yield await queue.get()
+            finally:
+                self._subscribers.remove(queue)
+
+        return iterate()
+
+    async def wait(self, generation_ids: Iterable[str], timeout: float | None = None) -> list[Generation]:
+        ids = list(generation_ids)
+
+        async def all_done() -> None:
+            for gen_id in ids:
+                gen = self.library.get(gen_id)
+                if gen is None or not gen.status.is_final:
+                    await self._done[gen_id].wait()
+
+        await asyncio.wait_for(all_done(), timeout)
+        return [g for g in (self.library.get(i) for i in ids) if g is not None]
+
+    # -- public operations -------------------------------------------------------------------
+
+    async def session(self, url: str) -> _ServerSession:
+        async with self._session_lock:
+            session = self._sessions.get(url)
+            if session is None:
+                session = _ServerSession(self, url, self._client_factory(url))
+                try:
+                    await session.start()
+                except BaseException:
+                    await session.client.close()
+                    raise
+                self._sessions[url] = session
+            return session
+
+    async def submit(self, request: GenerationRequest) -> list[Generation]:
+        """Queue `count` generations; each is in the library before anything is sent."""
+        template = request.workflow
+        if request.server == LOCAL_SERVER:
+            if not template.local or self._local_runner is None:
+                raise WorkflowError(
+                    f"workflow {template.name!r} needs a ComfyUI server (it uses models); "
+                    "start ComfyUI and pass --server URL"
+                )
+            return [self._submit_local(request, i) for i in range(max(1, request.count))]
+        session = await self.session(request.server)
+        await session.client.require_nodes(
+            template.class_types, {c: template.pack_for(c) for c in template.class_types}
+        )
+        params = dict(request.parameters)
+        if request.image is not None:
+            params["image"] = await session.client.upload_image(request.image)
+        if request.mesh is not None:
+            params["mesh"] = await self._place_mesh(session, request.mesh)
+        generations = []
+        base_seed = request.seed
+        for index in range(max(1, request.count)):
+            gen_params = dict(params)
+            if "seed" in template.parameters and "seed" not in request.parameters:
+                gen_params["seed"] = (base_seed + index if base_seed is not None
+                                      else random.randrange(_SEED_LIMIT))
+            generations.append(await self._queue_one(session, request, gen_params))
+        return generations
+
+    async def cancel(self, generation_id: str) -> None:
+        job = self._jobs.get(generation_id)
+        if job is None or job.finishing:
+            return
+        job.cancel_requested = True
+        if job.server == LOCAL_SERVER:
+            for task in self._local_tasks:
+                if task.get_name() == generation_id:
+                    task.cancel()
+            return
+        session = self._sessions.get(job.server)
+        outcome = "not_found"
+        if session and job.prompt_id:
+            with contextlib.suppress(ComfyError):
+                outcome = await session.client.cancel(job.prompt_id)
+        if outcome != "interrupted":  # removed from the queue, or never there: done now
+            self._finish(job, GenerationStatus.CANCELLED, "cancelled")
+        # an interrupted prompt ends with execution_interrupted, which finishes the job
+
+    async def check_now(self, generation_id: str) -> Generation | None:
+        """Ask the server where a generation stands, now (a failed one can still recover)."""
+        job = self._jobs.get(generation_id)
+        if job is None:
+            gen = self.library.get(generation_id)
+            if gen is None or not gen.prompt_id or gen.server == LOCAL_SERVER:
+                return gen
+            job = self._track(gen, gen.server)
+        session = await self.session(job.server)
+        session.add(job)
+        await self._check(session, job, completed_by="check")
+        return self.library.get(generation_id)
+
+    async def handle_webhook(self, event: WebhookEvent) -> None:
+        """The listener's `on_event`: record durably first, then complete the generation."""
+        data = event.payload.data
+        self.library.record_webhook_event(event.webhook_id, data.generation_id, event.raw_body)
+        job = self._jobs.get(data.generation_id)
+        if job is None:
+            gen = self.library.get(data.generation_id)
+            if gen is None or gen.status.is_final:
+                return
+            job = self._track(gen, gen.server)
+        if event.payload.type == "generation.failed":
+            self._finish(job, GenerationStatus.FAILED, data.error or "the workflow failed")
+            return
+        task = asyncio.create_task(self._complete_from_webhook(job, event))
+        self._local_tasks.add(task)
+        task.add_done_callback(self._local_tasks.discard)
+
+    # -- internals: queueing -----------------------------------------------------------------
+
+    async def _place_mesh(self, session: _ServerSession, mesh: Path) -> str:
+        if is_loopback_url(session.url):
+            return str(mesh.resolve())  # same machine: 3D loader nodes read the path directly
+        # The upload endpoint stores any bytes; mesh loaders take paths relative to input/.
+        return await session.client.upload_image(mesh, subfolder="automata")
+
+    def _bind(self, request: GenerationRequest, gen: Generation, params: dict[str, Any],
+              server: str) -> dict[str, Any]:
+        template = request.workflow
+        params = dict(params)
+        if "generation_id" in template.parameters:
+            params["generation_id"] = gen.id
+        # A loopback listener is only reachable from a ComfyUI on this machine.
+        reachable = is_loopback_url(server) or not is_loopback_url(self.webhook_url or "")
+        if "webhook_url" in template.parameters and self.webhook_url and reachable:
+            params.setdefault("webhook_url", self.webhook_url)
+        graph = template.bind(params)
+        hook = template.webhook_node
+        if hook and hook in graph and self.webhook_secret and is_loopback_url(server):
+            # Same machine: hand the secret over in the graph. A remote ComfyUI reads it from its
+            # own AUTOMATA_WEBHOOK_SECRET, so the secret never crosses the network.
+            graph[hook]["inputs"]["secret"] = self.webhook_secret
+        return graph
+
+    async def _queue_one(self, session: _ServerSession, request: GenerationRequest,
+                         params: dict[str, Any]) -> Generation:
+        gen = Generation(id=new_generation_id(), workflow=request.workflow.name, server=session.url,
+                         prompt=str(params.get("prompt", "")), parameters=_jsonable(params))
+        self.library.add(gen)
+        graph = self._bind(request, gen, params, session.url)
+        job = self._new_job(gen, session.url, graph, request.timeout_s)
+        job.prompt_id = str(uuid.uuid4())
+        session.add(job)  # before POST: messages may arrive before its reply
+        try:
+            queued = await session.client.queue_prompt(graph, prompt_id=job.prompt_id)
+        except AutomataError as exc:
+            session.remove(job)
+            self._finish(job, GenerationStatus.FAILED, str(exc))
+            raise
+        if queued.prompt_id != job.prompt_id:
+            session.remove(job)
+            job.prompt_id = queued.prompt_id
+            session.add(job)
+        self.library.update(gen.id, prompt_id=job.prompt_id)
+        gen.prompt_id = job.prompt_id
+        self._emit(job, message="queued")
+        return gen
+
+    def _new_job(self, gen: Generation, server: str, graph: dict[str, Any],
+                 timeout_s: float | None) -> _Job:
+        loop = asyncio.get_running_loop()
+        job = _Job(generation=gen, server=server, graph=graph,
+                   deadline=loop.time() + (timeout_s or self.timeout_s),
+                   tracker=ProgressTracker.for_graph(graph))
+        self._jobs[gen.id] = job
+        self._done[gen.id].clear()
+        return job
+
+    def _track(self, gen: Generation, server: str) -> _Job:
+        job = self._new_job(gen, server, {}, None)
+        job.prompt_id = gen.prompt_id
+        return job
+
+    async def _resume(self, gen: Generation) -> None:
+        if gen.server == LOCAL_SERVER:
+            self._finish(self._track(gen, gen.server), GenerationStatus.FAILED,
+                         "the app closed while this local generation ran; retry it")
+            return
+        if not gen.prompt_id:
+            self._finish(self._track(gen, gen.server), GenerationStatus.FAILED,
+                         "the app closed before the workflow reached ComfyUI; retry it")
+            return
+        job = self._track(gen, gen.server)
+        try:
+            session = await self.session(gen.server)
+        except ComfyError as exc:
+            self._emit(job, message=f"waiting for {gen.server}: {exc}")
+            task = asyncio.create_task(self._retry_resume(job))
+            self._local_tasks.add(task)
+            task.add_done_callback(self._local_tasks.discard)
+            return
+        session.add(job)
+        await self._check(session, job, completed_by="history")
+
+    async def _retry_resume(self, job: _Job) -> None:
+        delay = FAST_POLL_S
+        while not job.finishing:
+            await asyncio.sleep(delay)
+            delay = min(60.0, delay * 2)
+            try:
+                session = await self.session(job.server)
+            except ComfyError:
+                continue
+            session.add(job)
+            await self._check(session, job, completed_by="history")
+            return
+
+    # -- internals: following ----------------------------------------------------------------
+
+    def _dispatch(self, session: _ServerSession, job: _Job, event: ev.ComfyEvent) -> None:
+        if job.finishing:
+            return
+        tracker = job.tracker
+        match event:
+            case ev.ExecutionStarted():
+                gen = self.library.update(job.id, status=GenerationStatus.RUNNING, started_at=utcnow())
+                job.generation.status, job.generation.started_at = gen.status, gen.started_at
+                self._emit(job, message="running")
+            case ev.NodesCached(nodes=nodes):
+                job.cached.update(nodes)
+                tracker.cached(nodes)
+                self._emit(job)
+            case ev.NodeExecuting(node=node):
+                tracker.executing(node)
+                job.current_node = node
+                self._emit(job)
+            case ev.Progress(node=node, value=value, max=maximum):
+                tracker.step(node, value, maximum)
+                self._emit(job)
+            case ev.ProgressState(nodes=nodes):
+                for n in nodes:
+                    if n.state == "finished":
+                        tracker.node_finished(n.node)
+            case ev.Preview(image=image, mime=mime):
+                self._emit(job, preview=image, preview_mime=mime)
+            case ev.NodeOutput(node=node, files=files):
+                job.outputs[node] = files
+            case ev.ExecutionSucceeded():
+                files = [f for refs in job.outputs.values() for f in refs]
+                self._start_completion(session, job, files, "websocket")
+            case ev.PromptFinished():
+                if session.running_prompt == job.prompt_id:
+                    session.running_prompt = None
+                if not job.finishing:  # the end marker without a verdict: ask the history
+                    self._spawn(self._check(session, job, completed_by="history"))
+            case ev.ExecutionFailed(message=message):
+                self._finish(job, GenerationStatus.FAILED, message)
+            case ev.ExecutionInterrupted():
+                self._finish_interrupted(job)
+            case ev.HistoryResult() | ev.PromptLost():
+                self._apply_check(session, job, event, "history")
+
+    def _connection_changed(self, job: _Job, event: ev.Connected | ev.Disconnected) -> None:
+        if isinstance(event, ev.Disconnected):
+            self._emit(job, message=f"connection to ComfyUI lost ({event.reason}); retrying in "
+                                    f"{event.retry_in_s:.0f} s, following through /history")
+        elif event.reconnected:
+            self._emit(job, message="reconnected to ComfyUI")
+
+    async def _check(self, session: _ServerSession, job: _Job, *, completed_by: str) -> None:
+        if job.finishing or not job.prompt_id:
+            return
+        try:
+            result = await session.client.check(job.prompt_id)
+        except ComfyError as exc:
+            log.debug("check of %s failed: %s", job.prompt_id, exc)
+            return
+        if result is not None:
+            self._apply_check(session, job, result, completed_by)
+
+    def _apply_check(self, session: _ServerSession, job: _Job,
+                     result: ev.HistoryResult | ev.PromptLost, completed_by: str) -> None:
+        if job.finishing:
+            return
+        if isinstance(result, ev.PromptLost):
+            self._finish(job, GenerationStatus.FAILED, result.reason)
+        elif result.interrupted:
+            self._finish_interrupted(job)
+        elif result.status == "success" and result.completed:
+            all_cached = bool(job.graph) and set(job.graph) <= set(result.cached_nodes)
+            self._start_completion(session, job, list(result.files), completed_by,
+                                   all_cached=all_cached)
+        else:
+            self._finish(job, GenerationStatus.FAILED, result.error or "the workflow failed")
+
+    def _finish_interrupted(self, job: _Job) -> None:
+        if job.cancel_requested:
+            self._finish(job, GenerationStatus.CANCELLED, "cancelled")
+        else:
+            self._finish(job, GenerationStatus.FAILED, "interrupted on the ComfyUI server")
+
+    # -- internals: completing ---------------------------------------------------------------
+
+    def _start_completion(self, session: _ServerSession, job: _Job, files: list[ev.OutputRef],
+                          completed_by: str, *, all_cached: bool | None = None) -> None:
+        if job.finishing:
+            return
+        job.finishing = True  # set before any await: later signals for this job are no-ops
+        if all_cached is None:
+            ran = set(job.tracker.nodes) - job.cached
+            all_cached = bool(job.cached) and not ran
+        self._spawn(self._download_and_finish(session, job, files, completed_by, all_cached))
+
+    async def _download_and_finish(self, session: _ServerSession, job: _Job,
+                                   files: list[ev.OutputRef], completed_by: str,
+                                   all_cached: bool) -> None:
+        stored = []
+        try:
+            for ref in _unique(files):
+                kind = infer_map_kind(ref.filename)
+                if ref.type == "temp" and kind is MapKind.OTHER:
+                    kind = MapKind.PREVIEW
+                name = Path(ref.filename).name
+                folder = self.library.files_dir(job.id)
+                download = await session.client.download(ref, folder / f".dl-{name}")
+                final = folder / name
+                if not final.exists():
+                    download.path.replace(final)
+                    path = final
+                else:
+                    path = download.path
+                stored.append(self.library.adopt_file(job.id, kind, path, sha256=download.sha256))
+        except AutomataError as exc:
+            job.finishing = False
+            self._finish(job, GenerationStatus.FAILED, f"results could not be saved: {exc}")
+            return
+        note = "completed"
+        if not stored:
+            note = ("completed: every node was cached and produced no files"
+                    if all_cached else "completed: the workflow produced no files")
+        elif all_cached:
+            note = "completed from cache (an identical run already made these files)"
+        self._finish(job, GenerationStatus.COMPLETED, None, completed_by=completed_by,
+                     message=note)
+
+    async def _complete_from_webhook(self, job: _Job, event: WebhookEvent) -> None:
+        if job.finishing:
+            return
+        data = event.payload.data
+        if data.delivery == "inline" or any(f.data for f in data.files):
+            job.finishing = True
+            try:
+                for ref in data.files:
+                    if ref.data is None:
+                        continue
+                    raw = await asyncio.to_thread(base64.b64decode, ref.data, validate=True)
+                    await asyncio.to_thread(
+                        self.library.store_file, job.id, ref.kind, raw, ref.filename,
+                        expected_sha256=ref.sha256, expected_size=ref.size)
+            except (AutomataError, ValueError) as exc:
+                job.finishing = False
+                self._finish(job, GenerationStatus.FAILED, f"results could not be saved: {exc}")
+                return
+            self._finish(job, GenerationStatus.COMPLETED, None, completed_by="webhook",
+                         message="completed")
+            return
+        try:
+            session = await self.session(job.server)
+        except ComfyError as exc:
+            self._emit(job, message=f"webhook arrived but {job.server} is unreachable: {exc}")
+            return
+        refs = [ev.OutputRef(f.filename, f.subfolder, f.type) for f in data.files]
+        self._start_completion(session, job, refs, "webhook", all_cached=False)
+
+    def _submit_local(self, request: GenerationRequest, index: int) -> Generation:
+        assert self._local_runner is not None
+        params = dict(request.parameters)
+        if request.image is not None:
+            params["image"] = str(request.image)
+        gen = Generation(id=new_generation_id(), workflow=request.workflow.name, server=LOCAL_SERVER,
+                         prompt=str(params.get("prompt", "")), parameters=_jsonable(params))
+        self.library.add(gen)
+        job = self._new_job(gen, LOCAL_SERVER, {}, request.timeout_s)
+        runner = self._local_runner
+
+        async def run() -> None:
+            gen_row = self.library.update(gen.id, status=GenerationStatus.RUNNING, started_at=utcnow())
+            job.generation.status = gen_row.status
+            self._emit(job, message="running in-process")
+
+            def report(fraction: float, label: str) -> None:
+                job.current_node = label
+                self._emit(job, fraction=fraction)
+
+            try:
+                await runner(self.library, gen, request, report)
+            except asyncio.CancelledError:
+                self._finish(job, GenerationStatus.CANCELLED, "cancelled")
+                raise
+            except AutomataError as exc:
+                self._finish(job, GenerationStatus.FAILED, str(exc))
+                return
+            self._finish(job, GenerationStatus.COMPLETED, None, completed_by="local",
+                         message="completed")
+
+        task = asyncio.create_task(run(), name=gen.id)
+        self._local_tasks.add(task)
+        task.add_done_callback(self._local_tasks.discard)
+        self._emit(job, message="queued")
+        return gen
+
+    def _finish(self, job: _Job, status: GenerationStatus, error: str | None, *,
+                completed_by: str | None = None, message: str = "") -> None:
+        current = self.library.get(job.id)
+        if current is not None and current.status.is_final and current.status == status:
+            return
+        job.finishing = True
+        gen = self.library.update(job.id, status=status, error=error, finished_at=utcnow())
+        job.generation = gen
+        if status is GenerationStatus.COMPLETED:
+            job.tracker.complete()
+        for session in self._sessions.values():
+            session.remove(job)
+        self._jobs.pop(job.id, None)
+        self._emit(job, message=message or error or status.value, completed_by=completed_by,
+                   files=tuple(f.path for f in gen.files))
+        self._done[job.id].set()
+
+    async def _watch_deadlines(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(0.5)
+            for job in list(self._jobs.values()):
+                if not job.finishing and loop.time() > job.deadline:
+                    minutes = (self.timeout_s if job.deadline else 0) / 60
+                    self._finish(job, GenerationStatus.TIMED_OUT,
+                                 f"no result after {minutes:.0f} min; check ComfyUI, then retry "
+                                 "or raise the timeout")
+                    session = self._sessions.get(job.server)
+                    if session and job.prompt_id:
+                        with contextlib.suppress(ComfyError):
+                            await session.client.cancel(job.prompt_id)
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._local_tasks.add(task)
+        task.add_done_callback(self._local_tasks.discard)
+
+    def _emit(self, job: _Job, *, message: str = "", fraction: float | None = None,
+              preview: bytes | None = None, preview_mime: str | None = None,
+              completed_by: str | None = None, files: tuple[Path, ...] = ()) -> None:
+        update = JobUpdate(
+            generation_id=job.id, status=job.generation.status,
+            fraction=job.tracker.fraction if fraction is None else fraction,
+            eta_s=job.tracker.eta_s(), current_node=_node_label(job), message=message,
+            preview=preview, preview_mime=preview_mime, files=files, completed_by=completed_by,
+        )
+        for queue in list(self._subscribers):
+            queue.put_nowait(update)
+
+
+LocalRunner = Callable[[Any, Generation, GenerationRequest, Callable[[float, str], None]],
+                       Awaitable[None]]
+
+
+def _node_label(job: _Job) -> str | None:
+    node = job.current_node
+    if node is None:
+        return None
+    class_type = (job.graph.get(node) or {}).get("class_type")
+    return f"{class_type} (#{node})" if class_type else node
+
+
+def _unique(refs: Iterable[ev.OutputRef]) -> list[ev.OutputRef]:
+    seen, out = set(), []
+    for ref in refs:
+        key = (ref.filename, ref.subfolder, ref.type)
+        if key not in seen:
+            seen.add(key)
+            out.append(ref)
+    return out
+
+
+def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in params.items()}

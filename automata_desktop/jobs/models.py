@@ -1,0 +1,38 @@
+"""What callers hand the job engine, and what it reports back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from automata_desktop.core.generation import GenerationStatus
+from automata_desktop.core.workflow import WorkflowTemplate
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GenerationRequest:
+    workflow: WorkflowTemplate
+    server: str  # a ComfyUI base URL, or "local"
+    parameters: dict[str, Any] = field(default_factory=dict)
+    image: Path | None = None  # uploaded to ComfyUI and bound to the workflow's `image` parameter
+    mesh: Path | None = None
+    count: int = 1
+    seed: int | None = None  # None: random per generation when the workflow takes a seed
+    timeout_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobUpdate:
+    """A snapshot of one generation, emitted on every change worth showing."""
+
+    generation_id: str
+    status: GenerationStatus
+    fraction: float = 0.0
+    eta_s: float | None = None
+    current_node: str | None = None
+    message: str = ""
+    preview: bytes | None = None
+    preview_mime: str | None = None
+    files: tuple[Path, ...] = ()
+    completed_by: str | None = None  # websocket | webhook | history | check | local

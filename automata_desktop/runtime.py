@@ -1,0 +1,85 @@
+"""Wires settings, library, job engine and webhook listener together for the CLI and the GUI."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from automata_desktop import paths
+from automata_desktop.config import Settings
+from automata_desktop.core.workflow import WorkflowTemplate, find_workflow, shipped_workflows
+from automata_desktop.errors import WebhookError
+from automata_desktop.jobs.engine import JobEngine
+from automata_desktop.jobs.local import run_pbr_from_image
+from automata_desktop.library.store import Library
+
+log = logging.getLogger(__name__)
+
+
+def workflow_dirs() -> list[Path]:
+    return [paths.resources_dir() / "workflows"]
+
+
+def load_workflow_named(name_or_path: str) -> WorkflowTemplate:
+    return find_workflow(name_or_path, workflow_dirs())
+
+
+def all_workflows() -> dict[str, WorkflowTemplate]:
+    out: dict[str, WorkflowTemplate] = {}
+    for folder in workflow_dirs():
+        out.update(shipped_workflows(folder))
+    return out
+
+
+@dataclass
+class Runtime:
+    """Everything a running app holds; `async with Runtime(settings) as rt:` starts and stops it."""
+
+    settings: Settings
+    listen: bool = True
+    library: Library = field(init=False)
+    engine: JobEngine = field(init=False)
+    listener: object | None = field(default=None, init=False)
+    notices: list[str] = field(default_factory=list, init=False)
+
+    async def __aenter__(self) -> Runtime:
+        self.library = Library(self.settings.library_path)
+        self.engine = JobEngine(
+            self.library, timeout_s=self.settings.timeout_minutes * 60,
+            poll_interval_s=self.settings.poll_interval_s, webhook_secret=self.settings.webhook_secret,
+            local_runner=run_pbr_from_image,
+        )
+        if self.listen:
+            await self._start_listener()
+        await self.engine.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.engine.close()
+        if self.listener is not None:
+            with contextlib.suppress(Exception):
+                await self.listener.stop()  # type: ignore[attr-defined]
+        self.library.close()
+
+    async def _start_listener(self) -> None:
+        from automata_desktop.webhook import WebhookListener
+
+        s = self.settings
+        for port in (s.webhook_port, 0):
+            listener = WebhookListener(secret=s.webhook_secret, on_event=self.engine.handle_webhook,
+                                       host=s.webhook_host, port=port)
+            try:
+                await listener.start()
+            except WebhookError as exc:
+                if port == 0:
+                    self.notices.append(f"webhook listener not started: {exc}; results arrive "
+                                        "over the websocket and /history instead")
+                    return
+                self.notices.append(f"webhook port {port} is taken (another AUTOMATA running?); "
+                                    "using a free port for this run")
+                continue
+            self.listener = listener
+            self.engine.webhook_url = s.webhook_public_url or listener.url
+            return
