@@ -132,7 +132,7 @@ class _ServerSession:
     async def _poll(self) -> None:
         """`/history` polling: the only signal while the socket is down, a safety net otherwise."""
         while True:
-            interval = self.engine.poll_interval_s if self.client.connected else FAST_POLL_S
+            interval = self.engine.poll_interval_s if self.client.connected else self.engine.fast_poll_s
             await asyncio.sleep(interval)
             for job in list(self.jobs.values()):
                 await self.engine._check(self, job, completed_by="history")
@@ -140,13 +140,15 @@ class _ServerSession:
 
 class JobEngine:
     def __init__(self, library: Library, *, timeout_s: float = DEFAULT_TIMEOUT_S,
-                 poll_interval_s: float = 30.0, webhook_url: str | None = None,
+                 poll_interval_s: float = 30.0, fast_poll_s: float = FAST_POLL_S,
+                 webhook_url: str | None = None,
                  webhook_secret: str | None = None,
                  client_factory: Callable[[str], ComfyClient] = ComfyClient,
                  local_runner: LocalRunner | None = None) -> None:
         self.library = library
         self.timeout_s = timeout_s
         self.poll_interval_s = poll_interval_s
+        self.fast_poll_s = fast_poll_s
         self.webhook_url = webhook_url
         self.webhook_secret = webhook_secret
         self._client_factory = client_factory
@@ -287,7 +289,8 @@ class JobEngine:
     async def handle_webhook(self, event: WebhookEvent) -> None:
         """The listener's `on_event`: record durably first, then complete the generation."""
         data = event.payload.data
-        self.library.record_webhook_event(event.webhook_id, data.generation_id, event.raw_body)
+        if not self.library.record_webhook_event(event.webhook_id, data.generation_id, event.raw_body):
+            return  # a replay that outlived the listener's in-memory window (app restarted)
         job = self._jobs.get(data.generation_id)
         if job is None:
             gen = self.library.get(data.generation_id)
@@ -388,7 +391,7 @@ class JobEngine:
         await self._check(session, job, completed_by="history")
 
     async def _retry_resume(self, job: _Job) -> None:
-        delay = FAST_POLL_S
+        delay = self.fast_poll_s
         while not job.finishing:
             await asyncio.sleep(delay)
             delay = min(60.0, delay * 2)
@@ -507,14 +510,11 @@ class JobEngine:
                     kind = MapKind.PREVIEW
                 name = Path(ref.filename).name
                 folder = self.library.files_dir(job.id)
-                download = await session.client.download(ref, folder / f".dl-{name}")
-                final = folder / name
-                if not final.exists():
-                    download.path.replace(final)
-                    path = final
-                else:
-                    path = download.path
-                stored.append(self.library.adopt_file(job.id, kind, path, sha256=download.sha256))
+                # Streamed straight into the library folder under a hidden name; adopting it
+                # renames it to a free visible name and writes its row in one locked step.
+                download = await session.client.download(ref, folder / f".dl-{uuid.uuid4().hex[:8]}-{name}")
+                stored.append(self.library.adopt_file(job.id, kind, download.path,
+                                                      sha256=download.sha256, filename=name))
         except AutomataError as exc:
             job.finishing = False
             self._finish(job, GenerationStatus.FAILED, f"results could not be saved: {exc}")

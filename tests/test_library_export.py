@@ -1,0 +1,116 @@
+"""Exporting a generation's maps under the names Blender, Unity, Unreal and Godot expect."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from automata_desktop.core.generation import Generation
+from automata_desktop.core.maps import MapKind
+from automata_desktop.errors import LibraryError
+from automata_desktop.library import PRESETS, Library
+
+MAPS = [
+    (MapKind.BASE_COLOR, "ComfyUI_albedo_00001_.png"),
+    (MapKind.NORMAL, "ComfyUI_normal_00001_.png"),
+    (MapKind.ROUGHNESS, "rough.png"),
+    (MapKind.METALLIC, "metal.png"),
+    (MapKind.AO, "ao.png"),
+    (MapKind.ORM, "orm.png"),
+    (MapKind.HEIGHT, "height.exr"),
+    (MapKind.EMISSIVE, "emit.png"),
+    (MapKind.MESH, "textured_mesh.glb"),
+]
+
+EXPECTED = {
+    "generic": ["mossy_brick_wall_base_color.png", "mossy_brick_wall_normal.png",
+                "mossy_brick_wall_roughness.png", "mossy_brick_wall_metallic.png",
+                "mossy_brick_wall_ao.png", "mossy_brick_wall_orm.png",
+                "mossy_brick_wall_height.exr", "mossy_brick_wall_emissive.png",
+                "mossy_brick_wall.glb"],
+    "blender": ["mossy_brick_wall_BaseColor.png", "mossy_brick_wall_Normal.png",
+                "mossy_brick_wall_Roughness.png", "mossy_brick_wall_Metallic.png",
+                "mossy_brick_wall_AO.png", "mossy_brick_wall_ARM.png",
+                "mossy_brick_wall_Displacement.exr", "mossy_brick_wall_Emission.png",
+                "mossy_brick_wall.glb"],
+    "unity": ["MossyBrickWall_BaseMap.png", "MossyBrickWall_Normal.png",
+              "MossyBrickWall_Roughness.png", "MossyBrickWall_Metallic.png",
+              "MossyBrickWall_Occlusion.png", "MossyBrickWall_ORM.png",
+              "MossyBrickWall_Height.exr", "MossyBrickWall_Emission.png", "MossyBrickWall.glb"],
+    "unreal": ["T_MossyBrickWall_BC.png", "T_MossyBrickWall_N.png", "T_MossyBrickWall_R.png",
+               "T_MossyBrickWall_M.png", "T_MossyBrickWall_AO.png", "T_MossyBrickWall_ORM.png",
+               "T_MossyBrickWall_H.exr", "T_MossyBrickWall_E.png", "SM_MossyBrickWall.glb"],
+    "godot": ["mossy_brick_wall_albedo.png", "mossy_brick_wall_normal.png",
+              "mossy_brick_wall_roughness.png", "mossy_brick_wall_metallic.png",
+              "mossy_brick_wall_ao.png", "mossy_brick_wall_orm.png",
+              "mossy_brick_wall_height.exr", "mossy_brick_wall_emission.png",
+              "mossy_brick_wall.glb"],
+}
+
+
+@pytest.fixture
+def lib(tmp_path: Path):
+    library = Library(tmp_path / "library")
+    library.add(Generation(id="g1", workflow="wf", server="s", prompt="Mossy brick wall, 4k PBR"))
+    for kind, filename in MAPS:
+        library.store_file("g1", kind, f"{kind}-bytes".encode(), filename)
+    yield library
+    library.close()
+
+
+def test_every_preset_is_covered() -> None:
+    assert set(PRESETS) == set(EXPECTED)
+
+
+@pytest.mark.parametrize("preset", sorted(EXPECTED))
+def test_a_preset_names_every_map_the_way_its_tool_expects(lib: Library, tmp_path: Path,
+                                                           preset: str) -> None:
+    dest = tmp_path / "export" / preset
+    written = lib.export("g1", dest, preset=preset, name="Mossy brick wall")
+
+    assert [p.name for p in written] == EXPECTED[preset]
+    assert sorted(p.name for p in dest.iterdir()) == sorted(EXPECTED[preset])  # nothing else
+    for path, (kind, _) in zip(written, MAPS, strict=True):
+        assert path.read_bytes() == f"{kind}-bytes".encode()
+
+
+def test_the_material_name_defaults_to_the_prompt(lib: Library, tmp_path: Path) -> None:
+    written = lib.export("g1", tmp_path / "out", preset="unreal")
+    assert written[0].name == "T_MossyBrickWall4k_BC.png"
+
+
+def test_two_maps_of_one_kind_do_not_overwrite_each_other(lib: Library, tmp_path: Path) -> None:
+    lib.store_file("g1", MapKind.BASE_COLOR, b"variant", "albedo_b.png")
+    names = [p.name for p in lib.export("g1", tmp_path / "out", name="wall")]
+    assert names[0] == "wall_base_color.png" and "wall_base_color-2.png" in names
+
+
+def test_exporting_again_replaces_the_earlier_export(lib: Library, tmp_path: Path) -> None:
+    dest = tmp_path / "out"
+    first = lib.export("g1", dest, name="wall")
+    second = lib.export("g1", dest, name="wall")
+    assert first == second and len(list(dest.iterdir())) == len(MAPS)
+
+
+def test_an_unknown_preset_lists_the_choices(lib: Library, tmp_path: Path) -> None:
+    with pytest.raises(LibraryError, match=r"Unknown export preset 'maya'.*unreal"):
+        lib.export("g1", tmp_path / "out", preset="maya")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_library_file_changed_on_disk_is_not_exported_silently(lib: Library,
+                                                                 tmp_path: Path) -> None:
+    albedo = lib.get("g1").files[0].path  # type: ignore[union-attr]
+    albedo.write_bytes(b"tampered")
+    with pytest.raises(LibraryError, match="checksum mismatch"):
+        lib.export("g1", tmp_path / "out", name="wall")
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_exporting_nothing_says_why(lib: Library, tmp_path: Path) -> None:
+    lib.add(Generation(id="empty", workflow="wf", server="s"))
+    with pytest.raises(LibraryError, match="has no files"):
+        lib.export("empty", tmp_path / "out")
+    with pytest.raises(LibraryError, match="No generation nope"):
+        lib.export("nope", tmp_path / "out")
