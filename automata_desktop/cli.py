@@ -451,9 +451,9 @@ async def _check_listener(settings: Settings) -> dict[str, Any]:
     async def ignore(_event: Any) -> None:
         return None
 
-    listener = WebhookListener(secret=settings.webhook_secret, on_event=ignore,
-                               host=settings.webhook_host, port=settings.webhook_port)
     try:
+        listener = WebhookListener(secret=settings.webhook_secret, on_event=ignore,
+                                   host=settings.webhook_host, port=settings.webhook_port)
         await listener.start()
     except AutomataError as exc:
         # Taken usually means a running AUTOMATA app holds it: ask that one.
@@ -505,7 +505,10 @@ async def _serve(settings: Settings) -> int:
     await listener.start()
     print(f"listening on {listener.url} (Ctrl-C stops)", flush=True)
     if settings.webhook_host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"give a remote ComfyUI this URL: {listener.public_url()}", flush=True)
+        try:
+            print(f"give a remote ComfyUI this URL: {listener.public_url()}", flush=True)
+        except AutomataError as exc:
+            print(f"note: {exc}", flush=True)
     try:
         await asyncio.Event().wait()
     finally:

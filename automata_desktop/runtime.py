@@ -68,9 +68,9 @@ class Runtime:
 
         s = self.settings
         for port in (s.webhook_port, 0):
-            listener = WebhookListener(secret=s.webhook_secret, on_event=self.engine.handle_webhook,
-                                       host=s.webhook_host, port=port)
             try:
+                listener = WebhookListener(secret=s.webhook_secret, on_event=self.engine.handle_webhook,
+                                           host=s.webhook_host, port=port)
                 await listener.start()
             except WebhookError as exc:
                 if port == 0:
