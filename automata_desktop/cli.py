@@ -172,8 +172,12 @@ class ProgressPrinter:
         node = f" {update.current_node}" if update.current_node else ""
         bar = "#" * (pct // 5) + "-" * (20 - pct // 5)
         short = update.generation_id[:8]
-        msg = f" {update.message}" if update.message and update.message != update.status.value else ""
-        line = f"{short} [{bar}] {pct:3d}% {update.status.value}{node}{eta}{msg}"
+        state = update.status.value
+        if update.message.startswith(state):
+            state, msg = update.message, ""
+        else:
+            msg = f" {update.message}" if update.message else ""
+        line = f"{short} [{bar}] {pct:3d}% {state}{node}{eta}{msg}"
         key = (update.status, pct // 5, update.current_node, update.message)
         if self.tty:
             self.stream.write("\r\033[K" + line[:200])

@@ -1,0 +1,235 @@
+"""The adapter from our model (MeshData + TextureSet) to one PBR-shaded pyvista actor.
+
+Two VTK pitfalls shape it:
+- `add_mesh(pbr=True, texture=...)` puts the texture in the legacy slot that PBR shading ignores;
+  textures must go through the property's PBR slots (SetBaseColorTexture, SetORMTexture, ...).
+- A normal map needs per-vertex tangents (vtkPolyDataTangents), or it is silently ignored.
+`prepare_textures` and `mesh_to_polydata` do the heavy copies and are safe to run in a worker
+thread; the adapter itself must be used from the thread that renders.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import numpy as np
+import pyvista as pv
+from vtkmodules.vtkFiltersCore import vtkPolyDataTangents
+from vtkmodules.vtkRenderingCore import vtkProperty, vtkTexture
+
+from automata_desktop.core.maps import MapKind
+from automata_desktop.core.mesh import MeshData
+from automata_desktop.core.texture_set import TextureSet
+from automata_desktop.viewport.textures import make_texture, normalized_gray, uv_checker
+
+#: Albedo used when a set has no base colour map: light grey, so lighting still reads.
+DEFAULT_BASE_COLOR = (0.8, 0.8, 0.8)
+#: Scalar roughness/metallic when there is no ORM data (with ORM data they are multipliers: 1).
+DEFAULT_ROUGHNESS, DEFAULT_METALLIC = 0.5, 0.0
+
+
+class ViewMode(StrEnum):
+    LIT = "lit"
+    BASE_COLOR = "base_color"
+    NORMAL = "normal"
+    ROUGHNESS = "roughness"
+    METALLIC = "metallic"
+    AO = "ao"
+    HEIGHT = "height"
+    UV_CHECKER = "uv_checker"
+
+    @property
+    def label(self) -> str:
+        return {"ao": "Ambient occlusion", "uv_checker": "UV checker"}.get(
+            self.value, self.value.replace("_", " ").capitalize()
+        )
+
+
+@dataclass(eq=False)
+class PreparedTextures:
+    """The GPU-ready textures of a set plus the arrays the debug view modes are made from."""
+
+    base_color: vtkTexture | None = None
+    normal: vtkTexture | None = None
+    orm: vtkTexture | None = None
+    emissive: vtkTexture | None = None
+    channels: dict[ViewMode, np.ndarray] = field(default_factory=dict)
+    _mode_cache: dict[ViewMode, vtkTexture] = field(default_factory=dict)
+
+    def for_mode(self, mode: ViewMode) -> vtkTexture | None:
+        """The texture shown unlit in a debug `mode` (None: the set lacks that map)."""
+        # Base colour gets its own linear copy: shown unlit, an sRGB-flagged texture would be
+        # linearised and never re-encoded, so it would look too dark.
+        if mode not in self._mode_cache:
+            if mode == ViewMode.UV_CHECKER:
+                self._mode_cache[mode] = make_texture(uv_checker())
+            elif mode in self.channels:
+                self._mode_cache[mode] = make_texture(self.channels[mode])
+            else:
+                return None
+        return self._mode_cache[mode]
+
+
+def prepare_textures(
+    textures: TextureSet, embedded_base_color: np.ndarray | None = None
+) -> PreparedTextures:
+    """Build VTK textures from a decoded set (blocking: a worker thread is the place for it)."""
+    base = textures.pixels(MapKind.BASE_COLOR)
+    if base is None:
+        base = embedded_base_color
+    normal = textures.pixels(MapKind.NORMAL)
+    emissive = textures.pixels(MapKind.EMISSIVE)
+    orm = textures.orm()
+    prepared = PreparedTextures(
+        base_color=None if base is None else make_texture(base, srgb=True),
+        normal=None if normal is None else make_texture(normal[..., :3]),
+        orm=None if orm is None else make_texture(orm),
+        emissive=None if emissive is None else make_texture(emissive, srgb=True),
+    )
+    if base is not None:
+        prepared.channels[ViewMode.BASE_COLOR] = base
+    if normal is not None:
+        prepared.channels[ViewMode.NORMAL] = normal[..., :3]
+    if orm is not None:
+        present = set(textures.kinds)
+        has_orm = MapKind.ORM in present
+        for index, (mode, kind) in enumerate(
+            ((ViewMode.AO, MapKind.AO), (ViewMode.ROUGHNESS, MapKind.ROUGHNESS),
+             (ViewMode.METALLIC, MapKind.METALLIC))
+        ):
+            if has_orm or kind in present:
+                prepared.channels[mode] = np.ascontiguousarray(orm[..., index])
+    height = textures.pixels(MapKind.HEIGHT)
+    if height is not None:
+        prepared.channels[ViewMode.HEIGHT] = normalized_gray(height)
+    return prepared
+
+
+def mesh_to_polydata(mesh: MeshData) -> pv.PolyData:
+    """Triangles with normals, UVs and (when UVs exist) the tangents normal mapping needs."""
+    cells = np.hstack([np.full((mesh.triangle_count, 1), 3, np.int64), mesh.faces]).ravel()
+    poly = pv.PolyData(mesh.vertices.astype(np.float32), cells)
+    poly.point_data.active_normals = mesh.normals
+    if mesh.uvs is None:
+        return poly
+    poly.active_texture_coordinates = mesh.uvs
+    tangents = vtkPolyDataTangents()
+    tangents.SetInputData(poly)
+    tangents.Update()
+    return pv.wrap(tangents.GetOutput())
+
+
+class MaterialView:
+    """One mesh actor in a plotter, shaded from a texture set, switchable between view modes."""
+
+    def __init__(self, plotter: pv.Plotter) -> None:
+        self._plotter = plotter
+        self._actor: pv.Actor | None = None
+        self._textures = PreparedTextures()
+        self._mode = ViewMode.LIT
+        self._wireframe = False
+        self.roughness_factor: float | None = None  # None: the defaults above
+        self.metallic_factor: float | None = None
+        self.normal_scale = 1.0
+
+    @property
+    def actor(self) -> pv.Actor | None:
+        return self._actor
+
+    @property
+    def vtk_property(self) -> vtkProperty | None:
+        return None if self._actor is None else self._actor.GetProperty()
+
+    @property
+    def mode(self) -> ViewMode:
+        return self._mode
+
+    @property
+    def textures(self) -> PreparedTextures:
+        return self._textures
+
+    def set_mesh(self, polydata: pv.PolyData) -> None:
+        """Replace the shown mesh (textures and mode carry over)."""
+        if self._actor is not None:
+            self._plotter.remove_actor(self._actor, render=False)
+        self._actor = self._plotter.add_mesh(
+            polydata, pbr=True, color="white", smooth_shading=True, name="automata-mesh",
+            reset_camera=False, render=False,
+        )
+        self._apply()
+
+    def set_textures(self, textures: PreparedTextures) -> None:
+        self._textures = textures
+        self._apply()
+
+    def set_mode(self, mode: ViewMode) -> None:
+        self._mode = ViewMode(mode)
+        self._apply()
+
+    def set_wireframe(self, visible: bool) -> None:
+        self._wireframe = visible
+        self._apply()
+
+    @property
+    def wireframe(self) -> bool:
+        return self._wireframe
+
+    def set_factors(
+        self, *, roughness: float | None = None, metallic: float | None = None,
+        normal_scale: float | None = None,
+    ) -> None:
+        if roughness is not None:
+            self.roughness_factor = roughness
+        if metallic is not None:
+            self.metallic_factor = metallic
+        if normal_scale is not None:
+            self.normal_scale = normal_scale
+        self._apply()
+
+    def _apply(self) -> None:
+        if self._actor is None:
+            return
+        prop = self._actor.GetProperty()
+        prop.RemoveAllTextures()
+        self._actor.SetTexture(None)
+        prop.SetEdgeVisibility(self._wireframe)
+        prop.SetEdgeColor(0.05, 0.05, 0.05)
+        if self._mode == ViewMode.LIT:
+            self._apply_pbr(prop)
+        else:
+            self._apply_unlit(prop, self._textures.for_mode(self._mode))
+
+    def _apply_pbr(self, prop: vtkProperty) -> None:
+        tex = self._textures
+        prop.SetInterpolationToPBR()
+        prop.LightingOn()
+        prop.SetColor(*((1.0, 1.0, 1.0) if tex.base_color else DEFAULT_BASE_COLOR))
+        if tex.base_color is not None:
+            prop.SetBaseColorTexture(tex.base_color)
+        if tex.normal is not None:
+            prop.SetNormalTexture(tex.normal)
+            prop.SetNormalScale(self.normal_scale)
+        if tex.orm is not None:
+            prop.SetORMTexture(tex.orm)
+        if tex.emissive is not None:
+            prop.SetEmissiveTexture(tex.emissive)
+            prop.SetEmissiveFactor(1.0, 1.0, 1.0)
+        else:
+            prop.SetEmissiveFactor(0.0, 0.0, 0.0)
+        with_orm = tex.orm is not None
+        rough = self.roughness_factor
+        metal = self.metallic_factor
+        prop.SetRoughness(rough if rough is not None else 1.0 if with_orm else DEFAULT_ROUGHNESS)
+        prop.SetMetallic(metal if metal is not None else 1.0 if with_orm else DEFAULT_METALLIC)
+
+    def _apply_unlit(self, prop: vtkProperty, texture: vtkTexture | None) -> None:
+        # Debug modes show a map's raw values: no lighting, no PBR (whose slots would reinterpret
+        # the texture); a missing map shows as flat mid grey.
+        prop.SetInterpolationToGouraud()
+        prop.LightingOff()
+        if texture is None:
+            prop.SetColor(0.5, 0.5, 0.5)
+            return
+        prop.SetColor(1.0, 1.0, 1.0)
+        self._actor.SetTexture(texture)

@@ -1,0 +1,106 @@
+"""ComfyUI IMAGE batches ↔ numpy, and PNG files at 8 or 16 bits per channel.
+
+A ComfyUI IMAGE is a torch float32 tensor [B, H, W, C] in 0..1 (C = 3, sometimes 1 or 4), an
+inference tensor on CPU or GPU. torch is ComfyUI's, never ours: tensors are recognised by duck
+typing and results go back as torch only when torch came in.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from io import BytesIO
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+
+def is_torch(value: Any) -> bool:
+    return type(value).__module__.split(".")[0] == "torch"
+
+
+def to_numpy_batch(image: Any) -> np.ndarray:
+    """[B, H, W, C] float32 numpy from a torch tensor or an array ([H, W, C] gains a batch axis)."""
+    if image is None:
+        raise ValueError("no image connected")
+    if hasattr(image, "cpu") and hasattr(image, "numpy"):
+        image = image.detach().cpu().float().numpy()
+    a = np.asarray(image)
+    if a.ndim == 2:
+        a = a[None, :, :, None]
+    elif a.ndim == 3:
+        a = a[None] if a.shape[2] <= 4 else a[:, :, :, None]
+    if a.ndim != 4 or not 1 <= a.shape[3] <= 4:
+        raise ValueError(f"expected an IMAGE batch [B, H, W, C], got shape {tuple(a.shape)}")
+    if not np.issubdtype(a.dtype, np.floating):
+        a = a.astype(np.float32) / np.float32(np.iinfo(a.dtype).max)
+    return a.astype(np.float32, copy=False)
+
+
+def like_input(batch: np.ndarray, template: Any) -> Any:
+    """Return `batch` as a torch tensor when `template` was one, else unchanged."""
+    if not is_torch(template):
+        return batch
+    import torch  # ComfyUI's own; only reached when a tensor came in
+
+    return torch.from_numpy(np.ascontiguousarray(batch))
+
+
+def as_image(channels: np.ndarray) -> np.ndarray:
+    """An HxW or HxWxC map as a 3-channel HxWx3 image, which every ComfyUI node understands."""
+    if channels.ndim == 2:
+        return np.repeat(channels[:, :, None], 3, axis=2)
+    if channels.shape[2] == 1:
+        return np.repeat(channels, 3, axis=2)
+    return channels[:, :, :3]
+
+
+def png_bytes(image: np.ndarray, *, bits: int = 8, gray: bool = False, level: int = 4) -> bytes:
+    """Encode an HxWxC float 0..1 image as PNG. `gray` stores one channel (the first).
+
+    Pillow cannot write 16-bit RGB, so 16-bit files use a small encoder of our own (PNG filter
+    "Sub" per row, which compresses smooth maps well). Level 4 is what ComfyUI's SaveImage uses.
+    """
+    a = np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0)
+    if a.ndim == 2:
+        a = a[:, :, None]
+    if gray:
+        a = a[:, :, :1]
+    elif a.shape[2] == 1:
+        a = np.repeat(a, 3, axis=2)
+    if bits == 8:
+        u8 = (a * 255.0 + 0.5).astype(np.uint8)
+        pil = Image.fromarray(u8[:, :, 0] if u8.shape[2] == 1 else u8)
+        buf = BytesIO()
+        pil.save(buf, format="PNG", compress_level=level)
+        return buf.getvalue()
+    if bits != 16:
+        raise ValueError(f"bit depth must be 8 or 16, not {bits}")
+    u16 = (a * 65535.0 + 0.5).astype(">u2")
+    return _encode_png16(u16, level)
+
+
+def _encode_png16(pixels: np.ndarray, level: int) -> bytes:
+    h, w, c = pixels.shape
+    color_type = {1: 0, 2: 4, 3: 2, 4: 6}[c]
+    raw = pixels.reshape(h, w * c).view(np.uint8).reshape(h, w * c * 2)
+    bpp = 2 * c
+    filtered = raw.copy()
+    filtered[:, bpp:] -= raw[:, :-bpp]  # Sub filter: byte minus the same byte of the pixel before
+    rows = np.empty((h, w * c * 2 + 1), dtype=np.uint8)
+    rows[:, 0] = 1
+    rows[:, 1:] = filtered
+    ihdr = struct.pack(">IIBBBBB", w, h, 16, color_type, 0, 0, 0)
+    return b"".join(
+        (
+            b"\x89PNG\r\n\x1a\n",
+            _chunk(b"IHDR", ihdr),
+            _chunk(b"IDAT", zlib.compress(rows.tobytes(), level)),
+            _chunk(b"IEND", b""),
+        )
+    )
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
