@@ -160,9 +160,9 @@ def _gen_json(gen: Generation) -> dict[str, Any]:
 class ProgressPrinter:
     """One line per generation: a bar with %, current node and ETA (redrawn in place on a TTY)."""
 
-    def __init__(self, stream: TextIO = sys.stderr) -> None:
-        self.stream = stream
-        self.tty = stream.isatty()
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
         self._last: dict[str, tuple[Any, ...]] = {}
         self._last_line_time = 0.0
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.fakecomfy.fixtures import fake_comfy, fake_comfy_factory  # noqa: F401
+
 
 @pytest.fixture(autouse=True)
 def _isolated_user_dirs(tmp_path_factory, monkeypatch):

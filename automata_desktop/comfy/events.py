@@ -15,6 +15,7 @@ class OutputRef:
     type: str = "output"
     node: str | None = None
     slot: str = "images"  # the ui key it came from: images, gifs, audio, 3d, …
+    kind: str | None = None  # a map kind the node declared (AUTOMATA nodes do), else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -143,6 +143,7 @@ def output_refs(output: Mapping[str, Any], node: str | None = None) -> Iterable[
                     type=str(entry.get("type") or "output"),
                     node=node,
                     slot=slot,
+                    kind=entry["kind"] if isinstance(entry.get("kind"), str) else None,
                 )
 
 

@@ -505,7 +505,7 @@ class JobEngine:
         stored = []
         try:
             for ref in _unique(files):
-                kind = infer_map_kind(ref.filename)
+                kind = infer_map_kind(ref.filename, hint=ref.kind)
                 if ref.type == "temp" and kind is MapKind.OTHER:
                     kind = MapKind.PREVIEW
                 name = Path(ref.filename).name
@@ -554,7 +554,7 @@ class JobEngine:
         except ComfyError as exc:
             self._emit(job, message=f"webhook arrived but {job.server} is unreachable: {exc}")
             return
-        refs = [ev.OutputRef(f.filename, f.subfolder, f.type) for f in data.files]
+        refs = [ev.OutputRef(f.filename, f.subfolder, f.type, kind=f.kind.value) for f in data.files]
         self._start_completion(session, job, refs, "webhook", all_cached=False)
 
     def _submit_local(self, request: GenerationRequest, index: int) -> Generation:
@@ -657,13 +657,13 @@ def _node_label(job: _Job) -> str | None:
 
 
 def _unique(refs: Iterable[ev.OutputRef]) -> list[ev.OutputRef]:
-    seen, out = set(), []
+    """One ref per file; a ref that names its map kind wins over a bare duplicate."""
+    best: dict[tuple[str, str, str], ev.OutputRef] = {}
     for ref in refs:
         key = (ref.filename, ref.subfolder, ref.type)
-        if key not in seen:
-            seen.add(key)
-            out.append(ref)
-    return out
+        if key not in best or (ref.kind and not best[key].kind):
+            best[key] = ref
+    return list(best.values())
 
 
 def _jsonable(params: dict[str, Any]) -> dict[str, Any]:

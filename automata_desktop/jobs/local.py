@@ -65,6 +65,8 @@ def _settings(parameters: dict[str, Any]) -> Any:
 
     fields = {f.name: f for f in dataclasses.fields(PBRSettings)}
     values = {k: v for k, v in parameters.items() if k in fields and k in _DIRECT}
+    if "normal_convention" in values:  # manifests offer "OpenGL"/"DirectX", the math wants lowercase
+        values["normal_convention"] = str(values["normal_convention"]).lower()
     return PBRSettings(**values)
 
 

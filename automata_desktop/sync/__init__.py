@@ -1,0 +1,46 @@
+"""Supabase sync: the signed-in account, a durable outbox, pushes and pulls.
+
+Wiring (all blocking calls; run them on a worker thread, never the Qt thread):
+
+    settings = SupabaseSettings(url, anon_key)
+    auth = SyncAuth(settings, SessionStore(config_dir(), settings.url), on_change=cb)
+    auth.restore()                                  # resume last session (may raise AuthError)
+    outbox = Outbox(data_dir())                     # sync.sqlite3
+    outbox.enqueue(gen_id, "push")                  # after a generation finishes / is deleted
+    SyncWorker(auth, outbox, library).run_pending() # -> DrainReport, never raises for offline
+    Puller(auth, outbox, library.upsert_remote).pull()
+    SyncService(worker, puller).start(); .nudge() after enqueue; .stop() at exit
+"""
+
+from automata_desktop.sync.auth import Account, AuthListener, SyncAuth
+from automata_desktop.sync.errors import AuthError, SyncError, SyncOffline
+from automata_desktop.sync.outbox import Outbox, OutboxItem, OutboxKind, backoff_delay
+from automata_desktop.sync.pull import Puller, RemoteSink
+from automata_desktop.sync.rows import RemoteFile, RemoteGeneration
+from automata_desktop.sync.service import SyncService
+from automata_desktop.sync.session_store import SessionStore
+from automata_desktop.sync.settings import SupabaseSettings
+from automata_desktop.sync.worker import DrainReport, GenerationSource, SyncWorker
+
+__all__ = [
+    "Account",
+    "AuthError",
+    "AuthListener",
+    "DrainReport",
+    "GenerationSource",
+    "Outbox",
+    "OutboxItem",
+    "OutboxKind",
+    "Puller",
+    "RemoteFile",
+    "RemoteGeneration",
+    "RemoteSink",
+    "SessionStore",
+    "SupabaseSettings",
+    "SyncAuth",
+    "SyncError",
+    "SyncOffline",
+    "SyncService",
+    "SyncWorker",
+    "backoff_delay",
+]

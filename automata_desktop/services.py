@@ -1,0 +1,100 @@
+"""Questions the UI asks about servers and workflows, answered without the UI speaking HTTP.
+
+Coroutines for the bridge's asyncio loop: each opens a short-lived ComfyClient (HTTP only, no
+websocket) and returns a plain value; failures come back as values with a message, never raise,
+so a status refresh cannot break the loop that runs the generations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from automata_desktop.comfy.client import ComfyClient, Timeouts
+from automata_desktop.config import LOCAL_SERVER, is_loopback_url
+from automata_desktop.core.workflow import WorkflowTemplate
+from automata_desktop.errors import ComfyError
+
+#: A status probe must answer fast: the dot only says "reachable or not".
+PROBE_TIMEOUTS = Timeouts(connect=3.0, api=6.0)
+
+
+@dataclass(frozen=True, slots=True)
+class ServerStatus:
+    url: str
+    reachable: bool
+    version: str = ""
+    message: str = ""  # why not reachable, in words a user can act on
+
+    @property
+    def label(self) -> str:
+        if self.url == LOCAL_SERVER:
+            return "in-process (model-free workflows only)"
+        return f"ComfyUI {self.version}" if self.reachable else "not reachable"
+
+
+@dataclass(frozen=True, slots=True)
+class Readiness:
+    """Whether a server can run a workflow, and what to install when it cannot."""
+
+    ok: bool
+    missing: dict[str, str | None] = field(default_factory=dict)  # class_type -> pack hint
+    message: str = ""
+
+
+async def server_status(url: str, api_key: str | None = None) -> ServerStatus:
+    if url == LOCAL_SERVER:
+        return ServerStatus(url, True, "built-in")
+    client = ComfyClient(url, api_key=api_key, timeouts=PROBE_TIMEOUTS)
+    try:
+        info = await client.system_stats()
+    except ComfyError as exc:
+        return ServerStatus(url, False, message=str(exc))
+    finally:
+        await client.close()
+    return ServerStatus(url, True, info.version)
+
+
+async def workflow_readiness(url: str, template: WorkflowTemplate,
+                             api_key: str | None = None) -> Readiness:
+    if url == LOCAL_SERVER:
+        if template.local:
+            return Readiness(True, message="runs in-process, no ComfyUI needed")
+        return Readiness(False, message=local_refusal(template))
+    client = ComfyClient(url, api_key=api_key, timeouts=PROBE_TIMEOUTS)
+    try:
+        missing = await client.missing_nodes(template.class_types)
+    except ComfyError as exc:
+        return Readiness(False, message=str(exc))
+    finally:
+        await client.close()
+    if not missing:
+        return Readiness(True, message="the server has every node this workflow uses")
+    packs = {c: template.pack_for(c) for c in sorted(missing)}
+    return Readiness(False, packs, missing_nodes_text(packs))
+
+
+def local_refusal(template: WorkflowTemplate) -> str:
+    models = ", ".join(m.filename for m in template.models)
+    needs = f" (models: {models})" if models else ""
+    return (f"'{template.title or template.name}' needs a ComfyUI server with models{needs}; "
+            "the in-process backend only runs model-free workflows such as pbr_from_image. "
+            "Pick a ComfyUI server, or add one in Settings.")
+
+
+def missing_nodes_text(packs: dict[str, str | None]) -> str:
+    by_pack: dict[str, list[str]] = {}
+    for class_type, pack in packs.items():
+        by_pack.setdefault(pack or "an unknown node pack", []).append(class_type)
+    lines = [f"• {', '.join(nodes)} — install {pack}" for pack, nodes in by_pack.items()]
+    return "Missing nodes on this server:\n" + "\n".join(lines)
+
+
+def webhook_warning(server: str, webhook_url: str | None) -> str:
+    """Explain when a remote ComfyUI cannot call our webhook back (results still arrive by polling)."""
+    if server == LOCAL_SERVER or not webhook_url:
+        return ""
+    if is_loopback_url(webhook_url) and not is_loopback_url(server):
+        return (f"The webhook listener ({webhook_url}) is only reachable from this computer, so "
+                f"{server} cannot call it back; results arrive over the websocket and /history "
+                "instead. Set a public webhook URL in Settings for instant callbacks.")
+    return ""

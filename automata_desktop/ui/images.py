@@ -1,0 +1,61 @@
+"""Pixels and image files → small QImages for thumbnails. Blocking: call from a worker thread.
+
+QImage (unlike QPixmap) may be built off the GUI thread; the Qt thread only turns it into a pixmap.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from PySide6.QtGui import QImage
+
+from automata_desktop.core.texture_set import to_uint8
+
+THUMB_SIZE = 96
+
+
+def array_to_qimage(pixels: np.ndarray) -> QImage:
+    """HxW (grey) or HxWxC (RGB/RGBA) pixels of any depth as a QImage owning its own copy."""
+    data = to_uint8(pixels)
+    if data.ndim == 3 and data.shape[2] == 1:
+        data = data[..., 0]
+    data = np.ascontiguousarray(data)
+    height, width = data.shape[:2]
+    if data.ndim == 2:
+        fmt, channels = QImage.Format.Format_Grayscale8, 1
+    elif data.shape[2] == 4:
+        fmt, channels = QImage.Format.Format_RGBA8888, 4
+    else:
+        data = np.ascontiguousarray(data[..., :3])
+        fmt, channels = QImage.Format.Format_RGB888, 3
+    return QImage(data.data, width, height, width * channels, fmt).copy()
+
+
+def thumbnail_of_pixels(pixels: np.ndarray, size: int = THUMB_SIZE) -> QImage:
+    data = to_uint8(pixels)
+    height, width = data.shape[:2]
+    step = max(1, max(height, width) // (size * 2))  # cheap decimation first, then a smooth resize
+    small = np.ascontiguousarray(data[::step, ::step])
+    mode = "L" if small.ndim == 2 else ("RGBA" if small.shape[2] == 4 else "RGB")
+    if small.ndim == 3 and small.shape[2] not in (3, 4):
+        small, mode = np.ascontiguousarray(small[..., 0]), "L"
+    image = Image.fromarray(small, mode)
+    image.thumbnail((size, size), Image.Resampling.BILINEAR)
+    return array_to_qimage(np.asarray(image))
+
+
+def thumbnail_of_file(path: Path, size: int = THUMB_SIZE) -> QImage | None:
+    """A thumbnail, or None if the file is gone or unreadable (a thumbnail is never worth an error)."""
+    try:
+        with Image.open(path) as image:
+            if image.mode.startswith("I") or image.mode == "F":  # 16-bit height maps
+                return thumbnail_of_pixels(np.asarray(image).astype(np.uint16, copy=False), size)
+            image.draft("RGB", (size * 2, size * 2))  # JPEG: decode at reduced scale
+            image.thumbnail((size, size), Image.Resampling.BILINEAR)
+            if image.mode not in ("L", "RGB", "RGBA"):
+                image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
+            return array_to_qimage(np.asarray(image))
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None

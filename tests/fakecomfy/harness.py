@@ -1,0 +1,151 @@
+"""Start, kill and restart the fake ComfyUI as a separate process, from tests.
+
+comfy = FakeComfy(tmp_path)
+comfy.start()                  # blocks until "FAKECOMFY LISTENING ..." is printed
+comfy.control("config", {"node_delay_s": 0.05})
+comfy.kill()                   # SIGKILL: sockets end with 1006, state is gone
+comfy.restart()                # same port, fresh queue/history, number back at 0
+comfy.stop()
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+READY_PREFIX = "FAKECOMFY LISTENING "
+
+
+class FakeComfyError(RuntimeError):
+    """The fake server did not start or did not answer a control call."""
+
+
+class FakeComfy:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        version: str = "0.3.64",
+        port: int | None = None,
+        custom_nodes: list[Path] | None = None,
+        default_nodes: bool = True,
+        startup_timeout: float = 20.0,
+    ) -> None:
+        self.root = Path(root)
+        self.version = version
+        self.port = port or 0
+        self.custom_nodes = list(custom_nodes or [])
+        self.default_nodes = default_nodes
+        self.startup_timeout = startup_timeout
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = self.root / "fakecomfy.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    @property
+    def output_dir(self) -> Path:
+        return self.root / "output"
+
+    @property
+    def input_dir(self) -> Path:
+        return self.root / "input"
+
+    @property
+    def temp_dir(self) -> Path:
+        return self.root / "temp"
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def command(self) -> list[str]:
+        cmd = [
+            sys.executable,
+            "-m",
+            "tests.fakecomfy",
+            "--port",
+            str(self.port),
+            "--root",
+            str(self.root),
+            "--version",
+            self.version,
+        ]
+        if self.custom_nodes:
+            cmd += ["--custom-nodes", *map(str, self.custom_nodes)]
+        if not self.default_nodes:
+            cmd.append("--no-default-nodes")
+        return cmd
+
+    def start(self) -> None:
+        if self.running:
+            raise FakeComfyError("fake ComfyUI is already running")
+        self.root.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        offset = log.tell()
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.process = subprocess.Popen(
+            self.command(), cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env=env
+        )
+        log.close()
+        self.port = self._wait_ready(offset)
+
+    def _wait_ready(self, offset: int) -> int:
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            text = self.log_path.read_bytes()[offset:].decode("utf-8", "replace")
+            for line in text.splitlines():
+                if line.startswith(READY_PREFIX):
+                    return int(line.rsplit(":", 1)[1])
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise FakeComfyError(f"fake ComfyUI exited early:\n{text[-3000:]}")
+            time.sleep(0.02)
+        self.kill()
+        raise FakeComfyError(f"fake ComfyUI did not start within {self.startup_timeout} s")
+
+    def kill(self) -> None:
+        """SIGKILL, like a crash or a pulled plug: no close frames, nothing saved."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+        self.process = None
+
+    def stop(self) -> None:
+        self.kill()
+
+    def restart(self) -> None:
+        self.kill()
+        self.start()
+
+    def control(self, path: str, json: dict[str, Any] | None = None) -> dict[str, Any]:
+        """GET ``/_fake/<path>`` (or POST when ``json`` is given) and return the JSON answer."""
+        url = f"{self.url}/_fake/{path.lstrip('/')}"
+        with httpx.Client(timeout=10) as client:
+            response = client.get(url) if json is None else client.post(url, json=json)
+        if response.status_code != 200:
+            raise FakeComfyError(f"{url} -> {response.status_code} {response.text}")
+        return response.json()
+
+    def log_text(self) -> str:
+        return self.log_path.read_text("utf-8", "replace") if self.log_path.exists() else ""
+
+    def __enter__(self) -> FakeComfy:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
