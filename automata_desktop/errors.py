@@ -11,7 +11,11 @@
     │   ├── MissingNodes            the server lacks node classes a workflow needs
     │   └── DownloadError           /view or /upload failed, size or checksum mismatch
     ├── WebhookError                listener could not start (port taken, bad secret)
-    └── LibraryError                local library unreadable / disk full
+    ├── LibraryError                local library unreadable / disk full
+    ├── MeshError, TextureError     (core.mesh, core.texture_set) unreadable mesh or image
+    └── SyncError                   (sync.errors) Supabase sync
+        ├── AuthError               wrong password, unconfirmed email, expired session
+        └── SyncOffline             Supabase unreachable: a normal state, retried later
 """
 
 from __future__ import annotations

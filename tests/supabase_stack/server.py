@@ -1,0 +1,133 @@
+"""A local Supabase look-alike: real PostgreSQL + our migration, served over real HTTP.
+
+Only PostgreSQL of the Supabase stack can run on these machines (no Docker), so this serves the
+HTTP surface supabase-py speaks (/auth/v1, /rest/v1, /storage/v1) from an aiohttp app on its own
+thread and event loop; each data request runs on PostgreSQL under the caller's JWT role so the
+project's grants and RLS policies decide what is allowed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import threading
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from aiohttp import web
+
+from .auth_api import AuthApi
+from .db import Pool
+from .pg import PgCluster, free_port
+from .rest_api import RestApi
+from .storage_api import StorageApi
+from .tokens import TEST_JWT_SECRET, api_key
+
+EMULATION_SQL = Path(__file__).with_name("supabase_emulation.sql")
+MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "resources" / "supabase" / "migrations"
+
+
+def apply_schema(cluster: PgCluster) -> None:
+    """Supabase's pre-existing roles/auth/storage, then every project migration in order."""
+    with psycopg.connect(cluster.conninfo(), autocommit=True) as conn:
+        conn.execute(EMULATION_SQL.read_text())
+        for migration in sorted(MIGRATIONS_DIR.glob("*.sql")):
+            conn.execute(migration.read_text())
+
+
+class SupabaseStack:
+    """Start with `SupabaseStack.start(cluster, tmp)`; `url` and `anon_key` go to create_client."""
+
+    def __init__(self, cluster: PgCluster, blob_dir: Path, port: int) -> None:
+        self.cluster = cluster
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.jwt_secret = TEST_JWT_SECRET
+        self.anon_key = api_key("anon", self.jwt_secret)
+        self.service_role_key = api_key("service_role", self.jwt_secret)
+        #: GoTrue's "Confirm email" switch; off means sign-up returns a session at once.
+        self.confirm_email = False
+        #: Lifetime of issued access tokens, seconds (Supabase's default is 3600).
+        self.jwt_expiry = 3600
+        #: Storage keys ("bucket/name") of every accepted upload, in order.
+        self.uploads: list[str] = []
+        self.admin_pool = Pool(cluster.conninfo())
+        self.api_pool = Pool(cluster.conninfo(user="authenticator"))
+        self._blob_dir = blob_dir
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
+                                        name="supabase-stack")
+        self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
+
+    @classmethod
+    def start(cls, cluster: PgCluster, blob_dir: Path) -> SupabaseStack:
+        blob_dir.mkdir(parents=True, exist_ok=True)
+        stack = cls(cluster, blob_dir, free_port())
+        stack._thread.start()
+        stack._call(stack._setup())
+        stack.start_http()
+        return stack
+
+    def _call(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=30)
+
+    async def _setup(self) -> None:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.add_routes(AuthApi(self).routes())
+        app.add_routes(RestApi(self).routes())
+        app.add_routes(StorageApi(self, self._blob_dir).routes())
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+
+    @property
+    def serving(self) -> bool:
+        return self._site is not None
+
+    def start_http(self) -> None:
+        """Serve (again) on the same port, e.g. after `stop_http()` simulated an outage."""
+        async def run() -> None:
+            assert self._runner is not None
+            if self._site is not None:
+                return
+            self._site = web.TCPSite(self._runner, "127.0.0.1", self.port, reuse_address=True)
+            await self._site.start()
+        self._call(run())
+
+    def stop_http(self) -> None:
+        """Stop answering HTTP (connections are refused) while the database keeps its data."""
+        async def run() -> None:
+            if self._site is not None:
+                await self._site.stop()
+                self._site = None
+            # Closing the listener leaves keep-alive connections open; an outage drops them too.
+            assert self._runner is not None and self._runner.server is not None
+            for handler in list(self._runner.server.connections):
+                handler.force_close()
+        self._call(run())
+
+    def close(self) -> None:
+        async def run() -> None:
+            if self._runner is not None:
+                await self._runner.cleanup()
+            await self.admin_pool.close()
+            await self.api_pool.close()
+        self._call(run())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)
+        self._loop.close()
+        shutil.rmtree(self._blob_dir, ignore_errors=True)
+
+    # Admin helpers for tests: what a developer would do in the Supabase dashboard.
+
+    def confirm_user(self, email: str) -> None:
+        """What clicking the link in the confirmation email does."""
+        self.sql("update auth.users set email_confirmed_at = now() where email = %s", email)
+
+    def sql(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
+        """Run SQL as the superuser (bypassing RLS), to look at what really got stored."""
+        with psycopg.connect(self.cluster.conninfo(), autocommit=True) as conn:
+            cur = conn.execute(query, params or None)
+            return cur.fetchall() if cur.description else []

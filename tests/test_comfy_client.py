@@ -1,0 +1,178 @@
+"""The ComfyUI client against the test server: the ten behaviours of a real server a client must handle."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from typing import Any
+
+import httpx
+import pytest
+
+from automata_desktop.comfy import events as ev
+from automata_desktop.comfy.client import ComfyClient, QueuedPrompt
+from automata_desktop.core.generation import GenerationStatus
+from automata_desktop.errors import DownloadError, ServerUnreachable
+from tests.engine_helpers import (
+    FAST_BACKOFF,
+    UpdateLog,
+    request,
+    running_engine,
+    save_graph,
+    slow_graph,
+    template,
+)
+
+pytestmark = pytest.mark.asyncio
+
+
+async def _until(events, predicate, timeout=10.0) -> list[Any]:
+    seen = []
+
+    async def collect():
+        async for event in events:
+            seen.append(event)
+            if predicate(event):
+                return
+
+    await asyncio.wait_for(collect(), timeout)
+    return seen
+
+
+async def test_a_run_is_followed_from_queue_to_files(fake_comfy, tmp_path):
+    async with ComfyClient(fake_comfy.url) as client:
+        assert client.info.version == "0.3.64"
+        events = client.events()
+        queued = await client.queue_prompt(save_graph(color=0x123456))
+        seen = await _until(events, lambda e: isinstance(e, ev.PromptFinished))
+        kinds = [type(e) for e in seen if getattr(e, "prompt_id", None) == queued.prompt_id]
+        assert kinds[0] is ev.ExecutionStarted and kinds[-1] is ev.PromptFinished
+        assert ev.ExecutionSucceeded in kinds
+        [output] = [e for e in seen if isinstance(e, ev.NodeOutput)]
+        downloaded = await client.download(output.files[0], tmp_path / "dl" / "out.png")
+    data = downloaded.path.read_bytes()
+    assert data[:4] == b"\x89PNG" and downloaded.size == len(data)
+    assert downloaded.sha256 == hashlib.sha256(data).hexdigest()
+    assert list((tmp_path / "dl").iterdir()) == [tmp_path / "dl" / "out.png"]  # no temp file left
+
+
+async def test_messages_that_beat_the_post_reply_are_not_lost(fake_comfy, tmp_path):
+    """Behaviour 4: a server that picks its own prompt id starts running before we learn it."""
+
+    class ServerChosenIds(ComfyClient):
+        async def queue_prompt(self, graph, **kwargs) -> QueuedPrompt:
+            response = await self._request("POST", "/prompt",
+                                           json={"prompt": graph, "client_id": self.client_id})
+            await asyncio.sleep(0.5)  # the run starts (and may finish) before we read the reply
+            data = response.json()
+            self.track(data["prompt_id"])
+            return QueuedPrompt(data["prompt_id"], data["number"])
+
+    async with running_engine(tmp_path / "lib", poll_interval_s=60,
+                              client_factory=lambda url: ServerChosenIds(url)) as engine:
+        log = UpdateLog(engine)
+        [gen] = await engine.submit(request(template(slow_graph(steps=3, delay_s=0.05)), fake_comfy.url))
+        [done] = await engine.wait([gen.id], timeout=15)
+        log.close()
+    assert done.status is GenerationStatus.COMPLETED and done.started_at is not None
+    assert [u.completed_by for u in log.for_(gen.id) if u.status.is_final] == ["websocket"]
+
+
+async def test_each_client_only_hears_about_its_own_prompts(fake_comfy):
+    async with ComfyClient(fake_comfy.url) as owner, ComfyClient(fake_comfy.url) as other:
+        assert owner.client_id != other.client_id
+        theirs = other.events()
+        mine = owner.events()
+        queued = await owner.queue_prompt(save_graph(color=0x654321))
+        await _until(mine, lambda e: isinstance(e, ev.PromptFinished))
+        await asyncio.sleep(0.2)
+        other_saw = []
+        while True:
+            try:
+                other_saw.append(await asyncio.wait_for(anext(theirs), 0.05))
+            except TimeoutError:
+                break
+    assert all(isinstance(e, ev.QueueStatus | ev.Connected) for e in other_saw)
+    assert not any(getattr(e, "prompt_id", None) == queued.prompt_id for e in other_saw)
+
+
+async def test_a_dropped_socket_reconnects_with_one_socket_for_our_client_id(fake_comfy):
+    async with ComfyClient(fake_comfy.url, backoff=FAST_BACKOFF) as client:
+        events = client.events()
+        fake_comfy.control("drop_sockets", {})
+        seen = await _until(events, lambda e: isinstance(e, ev.Connected) and e.reconnected)
+        assert any(isinstance(e, ev.Disconnected) and "1006" in e.reason for e in seen)
+        state = await asyncio.to_thread(fake_comfy.control, "state")
+        assert state["sockets"].count(client.client_id) == 1
+        queued = await client.queue_prompt(save_graph(color=0x777777))
+        await _until(events, lambda e: isinstance(e, ev.PromptFinished)
+                     and e.prompt_id == queued.prompt_id)
+
+
+async def test_requests_carry_no_origin_header_so_the_origin_check_passes(fake_comfy):
+    async with httpx.AsyncClient() as raw:
+        refused = await raw.get(f"{fake_comfy.url}/system_stats",
+                                headers={"Origin": "http://localhost:1"})
+    assert refused.status_code == 403
+    async with ComfyClient(fake_comfy.url) as client:
+        assert "origin" not in {k.lower() for k in client._http.headers}
+        assert client.connected
+
+
+async def test_newer_servers_get_canonical_ids_and_previews_on_request(fake_comfy_factory, tmp_path):
+    server = fake_comfy_factory(version="0.46.0")
+    async with running_engine(tmp_path / "lib", poll_interval_s=60) as engine:
+        log = UpdateLog(engine)
+        [gen] = await engine.submit(request(template(slow_graph(steps=4, delay_s=0.05)), server.url))
+        [done] = await engine.wait([gen.id], timeout=15)
+        log.close()
+    assert done.status is GenerationStatus.COMPLETED
+    assert any(u.preview for u in log.for_(gen.id))  # we asked with extra_data.preview_method
+
+
+async def test_an_unreachable_server_is_a_clear_error():
+    client = ComfyClient("http://127.0.0.1:9")
+    with pytest.raises(ServerUnreachable, match="not reachable"):
+        await client.connect()
+    await client.close()
+
+
+async def test_a_missing_file_is_a_download_error_and_writes_nothing(fake_comfy, tmp_path):
+    async with ComfyClient(fake_comfy.url) as client:
+        with pytest.raises(DownloadError, match="has no file"):
+            await client.download(ev.OutputRef("nope.png"), tmp_path / "dl" / "nope.png")
+    assert not (tmp_path / "dl").exists() or list((tmp_path / "dl").iterdir()) == []
+
+
+async def test_a_download_larger_than_allowed_is_refused(fake_comfy, tmp_path):
+    async with ComfyClient(fake_comfy.url) as client:
+        events = client.events()
+        await client.queue_prompt(save_graph(color=0x010101))
+        seen = await _until(events, lambda e: isinstance(e, ev.NodeOutput))
+        ref = seen[-1].files[0]
+        with pytest.raises(DownloadError, match="over the limit"):
+            await client.download(ref, tmp_path / "dl" / "big.png", max_bytes=10)
+    assert not (tmp_path / "dl").exists() or list((tmp_path / "dl").iterdir()) == []
+
+
+async def test_uploaded_images_can_be_loaded_by_a_workflow(fake_comfy, tmp_path):
+    from PIL import Image
+
+    path = tmp_path / "ref.png"
+    Image.new("RGB", (20, 10), (200, 10, 10)).save(path)
+    async with ComfyClient(fake_comfy.url) as client:
+        name = await client.upload_image(path)
+        assert name == "automata/ref.png"
+        graph = {
+            "1": {"class_type": "LoadImage", "inputs": {"image": name}},
+            "2": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}},
+            "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "inv"}},
+        }
+        events = client.events()
+        queued = await client.queue_prompt(graph)
+        await _until(events, lambda e: isinstance(e, ev.PromptFinished))
+        result = await client.get_history(queued.prompt_id)
+        out = await client.download(result.files[0], tmp_path / "inverted.png")
+    with Image.open(out.path) as img:
+        r, g, b = img.getpixel((0, 0))[:3]
+    assert img.size == (20, 10) and abs(r - 55) <= 1 and abs(g - 245) <= 1 and abs(b - 245) <= 1
