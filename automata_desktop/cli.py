@@ -22,7 +22,13 @@ from typing import Any, TextIO
 from automata_desktop import __version__
 from automata_desktop.config import LOCAL_SERVER, Settings, load_settings, normalize_server_url
 from automata_desktop.core.generation import Generation, GenerationStatus
-from automata_desktop.errors import AutomataError, ComfyError, ParameterError, ServerUnreachable
+from automata_desktop.errors import (
+    AutomataError,
+    ComfyError,
+    ConfigError,
+    ParameterError,
+    ServerUnreachable,
+)
 from automata_desktop.jobs.models import GenerationRequest, JobUpdate
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -119,6 +125,20 @@ def build_parser() -> argparse.ArgumentParser:
     install.add_argument("--comfyui", type=Path, help="the ComfyUI folder (default: search)")
     install.add_argument("--link", action="store_true", help="symlink instead of copying")
     install.set_defaults(func=cmd_install_nodes)
+
+    account = sub.add_parser("account", help="sign in to Supabase to sync the library")
+    account_sub = account.add_subparsers(title="account commands", metavar="ACTION")
+    for name, helptext in (("signup", "create an account"), ("signin", "sign in on this device")):
+        cmd = account_sub.add_parser(name, help=helptext)
+        cmd.add_argument("email")
+        cmd.add_argument("--password-stdin", action="store_true",
+                         help="read the password from standard input (for scripts)")
+        cmd.set_defaults(func=cmd_account, action=name)
+    for name, helptext in (("signout", "sign this device out"), ("status", "who is signed in")):
+        account_sub.add_parser(name, help=helptext).set_defaults(func=cmd_account, action=name)
+    sync = sub.add_parser("sync", help="push finished generations to Supabase and pull the others")
+    sync.add_argument("--json", action="store_true")
+    sync.set_defaults(func=cmd_sync)
 
     wfs = sub.add_parser("workflows", help="list the shipped workflows and their parameters")
     wfs.add_argument("--json", action="store_true")
@@ -527,6 +547,73 @@ def cmd_install_nodes(args: argparse.Namespace) -> int:
     report = install_nodes(args.comfyui, link=args.link)
     print(report)
     return EXIT_OK
+
+
+def _sync_runner(args: argparse.Namespace) -> Any:
+    from automata_desktop.library.store import Library
+    from automata_desktop.runtime import sync_runner
+
+    settings = _settings(args)
+    runner = sync_runner(settings, Library(settings.library_path))
+    if runner is None:
+        raise ConfigError("sync is not set up: put supabase_url and supabase_anon_key (the public anon "
+                          "key) in the settings file, or set AUTOMATA_SUPABASE_URL and "
+                          "AUTOMATA_SUPABASE_ANON_KEY")
+    return runner
+
+
+def cmd_account(args: argparse.Namespace) -> int:
+    runner = _sync_runner(args)
+    try:
+        if args.action in ("signup", "signin"):
+            if args.password_stdin:
+                password = sys.stdin.readline().rstrip("\n")
+            else:
+                import getpass
+
+                password = getpass.getpass("password: ")
+            if args.action == "signup":
+                account = runner.auth.sign_up(args.email, password)
+                if account is None:
+                    print(f"account created; open the link sent to {args.email}, then "
+                          "`automata account signin`")
+                    return EXIT_OK
+            else:
+                account = runner.auth.sign_in(args.email, password)
+            queued = runner.backfill()
+            print(f"signed in as {account.email}; {queued} local generations queued for upload "
+                  "(`automata sync` sends them now, the app does it in the background)")
+        elif args.action == "signout":
+            runner.auth.restore()
+            runner.auth.sign_out()
+            print("signed out; the local library stays as it is")
+        else:
+            account = runner.auth.restore()
+            print(f"signed in as {account.email}" if account else "not signed in")
+    finally:
+        runner.close()
+    return EXIT_OK
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    runner = _sync_runner(args)
+    try:
+        if runner.auth.restore() is None:
+            raise ConfigError("not signed in: run `automata account signin EMAIL` first")
+        report, pulled = runner.sync_now()
+    finally:
+        runner.close()
+    summary = {"pushed": len(report.pushed), "deleted": len(report.deleted),
+               "uploaded_files": report.uploaded, "unchanged_files": report.skipped_files,
+               "failed": len(report.failed), "offline": report.offline, "pulled": pulled}
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    elif report.offline:
+        print("Supabase is unreachable; everything stays queued and goes out when it is back")
+    else:
+        print(f"pushed {summary['pushed']} generations ({summary['uploaded_files']} files uploaded, "
+              f"{summary['unchanged_files']} unchanged), pulled {pulled}")
+    return EXIT_FAILED if report.failed else EXIT_OK
 
 
 def cmd_workflows(args: argparse.Namespace) -> int:

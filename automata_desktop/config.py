@@ -95,6 +95,8 @@ class Settings:
     timeout_minutes: float = 45.0
     poll_interval_s: float = 30.0  # slow /history safety net while the websocket is up
     theme: str = "dark"
+    supabase_url: str = ""  # empty: sync off, the library stays local only
+    supabase_anon_key: str = field(default="", repr=False)  # the public anon key, never service_role
 
     @property
     def library_path(self) -> Path:
@@ -122,6 +124,8 @@ _ENV = {
     "AUTOMATA_LIBRARY_DIR": "library_dir",
     "AUTOMATA_TIMEOUT_MIN": "timeout_minutes",
     "AUTOMATA_POLL_INTERVAL": "poll_interval_s",
+    "AUTOMATA_SUPABASE_URL": "supabase_url",
+    "AUTOMATA_SUPABASE_ANON_KEY": "supabase_anon_key",
 }
 
 

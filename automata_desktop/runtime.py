@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from automata_desktop import paths
 from automata_desktop.config import Settings
 from automata_desktop.core.workflow import WorkflowTemplate, find_workflow, shipped_workflows
-from automata_desktop.errors import WebhookError
+from automata_desktop.errors import AutomataError, WebhookError
 from automata_desktop.jobs.engine import JobEngine
 from automata_desktop.jobs.local import run_pbr_from_image
 from automata_desktop.library.store import Library
+
+if TYPE_CHECKING:
+    from automata_desktop.sync.runner import SyncRunner
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +38,17 @@ def all_workflows() -> dict[str, WorkflowTemplate]:
     return out
 
 
+def sync_runner(settings: Settings, library: Library) -> SyncRunner | None:
+    """A SyncRunner for the configured Supabase project, or None when sync is not set up."""
+    if not (settings.supabase_url and settings.supabase_anon_key):
+        return None
+    from automata_desktop.sync.runner import SyncRunner
+    from automata_desktop.sync.settings import SupabaseSettings
+
+    supabase = SupabaseSettings(settings.supabase_url, settings.supabase_anon_key)
+    return SyncRunner(supabase, library, paths.config_dir(), paths.data_dir())
+
+
 @dataclass
 class Runtime:
     """Everything a running app holds; `async with Runtime(settings) as rt:` starts and stops it."""
@@ -43,6 +59,7 @@ class Runtime:
     engine: JobEngine = field(init=False)
     listener: object | None = field(default=None, init=False)
     notices: list[str] = field(default_factory=list, init=False)
+    sync: SyncRunner | None = field(default=None, init=False)
 
     async def __aenter__(self) -> Runtime:
         self.library = Library(self.settings.library_path)
@@ -53,15 +70,35 @@ class Runtime:
         )
         if self.listen:
             await self._start_listener()
+        await self._start_sync()
         await self.engine.start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.engine.close()
+        if self.sync is not None:
+            await asyncio.to_thread(self.sync.close)
         if self.listener is not None:
             with contextlib.suppress(Exception):
                 await self.listener.stop()  # type: ignore[attr-defined]
         self.library.close()
+
+    async def _start_sync(self) -> None:
+        """Sync only when a Supabase project is configured and this device has signed in."""
+        runner = sync_runner(self.settings, self.library)
+        if runner is None:
+            return
+        try:
+            account = await asyncio.to_thread(runner.start)
+        except AutomataError as exc:
+            self.notices.append(f"sync off: {exc}")
+            await asyncio.to_thread(runner.close)
+            return
+        if account is None:
+            await asyncio.to_thread(runner.close)
+            return
+        self.sync = runner
+        self.engine.on_finished.append(runner.generation_finished)
 
     async def _start_listener(self) -> None:
         from automata_desktop.webhook import WebhookListener

@@ -160,6 +160,8 @@ class JobEngine:
         self._done: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
         self._watchdog: asyncio.Task[None] | None = None
         self._local_tasks: set[asyncio.Task[None]] = set()
+        #: called with each generation that reached a final state (e.g. to queue a sync push)
+        self.on_finished: list[Callable[[Generation], None]] = []
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -610,6 +612,11 @@ class JobEngine:
         self._emit(job, message=message or error or status.value, completed_by=completed_by,
                    files=tuple(f.path for f in gen.files))
         self._done[job.id].set()
+        for callback in self.on_finished:
+            try:
+                callback(gen)
+            except Exception:  # a listener's bug must not undo a completion
+                log.exception("on_finished callback failed for %s", gen.id)
 
     async def _watch_deadlines(self) -> None:
         loop = asyncio.get_running_loop()
