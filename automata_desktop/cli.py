@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import json
 import logging
+import re
 import sys
 import time
 from pathlib import Path
@@ -452,9 +453,17 @@ async def _check_server(url: str, workflows: dict[str, Any]) -> dict[str, Any]:
     out.update(reachable=True, version=info.version, devices=list(info.devices))
     lines.append(f"comfyui    {url}: ComfyUI {info.version}; {', '.join(info.devices) or 'no devices'}")
     pack = known.get("AutomataWebhook")
-    out["node_pack"] = bool(pack)
-    lines.append("node pack  " + ("AUTOMATA nodes installed" if pack else
-                                  "AUTOMATA nodes missing: run `automata comfy install-nodes`"))
+    found = re.search(r"AUTOMATA nodes (\S+)", str((pack or {}).get("description", "")))
+    version = found.group(1) if found else ("unknown version" if pack else None)
+    out["node_pack"] = version
+    if pack is None:
+        lines.append("node pack  AUTOMATA nodes missing: run `automata comfy install-nodes`")
+    else:
+        from automata_desktop.nodepack import pack_version
+
+        mine = pack_version()
+        note = "" if version == mine else f" (this app ships {mine}: run `automata comfy install-nodes`)"
+        lines.append(f"node pack  AUTOMATA nodes {version} installed{note}")
     out["workflows"] = {}
     for name, template in sorted(workflows.items()):
         missing = sorted(c for c in template.class_types if c not in known)
@@ -545,7 +554,7 @@ def cmd_install_nodes(args: argparse.Namespace) -> int:
     from automata_desktop.nodepack import install_nodes
 
     report = install_nodes(args.comfyui, link=args.link)
-    print(report)
+    print(report.message)
     return EXIT_OK
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,8 +132,9 @@ def _installed_version(target: Path) -> str | None:
     if not init.is_file():
         return None
     for line in init.read_text(encoding="utf-8", errors="replace").splitlines():
-        if line.startswith("__version__"):
-            return line.split("=", 1)[1].strip().strip("\"'")
+        found = re.match(r"""__version__\s*=\s*["']([^"']+)["']""", line)
+        if found:
+            return found.group(1)
     return None
 
 

@@ -6,6 +6,8 @@ other relatively. Needs only numpy and Pillow (both ComfyUI's own); torch is use
 ComfyUI hands us tensors.
 """
 
+__version__ = "0.1.0"  # before the node modules: the Webhook node states it in its description
+
 from .nodes import (
     AutomataNormalFromHeight,
     AutomataPackORM,
@@ -13,8 +15,6 @@ from .nodes import (
     AutomataSplitChannels,
 )
 from .webhook_node import AutomataWebhook
-
-__version__ = "0.1.0"
 
 NODE_CLASS_MAPPINGS = {
     "AutomataWebhook": AutomataWebhook,

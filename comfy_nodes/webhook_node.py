@@ -61,7 +61,8 @@ class AutomataWebhook:
     FUNCTION = "send"
     OUTPUT_NODE = True
     RETURN_TYPES = ()
-    DESCRIPTION = __doc__
+    # `automata doctor` reads the pack version from here, through the server's /object_info.
+    DESCRIPTION = f"{(__doc__ or '').strip()}\n\nAUTOMATA nodes {pack_version()}"
 
     @classmethod
     def INPUT_TYPES(cls) -> dict:
