@@ -199,14 +199,15 @@ class ProgressPrinter:
         else:
             msg = f" {update.message}" if update.message else ""
         line = f"{short} [{bar}] {pct:3d}% {state}{node}{eta}{msg}"
-        key = (update.status, pct // 5, update.current_node, update.message)
+        key = (update.status, update.current_node, update.message, pct // 5)
+        last = self._last.get(update.generation_id)
         if self.tty:
             self.stream.write("\r\033[K" + line[:200])
             if update.status.is_final:
                 self.stream.write("\n")
-        elif self._last.get(update.generation_id) != key and (
-            update.status.is_final or update.message or time.monotonic() - self._last_line_time > 1
-        ):
+        elif last != key and (
+            last is None or key[:3] != last[:3] or time.monotonic() - self._last_line_time > 1
+        ):  # a log line per state, node or message; plain % changes at most once a second
             self.stream.write(line + "\n")
             self._last_line_time = time.monotonic()
         self._last[update.generation_id] = key

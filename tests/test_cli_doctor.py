@@ -45,3 +45,15 @@ def test_install_nodes_without_a_comfyui_says_where_it_looked(capsys, tmp_path, 
     monkeypatch.delenv("COMFYUI_PATH", raising=False)
     assert main(["comfy", "install-nodes"]) == 3
     assert "--comfyui" in capsys.readouterr().err
+
+
+def test_generate_against_comfyui_shows_progress_and_stores_the_maps(capsys, fake_comfy):
+    code = main(["generate", "--server", fake_comfy.url, "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    [gen] = json.loads(captured.out)
+    assert gen["server"] == fake_comfy.url and gen["status"] == "completed"
+    assert {f["kind"] for f in gen["files"]} == {"base_color", "normal", "height", "roughness",
+                                                   "metallic", "ao", "orm"}
+    assert "AutomataPBRFromImage (#2)" in captured.err  # the node that was running
+    assert "100% completed" in captured.err
