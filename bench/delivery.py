@@ -68,12 +68,9 @@ def workflow(names: dict[str, str], size: int) -> dict:
     return graph
 
 
-def decode_all(paths: list[Path]) -> list[np.ndarray]:
-    def decode(path: Path) -> np.ndarray:
-        with Image.open(path) as img:
-            return np.asarray(img)
-
-    return list(DECODE_POOL.map(decode, paths))
+def decode(path: Path) -> np.ndarray:
+    with Image.open(path) as img:
+        return np.asarray(img)
 
 
 def blocked_ws(url: str) -> ComfyClient:
@@ -92,6 +89,9 @@ async def one_run(server: FakeComfy, lib_root: Path, graph: dict, mode: str, see
                        fast_poll_s=poll_interval if mode == "poll" else 3600,
                        webhook_secret=secret, client_factory=factory)
     await engine.start()
+    # Like the viewer: decode each map the moment the engine reports it stored.
+    decoding: list = []
+    engine.on_file_stored.append(lambda _gen, f: decoding.append(DECODE_POOL.submit(decode, f.path)))
     listener = None
     t_signal: dict[str, float] = {}
     if mode == "webhook":
@@ -120,8 +120,7 @@ async def one_run(server: FakeComfy, lib_root: Path, graph: dict, mode: str, see
     watcher = asyncio.create_task(watch_executed()) if mode == "websocket" else None
     [gen] = await engine.submit(GenerationRequest(workflow=template, server=server.url))
     [done] = await engine.wait([gen.id], timeout=600)
-    arrays = await asyncio.get_running_loop().run_in_executor(
-        None, decode_all, [f.path for f in done.files])
+    arrays = [await asyncio.wrap_future(f) for f in decoding]
     t1 = time.perf_counter()
     assert done.status.value == "completed" and len(arrays) == len(MAPS), done.error
     if mode == "poll":

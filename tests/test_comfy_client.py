@@ -176,3 +176,30 @@ async def test_uploaded_images_can_be_loaded_by_a_workflow(fake_comfy, tmp_path)
     with Image.open(out.path) as img:
         r, g, b = img.getpixel((0, 0))[:3]
     assert img.size == (20, 10) and abs(r - 55) <= 1 and abs(g - 245) <= 1 and abs(b - 245) <= 1
+
+
+async def test_a_prompt_without_client_id_is_followed_by_polling_history(fake_comfy):
+    """Behaviour 2: no client_id, no lifecycle messages; /history says {} until it is done."""
+    async with ComfyClient(fake_comfy.url) as client:
+        events = client.events()
+        async with httpx.AsyncClient() as raw:
+            reply = await raw.post(f"{fake_comfy.url}/prompt",
+                                   json={"prompt": slow_graph(steps=3, delay_s=0.1, color=0x0F0F0F)})
+        prompt_id = reply.json()["prompt_id"]
+        states = []
+        for _ in range(100):
+            result = await client.check(prompt_id)
+            states.append(result)
+            if result is not None:
+                break
+            await asyncio.sleep(0.05)
+        lifecycle = []
+        while True:
+            try:
+                lifecycle.append(await asyncio.wait_for(anext(events), 0.05))
+            except TimeoutError:
+                break
+    assert states[0] is None and isinstance(states[-1], ev.HistoryResult)
+    assert states[-1].status == "success" and len(states[-1].files) == 1
+    assert not any(isinstance(e, ev.ExecutionStarted | ev.ExecutionSucceeded | ev.PromptFinished)
+                   for e in lifecycle)

@@ -21,17 +21,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from automata_desktop.comfy import events as ev
-from automata_desktop.comfy.client import ComfyClient
+from automata_desktop.comfy.client import ComfyClient, DownloadedFile
 from automata_desktop.comfy.progress import ProgressTracker
 from automata_desktop.config import LOCAL_SERVER, is_loopback_url
 from automata_desktop.core.generation import (
     Generation,
     GenerationStatus,
+    OutputFile,
     new_generation_id,
     utcnow,
 )
 from automata_desktop.core.maps import MapKind, infer_map_kind
-from automata_desktop.errors import AutomataError, ComfyError, WorkflowError
+from automata_desktop.errors import AutomataError, ComfyError, DownloadError, WorkflowError
 from automata_desktop.jobs.models import GenerationRequest, JobUpdate
 
 if TYPE_CHECKING:
@@ -55,6 +56,7 @@ class _Job:
     prompt_id: str | None = None
     outputs: dict[str, tuple[ev.OutputRef, ...]] = field(default_factory=dict)
     cached: set[str] = field(default_factory=set)
+    downloads: dict[tuple[str, str, str], asyncio.Future[DownloadedFile]] = field(default_factory=dict)
     finishing: bool = False
     cancel_requested: bool = False
     current_node: str | None = None
@@ -162,6 +164,9 @@ class JobEngine:
         self._local_tasks: set[asyncio.Task[None]] = set()
         #: called with each generation that reached a final state (e.g. to queue a sync push)
         self.on_finished: list[Callable[[Generation], None]] = []
+        #: called with (generation id, file) as each result file lands, before the generation
+        #: completes, so a viewer can start decoding early
+        self.on_file_stored: list[Callable[[str, OutputFile], None]] = []
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -435,6 +440,7 @@ class JobEngine:
                 self._emit(job, preview=image, preview_mime=mime)
             case ev.NodeOutput(node=node, files=files):
                 job.outputs[node] = files
+                self._prefetch(session, job, files)
             case ev.ExecutionSucceeded():
                 files = [f for refs in job.outputs.values() for f in refs]
                 self._start_completion(session, job, files, "websocket")
@@ -501,22 +507,48 @@ class JobEngine:
             all_cached = bool(job.cached) and not ran
         self._spawn(self._download_and_finish(session, job, files, completed_by, all_cached))
 
+    def _prefetch(self, session: _ServerSession, job: _Job, refs: Iterable[ev.OutputRef]) -> None:
+        """Start fetching an output node's files as soon as `executed` names them: they are final,
+        and the rest of the run (other nodes, the success message) overlaps with the transfer."""
+        for ref in refs:
+            key = (ref.filename, ref.subfolder, ref.type)
+            if key not in job.downloads:
+                job.downloads[key] = asyncio.ensure_future(self._fetch(session, job, ref))
+
+    async def _fetch(self, session: _ServerSession, job: _Job, ref: ev.OutputRef) -> DownloadedFile:
+        # Streamed straight into the library folder under a hidden name; adopting it renames it
+        # to a free visible name and writes its row in one locked step.
+        name = Path(ref.filename).name
+        folder = self.library.files_dir(job.id)
+        return await session.client.download(ref, folder / f".dl-{uuid.uuid4().hex[:8]}-{name}")
+
     async def _download_and_finish(self, session: _ServerSession, job: _Job,
                                    files: list[ev.OutputRef], completed_by: str,
                                    all_cached: bool) -> None:
+        refs = _unique(files)
+        self._prefetch(session, job, refs)
+
+        async def landed(ref: ev.OutputRef) -> tuple[ev.OutputRef, DownloadedFile]:
+            key = (ref.filename, ref.subfolder, ref.type)
+            try:
+                return ref, await job.downloads[key]
+            except DownloadError:  # an early fetch cut short: one fresh try now the run is done
+                job.downloads[key] = asyncio.ensure_future(self._fetch(session, job, ref))
+                return ref, await job.downloads[key]
+
         stored = []
         try:
-            for ref in _unique(files):
+            for finished in asyncio.as_completed([landed(r) for r in refs]):  # adopt as each lands
+                ref, download = await finished
                 kind = infer_map_kind(ref.filename, hint=ref.kind)
                 if ref.type == "temp" and kind is MapKind.OTHER:
                     kind = MapKind.PREVIEW
-                name = Path(ref.filename).name
-                folder = self.library.files_dir(job.id)
-                # Streamed straight into the library folder under a hidden name; adopting it
-                # renames it to a free visible name and writes its row in one locked step.
-                download = await session.client.download(ref, folder / f".dl-{uuid.uuid4().hex[:8]}-{name}")
-                stored.append(self.library.adopt_file(job.id, kind, download.path,
-                                                      sha256=download.sha256, filename=name))
+                stored_file = self.library.adopt_file(job.id, kind, download.path,
+                                                      sha256=download.sha256,
+                                                      filename=Path(ref.filename).name)
+                stored.append(stored_file)
+                for callback in self.on_file_stored:
+                    callback(job.id, stored_file)
         except AutomataError as exc:
             job.finishing = False
             self._finish(job, GenerationStatus.FAILED, f"results could not be saved: {exc}")
@@ -529,6 +561,15 @@ class JobEngine:
             note = "completed from cache (an identical run already made these files)"
         self._finish(job, GenerationStatus.COMPLETED, None, completed_by=completed_by,
                      message=note)
+
+    def _drop_downloads(self, job: _Job) -> None:
+        """A run that did not complete: stop its transfers and remove what they left."""
+        for task in job.downloads.values():
+            if not task.done():
+                task.cancel()
+            elif not task.cancelled() and task.exception() is None:
+                task.result().path.unlink(missing_ok=True)
+        job.downloads.clear()
 
     async def _complete_from_webhook(self, job: _Job, event: WebhookEvent) -> None:
         if job.finishing:
@@ -602,6 +643,8 @@ class JobEngine:
         if current is not None and current.status.is_final and current.status == status:
             return
         job.finishing = True
+        if status is not GenerationStatus.COMPLETED:
+            self._drop_downloads(job)
         gen = self.library.update(job.id, status=status, error=error, finished_at=utcnow())
         job.generation = gen
         if status is GenerationStatus.COMPLETED:
