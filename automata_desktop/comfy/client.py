@@ -156,8 +156,12 @@ class ComfyClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def connect(self, *, wait_for_socket: float = 5.0) -> ServerInfo:
-        """Check the server over HTTP, then start the websocket loop (it keeps reconnecting)."""
+    async def connect(self, *, wait_for_socket: float = 1.0) -> ServerInfo:
+        """Check the server over HTTP, then start the websocket loop (it keeps reconnecting).
+
+        Waits briefly for the socket so a first prompt's messages are not missed; a socket that a
+        proxy blocks costs that second once, after which polling carries the results.
+        """
         self.info = await self.system_stats()
         if self._ws_task is None:
             self._closing = False
