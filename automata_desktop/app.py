@@ -8,12 +8,14 @@ the docs.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from automata_desktop import __version__
+from automata_desktop.desktop_entry import APP_ID
 
 #: Give up on --screenshot if loading has not finished by then (a hung driver, a huge mesh).
 SCREENSHOT_TIMEOUT_MS = 120_000
@@ -50,19 +52,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
+    from automata_desktop.config import Settings, load_settings
+    from automata_desktop.errors import ConfigError
     from automata_desktop.ui.main_window import MainWindow, sample_paths
     from automata_desktop.ui.theme import apply_dark_theme
+    from automata_desktop.ui.workbench import Workbench
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("AUTOMATA Desktop")
     app.setApplicationVersion(__version__)
-    apply_dark_theme(app)
+    app.setDesktopFileName(APP_ID)  # Wayland/GNOME match the window to its launcher by this id
+    settings_problem = ""
+    try:
+        settings = load_settings()
+    except ConfigError as exc:  # a broken settings file must not keep the app from opening
+        settings_problem = f"{exc}; using default settings for this run"
+        settings = Settings()
+    if settings.theme != "system":
+        apply_dark_theme(app)
 
     shooting = args.screenshot is not None
     window = MainWindow(interactive=not shooting)
     window.resize(*args.size)
     errors: list[str] = []
+    if settings_problem:
+        window.show_error(settings_problem)
     window.failed.connect(errors.append)
+    Workbench(window, settings)
 
     sample_mesh, sample_maps = sample_paths()
     window.open_mesh(args.mesh or sample_mesh)
@@ -70,6 +86,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if maps is not None:
         window.open_maps_folder(maps)
     window.show()
+    # Everything built so far lives as long as the app: keep it out of the cyclic GC, whose full
+    # passes over VTK/Qt wrappers otherwise freeze the window for a few hundred ms now and then.
+    gc.freeze()
 
     if not shooting:
         return app.exec()
@@ -96,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         app.quit()
 
     # The first frame needs the window mapped; the shot waits for loading to settle.
-    window.idle.connect(lambda: QTimer.singleShot(100, shoot))
+    window.idle.connect(lambda: QTimer.singleShot(500, shoot))  # thumbnails follow
     QTimer.singleShot(SCREENSHOT_TIMEOUT_MS, give_up)
     app.exec()
     window.close()

@@ -141,6 +141,11 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--json", action="store_true")
     sync.set_defaults(func=cmd_sync)
 
+    entry = sub.add_parser("install-desktop-entry",
+                           help="add AUTOMATA to the Linux application menu (per user, no root)")
+    entry.add_argument("--prefix", type=Path, help="data folder (default ~/.local/share)")
+    entry.set_defaults(func=cmd_install_desktop_entry)
+
     wfs = sub.add_parser("workflows", help="list the shipped workflows and their parameters")
     wfs.add_argument("--json", action="store_true")
     wfs.set_defaults(func=cmd_workflows)
@@ -624,6 +629,18 @@ def cmd_sync(args: argparse.Namespace) -> int:
         print(f"pushed {summary['pushed']} generations ({summary['uploaded_files']} files uploaded, "
               f"{summary['unchanged_files']} unchanged), pulled {pulled}")
     return EXIT_FAILED if report.failed else EXIT_OK
+
+
+def cmd_install_desktop_entry(args: argparse.Namespace) -> int:
+    if not sys.platform.startswith("linux"):
+        print("install-desktop-entry is for Linux desktops; the Windows and macOS builds carry "
+              "their own shortcuts", file=sys.stderr)
+        return EXIT_ERROR
+    from automata_desktop.desktop_entry import install_desktop_entry
+
+    for path in install_desktop_entry(prefix=args.prefix):
+        print(path)
+    return EXIT_OK
 
 
 def cmd_workflows(args: argparse.Namespace) -> int:

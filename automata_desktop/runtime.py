@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from automata_desktop import paths
-from automata_desktop.config import Settings
+from automata_desktop.config import Settings, generate_webhook_secret
 from automata_desktop.core.workflow import WorkflowTemplate, find_workflow, shipped_workflows
 from automata_desktop.errors import AutomataError, WebhookError
 from automata_desktop.jobs.engine import JobEngine
@@ -62,6 +62,8 @@ class Runtime:
     sync: SyncRunner | None = field(default=None, init=False)
 
     async def __aenter__(self) -> Runtime:
+        if not self.settings.webhook_secret:  # settings built by hand rather than loaded
+            self.settings = replace(self.settings, webhook_secret=generate_webhook_secret())
         self.library = Library(self.settings.library_path)
         self.engine = JobEngine(
             self.library, timeout_s=self.settings.timeout_minutes * 60,

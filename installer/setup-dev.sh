@@ -12,6 +12,8 @@ SYSTEM_PACKAGES=(
   libxcb-render-util0 libxcb-render0 libxcb-shape0 libxcb-util1 libxcb-xkb1 libxrender1 libxi6
   # a real PostgreSQL for the Supabase sync tests
   postgresql
+  # PyInstaller's binary analysis and stripping (objdump, strip); the .desktop entry validator
+  binutils desktop-file-utils
 )
 
 if command -v apt-get >/dev/null 2>&1 && command -v dpkg-query >/dev/null 2>&1; then
@@ -35,5 +37,5 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[test]'
+.venv/bin/python -m pip install -q -e '.[test,freeze]'
 echo "ready: .venv/bin/automata-desktop starts the app, .venv/bin/python -m pytest runs the tests"

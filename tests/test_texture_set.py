@@ -121,3 +121,16 @@ def test_a_base_color_only_set_gets_derived_normal_height_roughness_and_ao(tmp_p
     assert normal[..., 2].mean() > 200  # mostly facing out of the surface
     assert normal[..., 0].std() > 3  # but the tile edges tilt it
     assert MapKind.METALLIC not in textures
+
+
+def test_orm_from_8bit_maps_matches_the_general_packing():
+    rng = np.random.default_rng(3)
+    ao, rough = (rng.integers(0, 256, (16, 16), dtype=np.uint8) for _ in range(2))
+    fast = TextureSet({MapKind.AO: TextureMap(MapKind.AO, pixels=ao),
+                       MapKind.ROUGHNESS: TextureMap(MapKind.ROUGHNESS, pixels=rough)}).orm()
+    general = TextureSet({MapKind.AO: TextureMap(MapKind.AO, pixels=ao.astype(np.float32) / 255),
+                          MapKind.ROUGHNESS: TextureMap(MapKind.ROUGHNESS, pixels=rough)}).orm()
+    assert fast.dtype == np.uint8 and fast.shape == (16, 16, 3)
+    assert np.array_equal(fast[..., 0], ao) and np.array_equal(fast[..., 1], rough)
+    assert (fast[..., 2] == 0).all()  # no metallic map: dielectric
+    assert np.abs(fast.astype(int) - general.astype(int)).max() <= 1

@@ -197,6 +197,12 @@ class TextureSet:
         if not parts:
             return None
         height, width = max((p.shape[:2] for p in parts.values()), key=lambda s: s[0] * s[1])
+        if all(p.dtype == np.uint8 and p.ndim == 2 and p.shape == (height, width)
+               for p in parts.values()):
+            # The common case (8-bit gray maps of one size): stack bytes, no float round trip.
+            return np.stack([parts[kind] if kind in parts
+                             else np.full((height, width), round(value * 255), np.uint8)
+                             for kind, value in ORM_DEFAULTS.items()], axis=2)
         planes = {
             kind: _resized_gray(parts[kind], (height, width))
             if kind in parts else np.full((height, width), value, np.float32)

@@ -30,6 +30,7 @@ from pyvistaqt import QtInteractor
 
 from automata_desktop.core.maps import MapKind
 from automata_desktop.core.mesh import SUPPORTED_SUFFIXES, MeshData, load_mesh
+from automata_desktop.core.pbr import PBRSettings
 from automata_desktop.core.texture_set import TextureSet
 from automata_desktop.errors import AutomataError
 from automata_desktop.paths import resources_dir
@@ -71,6 +72,7 @@ class MainWindow(QMainWindow):
     textures_shown = Signal(object)  # TextureSet, once its maps are bound
     failed = Signal(str)  # a user-facing error message
     idle = Signal()  # no loading in flight any more
+    closing = Signal()  # the window is closing: owners of background services stop them
 
     def __init__(
         self, *, environment: Environment | None = Environment.STUDIO, interactive: bool = True,
@@ -82,6 +84,7 @@ class MainWindow(QMainWindow):
         self._interactive = interactive  # False: errors go to the status bar/log, no dialogs
         self._runner = BackgroundRunner(self)
         self._generation = {"mesh": 0, "textures": 0}  # newest request wins over late results
+        self._applied_textures = 0
         self.mesh: MeshData | None = None
         self.texture_set: TextureSet | None = None
 
@@ -139,16 +142,17 @@ class MainWindow(QMainWindow):
             lambda exc: self._job_failed(exc, f"Could not load maps from {folder.name}"),
         )
 
-    def show_texture_set(self, textures: TextureSet, *, derive_missing: bool = True) -> None:
+    def show_texture_set(self, textures: TextureSet, *, derive_missing: bool = True,
+                         settings: PBRSettings | None = None) -> None:
         """Preview a texture set (maps may still be paths: they are decoded off the UI thread).
 
         With `derive_missing`, absent normal/height/roughness/AO maps are derived from the base
-        colour (marked "derived" in the material panel).
+        colour (marked "derived" in the material panel), with `settings` if given.
         """
         token = self._next("textures")
         embedded = None if self.mesh is None else self.mesh.base_color_image
         self._runner.submit(
-            lambda: self._load_textures_job(textures, embedded, derive_missing),
+            lambda: self._load_textures_job(textures, embedded, derive_missing, settings),
             lambda result: self._textures_loaded(token, *result),
             lambda exc: self._job_failed(exc, "Could not load the texture maps"),
         )
@@ -196,6 +200,13 @@ class MainWindow(QMainWindow):
         self.right_dock.setWidget(widget)
         self.right_dock.setWindowTitle(title)
 
+    def add_dock(self, title: str, widget: QWidget,
+                 area: Qt.DockWidgetArea = Qt.DockWidgetArea.BottomDockWidgetArea) -> QDockWidget:
+        """Another dock (library, map view); its toggle goes into the View menu."""
+        dock = self._add_dock(title, area, widget)
+        self._view_menu.addAction(dock.toggleViewAction())
+        return dock
+
     @property
     def busy(self) -> bool:
         return self._runner.busy
@@ -220,11 +231,12 @@ class MainWindow(QMainWindow):
 
     @staticmethod
     def _load_textures_job(
-        textures: TextureSet, embedded: object, derive_missing: bool
+        textures: TextureSet, embedded: object, derive_missing: bool,
+        settings: PBRSettings | None = None,
     ) -> tuple[TextureSet, PreparedTextures]:
         loaded = textures.loaded()
         if derive_missing:
-            loaded = loaded.with_derived_maps()
+            loaded = loaded.with_derived_maps(settings)
         return loaded, prepare_textures(loaded, embedded)
 
     def _next(self, kind: str) -> int:
@@ -236,15 +248,21 @@ class MainWindow(QMainWindow):
             first = self.mesh is None
             self.mesh = mesh
             self.material_view.set_mesh(polydata)
-            if mesh.base_color_image is not None and (
+            if mesh.base_color_image is not None and not self._textures_in_flight and (
                 self.texture_set is None or MapKind.BASE_COLOR not in self.texture_set
             ):
+                # (A set still loading must not be superseded; _textures_loaded adds the colour.)
                 self.show_texture_set(self.texture_set or TextureSet())
+            # Camera moves go through the renderer: the plotter's wrappers (`reset_camera`, the
+            # first `camera` access) render regardless of render=False, one frame each, and a
+            # frame of a million triangles is a quarter second of frozen UI in software GL.
+            renderer = self.viewport.renderer
             if first:
-                self.viewport.view_isometric(render=False)
-                self.viewport.camera.azimuth += 20
-            self.viewport.reset_camera()
-            self.viewport.camera.zoom(0.8)  # leave a margin around the mesh
+                renderer.view_isometric(render=False)
+                renderer.camera.azimuth += 20
+            renderer.reset_camera(render=False)
+            renderer.camera.zoom(0.8)  # leave a margin around the mesh
+            renderer.camera.is_set = True
             self.viewport.render()
             notes = " ".join(mesh.notices)
             self.statusBar().showMessage(
@@ -254,8 +272,17 @@ class MainWindow(QMainWindow):
             self.mesh_shown.emit(mesh)
         self._maybe_idle()
 
+    @property
+    def _textures_in_flight(self) -> bool:
+        return self._applied_textures < self._generation["textures"]
+
     def _textures_loaded(self, token: int, textures: TextureSet, prepared: PreparedTextures) -> None:
         if token == self._generation["textures"]:
+            self._applied_textures = token
+            if (prepared.base_color is None and self.mesh is not None
+                    and self.mesh.base_color_image is not None):
+                # The mesh arrived while this set was loading: bind its embedded colour too.
+                self.show_texture_set(textures, derive_missing=False)
             self.texture_set = textures
             self.material_view.set_textures(prepared)
             self._list_maps(textures)
@@ -313,6 +340,7 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
 
         view_menu = self.menuBar().addMenu("&View")
+        self._view_menu = view_menu
         group = QActionGroup(self)
         self._mode_actions: dict[ViewMode, QAction] = {}
         for mode, key in MODE_KEYS.items():
@@ -332,6 +360,18 @@ class MainWindow(QMainWindow):
         view_menu.addSeparator()
         view_menu.addAction(self.left_dock.toggleViewAction())
         view_menu.addAction(self.right_dock.toggleViewAction())
+
+        help_menu = self.menuBar().addMenu("&Help")
+        self._action(help_menu, "&About AUTOMATA Desktop", None, self.show_about)
+
+    def about_text(self) -> str:
+        from automata_desktop import __version__
+
+        return (f"<b>AUTOMATA Desktop {__version__}</b><p>AI texturing with ComfyUI, PBR maps "
+                "previewed on your mesh, a local library that works offline.</p>")
+
+    def show_about(self) -> None:
+        QMessageBox.about(self, "About AUTOMATA Desktop", self.about_text())
 
     def _action(
         self, menu: QMenu, text: str, shortcut: QKeySequence.StandardKey | str | None,
@@ -374,6 +414,7 @@ class MainWindow(QMainWindow):
         self.viewport.render()
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        self.closing.emit()
         self._turntable.stop()
         self.viewport.close()
         super().closeEvent(event)

@@ -123,3 +123,11 @@ def test_a_base_color_only_folder_is_completed_with_derived_maps(sample_window, 
     sources = [sample_window.maps_list.topLevelItem(i).text(2)
                for i in range(sample_window.maps_list.topLevelItemCount())]
     assert sources.count("derived") == 4 and sources.count("imported") == 1
+
+
+def test_the_about_box_shows_the_version_from_the_package(sample_window):
+    from automata_desktop import __version__
+
+    menus = [a.text() for a in sample_window.menuBar().actions()]
+    assert "&Help" in menus
+    assert f"AUTOMATA Desktop {__version__}" in sample_window.about_text()

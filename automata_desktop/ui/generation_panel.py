@@ -1,0 +1,521 @@
+"""The Generate dock: pick a server and a workflow, fill its inputs, generate, and follow the queue.
+
+The panel only builds GenerationRequests and shows what the bridge reports; every server question
+(status dot, missing nodes, submit) goes through `RuntimeBridge.call` to `services`/the engine.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from automata_desktop import services
+from automata_desktop.config import LOCAL_SERVER, Settings
+from automata_desktop.core.generation import Generation, GenerationStatus
+from automata_desktop.core.maps import MapKind, infer_map_kind
+from automata_desktop.core.mesh import SUPPORTED_SUFFIXES
+from automata_desktop.core.texture_set import IMAGE_SUFFIXES
+from automata_desktop.core.workflow import WorkflowTemplate
+from automata_desktop.errors import AutomataError, MissingNodes, PromptRejected, ServerUnreachable
+from automata_desktop.jobs.models import GenerationRequest, JobUpdate
+from automata_desktop.ui.bridge import RuntimeBridge
+from automata_desktop.ui.images import thumbnail_of_file
+from automata_desktop.ui.queue_view import PREVIEW_PX, QueueList, QueueRow
+from automata_desktop.ui.workers import BackgroundRunner
+
+log = logging.getLogger(__name__)
+
+STATUS_REFRESH_MS = 15_000
+DOT = "●"
+SEED_MAX = 2**31 - 1
+
+
+def describe_error(exc: BaseException) -> str:
+    """A failure as the panel shows it: our errors say what to do; anything else is a bug."""
+    if isinstance(exc, PromptRejected) and exc.problems:
+        return "The server rejected the workflow:\n" + "\n".join(f"• {p}" for p in exc.problems)
+    if isinstance(exc, MissingNodes):
+        return services.missing_nodes_text(exc.missing)
+    if isinstance(exc, ServerUnreachable):
+        return f"{exc}\nStart ComfyUI there, or pick another server."
+    if isinstance(exc, AutomataError):
+        return str(exc)
+    log.error("unexpected error in a generation call", exc_info=exc)
+    return f"Unexpected error ({type(exc).__name__}): {exc}"
+
+
+def workflow_needs(template: WorkflowTemplate) -> str:
+    lines = []
+    if template.local:
+        lines.append("Runs in-process (server “local”) or on any ComfyUI with the AUTOMATA nodes.")
+    if template.node_packs:
+        lines.append("Node packs: " + ", ".join(p.name for p in template.node_packs))
+    if template.models:
+        lines.append("Models: " + ", ".join(m.filename for m in template.models))
+    inputs = [p.label or p.name for p in template.parameters.values()
+              if p.type in ("image", "mesh") and p.required]
+    if inputs:
+        lines.append("Needs: " + ", ".join(inputs))
+    return "\n".join(lines)
+
+
+class GenerationPanel(QWidget):
+    completed = Signal(object)  # JobUpdate of a generation that finished with files
+    message_shown = Signal(str, str)  # level (error | info), text
+
+    def __init__(self, bridge: RuntimeBridge, settings: Settings,
+                 workflows: dict[str, WorkflowTemplate]) -> None:
+        super().__init__()
+        self.bridge = bridge
+        self.workflows = workflows
+        self.requests: dict[str, GenerationRequest] = {}
+        self.statuses: dict[str, services.ServerStatus] = {}
+        self._readiness_token = 0
+        self._runner = BackgroundRunner(self)
+
+        self.server = QComboBox()
+        self.server_dot = QLabel(DOT)
+        self.server_info = QLabel()
+        self.server_info.setStyleSheet("color: #a9aebb;")
+        self.workflow = QComboBox()
+        for name, template in sorted(workflows.items(), key=lambda kv: (not kv[1].local, kv[0])):
+            self.workflow.addItem(template.title or name, name)
+        self.workflow_info = QLabel()
+        self.workflow_info.setWordWrap(True)
+        self.workflow_info.setStyleSheet("color: #a9aebb; font-size: 11px;")
+        self.readiness = QLabel()
+        self.readiness.setWordWrap(True)
+        self.readiness.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.mesh_path = QLineEdit()
+        self.mesh_path.setPlaceholderText("the mesh in the viewport")
+        self.image_path = QLineEdit()
+        self.image_path.setPlaceholderText("reference image (png, jpg)")
+        self.prompt = QPlainTextEdit()
+        self.prompt.setPlaceholderText("What the texture should look like")
+        self.prompt.setFixedHeight(56)
+        self.negative = QPlainTextEdit()
+        self.negative.setPlaceholderText("What to avoid")
+        self.negative.setFixedHeight(40)
+        self.random_seed = QCheckBox("Random")
+        self.random_seed.setChecked(True)
+        self.seed = QSpinBox()
+        self.seed.setRange(0, SEED_MAX)
+        self.seed.setEnabled(False)
+        self.random_seed.toggled.connect(lambda on: self.seed.setEnabled(not on))
+        self.texture_size = QComboBox()
+        self.batch = QSpinBox()
+        self.batch.setRange(1, 16)
+        self.generate = QPushButton("Generate")
+        self.generate.setDefault(True)
+        self.generate.setMinimumHeight(32)
+        self.generate.setStyleSheet("QPushButton { font-weight: 600; }")
+        self.message = QLabel()
+        self.message.setWordWrap(True)
+        self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.message.hide()
+        self.queue = QueueList()
+
+        self._build_layout()
+        self.set_servers(settings)
+        self.server.currentIndexChanged.connect(self._server_changed)
+        self.workflow.currentIndexChanged.connect(self._workflow_changed)
+        self.generate.clicked.connect(self.submit)
+        self.queue.cancel_clicked.connect(self.cancel)
+        self.queue.retry_clicked.connect(self.retry)
+        self.queue.check_clicked.connect(self.check_now)
+        bridge.update.connect(self._on_update)
+        bridge.started.connect(self._runtime_started)
+        bridge.start_failed.connect(lambda text: self.show_message(text, "error"))
+        self._refresh = QTimer(self)
+        self._refresh.setInterval(STATUS_REFRESH_MS)
+        self._refresh.timeout.connect(self.refresh_status)
+        self._workflow_changed()
+
+    # ------------------------------------------------------------------ layout
+
+    def _build_layout(self) -> None:
+        server_row = QHBoxLayout()
+        server_row.addWidget(self.server, 1)
+        server_row.addWidget(self.server_dot)
+        refresh = QPushButton("↻")
+        refresh.setFixedWidth(28)
+        refresh.setToolTip("Check the server now")
+        refresh.clicked.connect(self.refresh_status)
+        server_row.addWidget(refresh)
+
+        form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        form.addRow("Server", server_row)
+        form.addRow("", self.server_info)
+        form.addRow("Workflow", self.workflow)
+        form.addRow("", self.workflow_info)
+        form.addRow("", self.readiness)
+        self._mesh_row = self._picker(self.mesh_path, self._ask_mesh)
+        self._image_row = self._picker(self.image_path, self._ask_image)
+        form.addRow("Mesh", self._mesh_row)
+        form.addRow("Image", self._image_row)
+        form.addRow("Prompt", self.prompt)
+        form.addRow("Negative", self.negative)
+        self._seed_row = QWidget()
+        seed_row = QHBoxLayout(self._seed_row)
+        seed_row.setContentsMargins(0, 0, 0, 0)
+        seed_row.addWidget(self.random_seed)
+        seed_row.addWidget(self.seed, 1)
+        form.addRow("Seed", self._seed_row)
+        self._form = form
+        sizes = QHBoxLayout()
+        sizes.addWidget(self.texture_size, 1)
+        sizes.addWidget(QLabel("Batch"))
+        sizes.addWidget(self.batch)
+        form.addRow("Texture", sizes)
+
+        top = QWidget()
+        top_layout = QVBoxLayout(top)
+        top_layout.setContentsMargins(6, 6, 6, 6)
+        top_layout.addLayout(form)
+        top_layout.addWidget(self.generate)
+        top_layout.addWidget(self.message)
+        top_layout.addStretch(1)
+
+        queue_box = QGroupBox("Queue")
+        queue_layout = QVBoxLayout(queue_box)
+        queue_layout.setContentsMargins(2, 6, 2, 2)
+        queue_layout.addWidget(self.queue)
+
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(top)
+        splitter.addWidget(queue_box)
+        queue_box.setMinimumHeight(70)
+        splitter.setChildrenCollapsible(False)
+        splitter.setStretchFactor(0, 0)  # the form keeps its height; the queue takes the rest
+        splitter.setStretchFactor(1, 1)
+        for combo in (self.server, self.workflow, self.texture_size):
+            # Long server URLs must not widen the dock: combos shrink and elide instead.
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(10)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(splitter)
+
+    @staticmethod
+    def _picker(edit: QLineEdit, ask: Any) -> QWidget:
+        holder = QWidget()
+        row = QHBoxLayout(holder)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(edit, 1)
+        browse = QPushButton("…")
+        browse.setFixedWidth(28)
+        browse.clicked.connect(ask)
+        row.addWidget(browse)
+        return holder
+
+    # ------------------------------------------------------------------ servers and workflows
+
+    def set_servers(self, settings: Settings) -> None:
+        """Fill the server picker from settings; `local` (the in-process backend) is always there."""
+        current = self.server_url
+        self.server.blockSignals(True)
+        self.server.clear()
+        for server in settings.servers:
+            self.server.addItem(server.label if server.label == server.url
+                                else f"{server.label} — {server.url}", server.url)
+        self.server.addItem("local — in-process backend", LOCAL_SERVER)
+        wanted = current or settings.default_server
+        index = self.server.findData(wanted)
+        self.server.setCurrentIndex(index if index >= 0 else 0)
+        self.server.blockSignals(False)
+        self._api_keys = {s.url: s.api_key for s in settings.servers}
+        self._show_status()
+
+    @property
+    def server_url(self) -> str:
+        return self.server.currentData() or ""
+
+    @property
+    def template(self) -> WorkflowTemplate | None:
+        return self.workflows.get(self.workflow.currentData() or "")
+
+    def select(self, *, server: str | None = None, workflow: str | None = None) -> None:
+        if server is not None:
+            index = self.server.findData(server)
+            if index < 0:
+                raise ValueError(f"no server {server!r} in the picker")
+            self.server.setCurrentIndex(index)
+        if workflow is not None:
+            index = self.workflow.findData(workflow)
+            if index < 0:
+                raise ValueError(f"no workflow {workflow!r} in the picker")
+            self.workflow.setCurrentIndex(index)
+
+    def refresh_status(self) -> None:
+        """Probe every configured server in the background (the dots and versions update)."""
+        for index in range(self.server.count()):
+            url = self.server.itemData(index)
+            self.bridge.call(lambda rt, u=url: services.server_status(u, self._api_keys.get(u)),
+                             self._status_arrived, lambda exc: None)
+        self._check_readiness()
+
+    def _runtime_started(self, notices: list[str]) -> None:
+        self.refresh_status()
+        self._refresh.start()
+        if notices:
+            self.show_message("\n".join(notices), "info")
+
+    def _status_arrived(self, status: services.ServerStatus) -> None:
+        changed = self.statuses.get(status.url) != status
+        self.statuses[status.url] = status
+        self._show_status()
+        if changed and status.url == self.server_url:
+            self._check_readiness()
+
+    def _show_status(self) -> None:
+        status = self.statuses.get(self.server_url)
+        for index in range(self.server.count()):
+            known = self.statuses.get(self.server.itemData(index))
+            if known is not None:
+                self.server.setItemData(index, known.message or known.label,
+                                        Qt.ItemDataRole.ToolTipRole)
+        if status is None:
+            color, text = "#6b707c", "checking…"
+        elif status.reachable:
+            color, text = "#5cc98a", status.label
+        else:
+            color, text = "#ff6b6b", status.message or "not reachable"
+        self.server_dot.setStyleSheet(f"color: {color}; font-size: 16px;")
+        self.server_dot.setToolTip(text)
+        short = text if status is None or status.reachable else "not reachable (hover for why)"
+        self.server_info.setText(short)
+        self.server_info.setToolTip(text)
+
+    def _server_changed(self) -> None:
+        self._show_status()
+        self._check_readiness()
+
+    def _workflow_changed(self) -> None:
+        template = self.template
+        if template is None:
+            return
+        params = template.parameters
+        self.workflow_info.setText(workflow_needs(template))
+        self.workflow.setToolTip(template.description)
+        self.workflow_info.setToolTip(template.description)
+        # Inputs the workflow does not take are hidden, not just greyed out.
+        for widget, wanted in ((self.prompt, "prompt" in params),
+                               (self.negative, "negative_prompt" in params),
+                               (self._seed_row, "seed" in params),
+                               (self._mesh_row, "mesh" in params),
+                               (self._image_row, "image" in params)):
+            self._form.setRowVisible(widget, wanted)
+        self.seed.setEnabled("seed" in params and not self.random_seed.isChecked())
+        if "prompt" in params and not self.prompt.toPlainText():
+            self.prompt.setPlaceholderText(str(params["prompt"].default or ""))
+        self.texture_size.clear()
+        size = params.get("texture_size")
+        if size is not None:
+            for choice in size.choices or (512, 1024, 2048, 4096):
+                self.texture_size.addItem(f"{choice} px", choice)
+            self.texture_size.setCurrentIndex(max(0, self.texture_size.findData(size.default)))
+        else:
+            self.texture_size.addItem("as the workflow makes it", None)
+        self.texture_size.setEnabled(size is not None)
+        self._check_readiness()
+
+    def _check_readiness(self) -> None:
+        template, url = self.template, self.server_url
+        if template is None or not url:
+            return
+        self._readiness_token += 1
+        token = self._readiness_token
+        self._set_readiness(None, "checking the server…")
+        status = self.statuses.get(url)
+        if status is not None and not status.reachable:
+            self._set_readiness(False, "cannot check this workflow's nodes: the server is not "
+                                       "reachable", status.message)
+            return
+        self.bridge.call(
+            lambda rt: services.workflow_readiness(url, template, self._api_keys.get(url)),
+            lambda result: token == self._readiness_token and self._set_readiness(
+                result.ok, result.message),
+            lambda exc: None)
+
+    def _set_readiness(self, ok: bool | None, text: str, details: str = "") -> None:
+        color = {True: "#5cc98a", False: "#ff9f6b", None: "#8a8f9c"}[ok]
+        mark = {True: "✓ ", False: "⚠ ", None: ""}[ok]
+        if ok is False and "not reachable" in text and not details:
+            text, details = "cannot check this workflow's nodes: the server is not reachable", text
+        self.readiness.setText(mark + text)
+        self.readiness.setToolTip(details or text)
+        self.readiness.setStyleSheet(f"color: {color}; font-size: 11px;")
+
+    # ------------------------------------------------------------------ inputs
+
+    def set_mesh_path(self, path: Path | str | None) -> None:
+        self.mesh_path.setText("" if path is None else str(path))
+
+    def set_image_path(self, path: Path | str) -> None:
+        self.image_path.setText(str(path))
+
+    def _ask_mesh(self) -> None:
+        patterns = " ".join(f"*{s}" for s in SUPPORTED_SUFFIXES)
+        path, _ = QFileDialog.getOpenFileName(self, "Mesh to texture", "", f"Meshes ({patterns})")
+        if path:
+            self.set_mesh_path(path)
+
+    def _ask_image(self) -> None:
+        patterns = " ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES))
+        path, _ = QFileDialog.getOpenFileName(self, "Reference image", "", f"Images ({patterns})")
+        if path:
+            self.set_image_path(path)
+
+    def build_request(self) -> GenerationRequest:
+        """The request the form describes; raises AutomataError with what to fix."""
+        template = self.template
+        if template is None:
+            raise AutomataError("Pick a workflow first.")
+        if self.server_url == LOCAL_SERVER and not template.local:
+            raise AutomataError(services.local_refusal(template))
+        params = template.parameters
+        values: dict[str, Any] = {}
+        if "prompt" in params and self.prompt.toPlainText().strip():
+            values["prompt"] = self.prompt.toPlainText().strip()
+        if "negative_prompt" in params and self.negative.toPlainText().strip():
+            values["negative_prompt"] = self.negative.toPlainText().strip()
+        if self.texture_size.isEnabled() and self.texture_size.currentData() is not None:
+            values["texture_size"] = self.texture_size.currentData()
+        image = self._existing(self.image_path.text(), "reference image") if "image" in params \
+            else None
+        mesh = self._existing(self.mesh_path.text(), "mesh") if "mesh" in params else None
+        for name, kind, given in (("image", "reference image", image), ("mesh", "mesh", mesh)):
+            if name in params and params[name].required and given is None:
+                raise AutomataError(f"'{template.title or template.name}' needs a {kind}: "
+                                    f"pick one with the … button beside “{name.capitalize()}”.")
+        seed = None if self.random_seed.isChecked() or "seed" not in params else self.seed.value()
+        return GenerationRequest(workflow=template, server=self.server_url, parameters=values,
+                                 image=image, mesh=mesh, count=self.batch.value(), seed=seed)
+
+    @staticmethod
+    def _existing(text: str, what: str) -> Path | None:
+        if not text.strip():
+            return None
+        path = Path(text.strip()).expanduser()
+        if not path.is_file():
+            raise AutomataError(f"The {what} {path} does not exist.")
+        return path
+
+    # ------------------------------------------------------------------ actions
+
+    def submit(self) -> None:
+        try:
+            request = self.build_request()
+        except AutomataError as exc:
+            self.show_message(str(exc), "error")
+            return
+        self.send(request)
+
+    def send(self, request: GenerationRequest) -> None:
+        """Queue a request (also used by Retry and the library's Re-run)."""
+        self.clear_message()
+        self.generate.setEnabled(False)
+        self.generate.setText("Sending…")
+        title = f"{request.workflow.title or request.workflow.name} · {request.server}"
+
+        async def go(rt: Any) -> tuple[list[Generation], str | None]:
+            generations = await rt.engine.submit(request)
+            return generations, rt.engine.webhook_url
+
+        def done(result: tuple[list[Generation], str | None]) -> None:
+            self._sent()
+            generations, webhook_url = result
+            for gen in generations:
+                self.requests[gen.id] = request
+                self.queue.row(gen.id, title)
+            warning = services.webhook_warning(request.server, webhook_url)
+            if warning:
+                self.show_message(warning, "info")
+
+        def failed(exc: BaseException) -> None:
+            self._sent()
+            self.show_message(describe_error(exc), "error")
+
+        self.bridge.call(go, done, failed)
+
+    def _sent(self) -> None:
+        self.generate.setEnabled(True)
+        self.generate.setText("Generate")
+
+    def cancel(self, generation_id: str) -> None:
+        self.bridge.call(lambda rt: rt.engine.cancel(generation_id), None,
+                         lambda exc: self._row_message(generation_id, describe_error(exc)))
+
+    def retry(self, generation_id: str) -> None:
+        request = self.requests.get(generation_id)
+        if request is None:
+            self._row_message(generation_id, "Retry is available for generations started in this "
+                                             "session; re-run older ones from the library.")
+            return
+        self.send(request)
+
+    def check_now(self, generation_id: str) -> None:
+        def done(gen: Generation | None) -> None:
+            if gen is None:
+                self._row_message(generation_id, "This generation is no longer in the library.")
+            elif not gen.status.is_final:
+                self._row_message(generation_id, f"Checked: still {gen.status.value} on the server.")
+
+        self.bridge.call(lambda rt: rt.engine.check_now(generation_id), done,
+                         lambda exc: self._row_message(generation_id, describe_error(exc)))
+
+    def _row_message(self, generation_id: str, text: str) -> None:
+        row = self.queue.rows.get(generation_id)
+        if row is not None:
+            row.set_message(text)
+
+    def _on_update(self, update: JobUpdate, preview: QImage | None) -> None:
+        row = self.queue.apply(update, preview)
+        if update.status is GenerationStatus.COMPLETED and update.files:
+            self._thumbnail_from_files(row, update.files)
+            self.completed.emit(update)
+
+    def _thumbnail_from_files(self, row: QueueRow, files: tuple[Path, ...]) -> None:
+        """The finished base colour replaces the last preview frame (or the empty box)."""
+        base = next((f for f in files if infer_map_kind(f.name) is MapKind.BASE_COLOR), None)
+        if base is not None:
+            self._runner.submit(lambda: thumbnail_of_file(base, PREVIEW_PX * 2),
+                                lambda image: image is not None and row.set_preview(image),
+                                lambda exc: None)
+
+    # ------------------------------------------------------------------ messages
+
+    def show_message(self, text: str, level: str = "error") -> None:
+        color = "#ff8a80" if level == "error" else "#e8c36a"
+        self.message.setStyleSheet(
+            f"color: {color}; background: #2a2024; border-radius: 4px; padding: 6px;"
+            if level == "error" else
+            f"color: {color}; background: #2a2820; border-radius: 4px; padding: 6px;")
+        self.message.setText(text)
+        self.message.show()
+        self.message_shown.emit(level, text)
+
+    def clear_message(self) -> None:
+        self.message.clear()
+        self.message.hide()

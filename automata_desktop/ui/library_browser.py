@@ -1,0 +1,270 @@
+"""The Library dock: every generation, searchable; open, re-run, export or delete one.
+
+Queries run on the thread pool (the library is thread-safe SQLite); the list never blocks drawing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QIcon, QImage, QPixmap
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPushButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from automata_desktop.core.generation import Generation, GenerationStatus
+from automata_desktop.core.maps import MapKind
+from automata_desktop.errors import AutomataError
+from automata_desktop.library.export import PRESETS
+from automata_desktop.library.store import Library
+from automata_desktop.ui.images import thumbnail_of_file
+from automata_desktop.ui.workers import BackgroundRunner
+
+ROW_THUMB = 40
+LIST_LIMIT = 500
+COLUMNS = ("Prompt / workflow", "Status", "Server", "Date", "Duration")
+
+
+def summary(gen: Generation) -> str:
+    return gen.prompt.strip().splitlines()[0][:80] if gen.prompt.strip() else gen.workflow
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    return f"{seconds:.1f} s" if seconds < 60 else f"{int(seconds // 60)} min {int(seconds % 60)} s"
+
+
+def thumbnail_source(gen: Generation) -> Path | None:
+    by_kind = {f.kind: f.path for f in gen.files}
+    for kind in (MapKind.PREVIEW, MapKind.BASE_COLOR):
+        if kind in by_kind:
+            return by_kind[kind]
+    return None
+
+
+class LibraryBrowser(QWidget):
+    open_requested = Signal(object)  # Generation
+    rerun_requested = Signal(object)  # Generation
+    message = Signal(str)  # for the status bar
+    refreshed = Signal()
+
+    def __init__(self, library: Callable[[], Library | None]) -> None:
+        super().__init__()
+        self._library = library
+        self._runner = BackgroundRunner(self)
+        self._token = 0
+        self._thumbs: dict[Path, QIcon] = {}
+        self.generations: list[Generation] = []
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Search prompt, workflow, server…")
+        self.search.setClearButtonEnabled(True)
+        self.status = QComboBox()
+        self.status.addItem("All states", None)
+        for status in GenerationStatus:
+            self.status.addItem(status.value.replace("_", " ").capitalize(), status)
+        self.tree = QTreeWidget()
+        self.tree.setHeaderLabels(list(COLUMNS))
+        self.tree.setRootIsDecorated(False)
+        self.tree.setIconSize(QSize(ROW_THUMB, ROW_THUMB))
+        self.tree.setAlternatingRowColors(True)
+        self.tree.setSortingEnabled(False)
+        self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for column in range(1, len(COLUMNS)):
+            self.tree.header().setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        self.tree.itemDoubleClicked.connect(lambda *_: self.open_selected())
+        self.tree.itemSelectionChanged.connect(self._selection_changed)
+        self.count = QLabel()
+        self.count.setStyleSheet("color: #8a8f9c;")
+        self.open_button = QPushButton("Open")
+        self.open_button.setToolTip("Show this generation's maps on the mesh")
+        self.rerun_button = QPushButton("Re-run")
+        self.rerun_button.setToolTip("Generate again with the same workflow, server and parameters")
+        self.preset = QComboBox()
+        for key, preset in PRESETS.items():
+            self.preset.addItem(preset.label, key)
+        self.export_button = QPushButton("Export maps…")
+        self.delete_button = QPushButton("Delete…")
+        self.open_button.clicked.connect(self.open_selected)
+        self.rerun_button.clicked.connect(self._rerun)
+        self.export_button.clicked.connect(self._ask_export)
+        self.delete_button.clicked.connect(self._ask_delete)
+
+        filters = QHBoxLayout()
+        filters.addWidget(self.search, 1)
+        filters.addWidget(self.status)
+        actions = QHBoxLayout()
+        for widget in (self.open_button, self.rerun_button, self.preset, self.export_button,
+                       self.delete_button):
+            actions.addWidget(widget)
+        actions.addStretch(1)
+        actions.addWidget(self.count)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addLayout(filters)
+        layout.addWidget(self.tree, 1)
+        layout.addLayout(actions)
+
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(250)
+        self._debounce.timeout.connect(self.refresh)
+        self.search.textChanged.connect(lambda _: self._debounce.start())
+        self.status.currentIndexChanged.connect(lambda _: self.refresh())
+        self._selection_changed()
+
+    # ------------------------------------------------------------------ listing
+
+    def refresh(self) -> None:
+        library = self._library()
+        if library is None:
+            return
+        self._token += 1
+        token = self._token
+        search, status = self.search.text().strip() or None, self.status.currentData()
+        self._runner.submit(
+            lambda: (library.list(status=status, search=search, limit=LIST_LIMIT),
+                     library.count(status=status, search=search)),
+            lambda result: token == self._token and self._show(*result),
+            lambda exc: self.message.emit(f"Could not read the library: {exc}"))
+
+    def _show(self, generations: list[Generation], total: int) -> None:
+        selected = self.selected()
+        self.generations = generations
+        self.tree.clear()
+        for gen in generations:
+            item = QTreeWidgetItem([
+                summary(gen), gen.status.value.replace("_", " "), gen.server,
+                gen.created_at.astimezone().strftime("%Y-%m-%d %H:%M"),
+                format_duration(gen.duration_s),
+            ])
+            item.setData(0, Qt.ItemDataRole.UserRole, gen.id)
+            item.setToolTip(0, f"{gen.workflow}\n{gen.prompt}\n{gen.error or ''}".strip())
+            if gen.error:
+                item.setToolTip(1, gen.error)
+            self.tree.addTopLevelItem(item)
+            self._thumbnail(item, gen)
+            if selected is not None and gen.id == selected.id:
+                item.setSelected(True)
+        shown = len(generations)
+        self.count.setText(f"{total} generation{'s' if total != 1 else ''}"
+                           + (f" (showing {shown})" if shown < total else ""))
+        self._selection_changed()
+        self.refreshed.emit()
+
+    def _thumbnail(self, item: QTreeWidgetItem, gen: Generation) -> None:
+        path = thumbnail_source(gen)
+        if path is None:
+            return
+        if path in self._thumbs:
+            item.setIcon(0, self._thumbs[path])
+            return
+        gen_id = gen.id
+
+        def arrived(image: QImage | None) -> None:
+            if image is None:
+                return
+            icon = QIcon(QPixmap.fromImage(image))
+            self._thumbs[path] = icon
+            current = self._item(gen_id)
+            if current is not None:
+                current.setIcon(0, icon)
+
+        self._runner.submit(lambda: thumbnail_of_file(path, ROW_THUMB * 2), arrived, lambda e: None)
+
+    def _item(self, gen_id: str) -> QTreeWidgetItem | None:
+        for index in range(self.tree.topLevelItemCount()):
+            item = self.tree.topLevelItem(index)
+            if item.data(0, Qt.ItemDataRole.UserRole) == gen_id:
+                return item
+        return None
+
+    # ------------------------------------------------------------------ selection and actions
+
+    def selected(self) -> Generation | None:
+        items = self.tree.selectedItems()
+        if not items:
+            return None
+        gen_id = items[0].data(0, Qt.ItemDataRole.UserRole)
+        return next((g for g in self.generations if g.id == gen_id), None)
+
+    def select(self, gen_id: str) -> None:
+        item = self._item(gen_id)
+        if item is not None:
+            self.tree.setCurrentItem(item)
+
+    def _selection_changed(self) -> None:
+        gen = self.selected()
+        has_files = gen is not None and bool(gen.files)
+        self.open_button.setEnabled(has_files)
+        self.export_button.setEnabled(has_files)
+        self.rerun_button.setEnabled(gen is not None)
+        self.delete_button.setEnabled(gen is not None)
+
+    def open_selected(self) -> None:
+        gen = self.selected()
+        if gen is not None and gen.files:
+            self.open_requested.emit(gen)
+
+    def _rerun(self) -> None:
+        gen = self.selected()
+        if gen is not None:
+            self.rerun_requested.emit(gen)
+
+    def _ask_delete(self) -> None:
+        gen = self.selected()
+        if gen is None:
+            return
+        files = len(gen.files)
+        answer = QMessageBox.question(
+            self, "Delete generation",
+            f"Delete “{summary(gen)}” from the library?\n\n"
+            f"Its {files} file{'s' if files != 1 else ''} will be deleted from disk too.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel)
+        if answer == QMessageBox.StandardButton.Yes:
+            self.delete(gen.id)
+
+    def delete(self, gen_id: str) -> None:
+        library = self._library()
+        if library is None:
+            return
+        self._runner.submit(lambda: library.delete(gen_id, files=True),
+                            lambda _: (self.message.emit("Deleted the generation and its files"),
+                                       self.refresh()),
+                            lambda exc: self.message.emit(str(exc)))
+
+    def _ask_export(self) -> None:
+        gen = self.selected()
+        if gen is None:
+            return
+        folder = QFileDialog.getExistingDirectory(self, "Export maps to")
+        if folder:
+            self.export(gen.id, Path(folder), self.preset.currentData())
+
+    def export(self, gen_id: str, dest: Path, preset: str) -> None:
+        library = self._library()
+        if library is None:
+            return
+
+        def failed(exc: BaseException) -> None:
+            text = str(exc) if isinstance(exc, AutomataError) else f"Export failed: {exc}"
+            self.message.emit(text)
+
+        self._runner.submit(
+            lambda: library.export(gen_id, dest, preset=preset),
+            lambda paths: self.message.emit(f"Exported {len(paths)} files to {dest}"),
+            failed)

@@ -1,0 +1,241 @@
+"""The Settings dialog: servers, webhook listener, library folder, generation defaults, theme.
+
+It edits a copy of Settings and stores it with `config.save_settings`; bad input (a server address
+that is not one, two servers with one name) is shown in the dialog, never raised.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from automata_desktop.config import (
+    ServerConfig,
+    Settings,
+    generate_webhook_secret,
+    normalize_server_url,
+    save_settings,
+)
+from automata_desktop.errors import ConfigError
+from automata_desktop.webhook.listener import DEFAULT_PATH
+
+THEMES = ("dark", "system")
+
+
+def webhook_url_for(settings: Settings) -> str:
+    """What to give a remote ComfyUI: the public URL if set, else the listener's own address."""
+    if settings.webhook_public_url:
+        return settings.webhook_public_url
+    host = settings.webhook_host
+    if host in ("0.0.0.0", "::", ""):
+        host = "<this computer's address>"
+    return f"http://{host}:{settings.webhook_port}{DEFAULT_PATH}"
+
+
+class SettingsDialog(QDialog):
+    def __init__(self, settings: Settings, parent: QWidget | None = None, *,
+                 path: Path | None = None, webhook_url: str | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Settings")
+        self.setMinimumWidth(620)
+        self.original = settings
+        self.path = path
+        self.saved: Settings | None = None
+        self._secret = settings.webhook_secret
+
+        self.servers = QTableWidget(0, 3)
+        self.servers.setHorizontalHeaderLabels(["Name", "Address", "API key (optional)"])
+        self.servers.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.servers.verticalHeader().setVisible(False)
+        self.servers.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.servers.setMinimumHeight(110)
+        for server in settings.servers:
+            self.add_server(server.name, server.url, server.api_key or "")
+        add = QPushButton("Add server")
+        add.clicked.connect(lambda: self.add_server("", "127.0.0.1:8188", ""))
+        remove = QPushButton("Remove")
+        remove.clicked.connect(self._remove_server)
+        self.default_server = QLineEdit(settings.default_server)
+        self.default_server.setToolTip("Name or address of the server picked at start (or 'local')")
+
+        self.webhook_host = QLineEdit(settings.webhook_host)
+        self.webhook_host.setToolTip("127.0.0.1: only a ComfyUI on this computer can call back; "
+                                     "0.0.0.0: any machine on the network")
+        self.webhook_port = QSpinBox()
+        self.webhook_port.setRange(0, 65535)
+        self.webhook_port.setValue(settings.webhook_port)
+        self.webhook_public = QLineEdit(settings.webhook_public_url)
+        self.webhook_public.setPlaceholderText("e.g. https://my-tunnel.example.com/hooks/comfyui")
+        self.secret = QLineEdit(settings.webhook_secret)
+        self.secret.setReadOnly(True)
+        self.secret.setEchoMode(QLineEdit.EchoMode.Password)
+        show = QPushButton("Show")
+        show.setCheckable(True)
+        show.toggled.connect(lambda on: self.secret.setEchoMode(
+            QLineEdit.EchoMode.Normal if on else QLineEdit.EchoMode.Password))
+        regenerate = QPushButton("Regenerate")
+        regenerate.setToolTip("A new secret: remote ComfyUIs need the new AUTOMATA_WEBHOOK_SECRET")
+        regenerate.clicked.connect(self.regenerate_secret)
+        self.url_hint = QLabel()
+        self.url_hint.setWordWrap(True)
+        self.url_hint.setStyleSheet("color: #a9aebb;")
+        self._running_url = webhook_url
+        for edit in (self.webhook_host, self.webhook_public):
+            edit.textChanged.connect(lambda _: self._update_hint())
+        self.webhook_port.valueChanged.connect(lambda _: self._update_hint())
+
+        self.library_dir = QLineEdit(settings.library_dir)
+        self.library_dir.setPlaceholderText(str(settings.library_path))
+        browse = QPushButton("…")
+        browse.setFixedWidth(28)
+        browse.clicked.connect(self._ask_library)
+        self.timeout = QDoubleSpinBox()
+        self.timeout.setRange(1, 24 * 60)
+        self.timeout.setSuffix(" min")
+        self.timeout.setValue(settings.timeout_minutes)
+        self.poll = QDoubleSpinBox()
+        self.poll.setRange(1, 600)
+        self.poll.setSuffix(" s")
+        self.poll.setValue(settings.poll_interval_s)
+        self.theme = QComboBox()
+        self.theme.addItems(THEMES)
+        self.theme.setCurrentText(settings.theme if settings.theme in THEMES else "dark")
+        self.error = QLabel()
+        self.error.setWordWrap(True)
+        self.error.setStyleSheet("color: #ff8a80;")
+        self.error.hide()
+
+        servers_box = QGroupBox("ComfyUI servers")
+        servers_layout = QVBoxLayout(servers_box)
+        servers_layout.addWidget(self.servers)
+        buttons_row = QHBoxLayout()
+        buttons_row.addWidget(add)
+        buttons_row.addWidget(remove)
+        buttons_row.addStretch(1)
+        servers_layout.addLayout(buttons_row)
+        default_form = QFormLayout()
+        default_form.addRow("Default server", self.default_server)
+        servers_layout.addLayout(default_form)
+
+        hook_box = QGroupBox("Webhook listener (results pushed back by ComfyUI)")
+        hook_form = QFormLayout(hook_box)
+        hook_form.addRow("Listen on host", self.webhook_host)
+        hook_form.addRow("Port", self.webhook_port)
+        hook_form.addRow("Public URL", self.webhook_public)
+        secret_row = QHBoxLayout()
+        secret_row.addWidget(self.secret, 1)
+        secret_row.addWidget(show)
+        secret_row.addWidget(regenerate)
+        hook_form.addRow("Secret", secret_row)
+        hook_form.addRow(self.url_hint)
+
+        general_box = QGroupBox("Library and generation")
+        general_form = QFormLayout(general_box)
+        library_row = QHBoxLayout()
+        library_row.addWidget(self.library_dir, 1)
+        library_row.addWidget(browse)
+        general_form.addRow("Library folder", library_row)
+        general_form.addRow("Give up after", self.timeout)
+        general_form.addRow("Safety-net polling", self.poll)
+        general_form.addRow("Theme", self.theme)
+
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save
+                                   | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.save)
+        buttons.rejected.connect(self.reject)
+        self.save_button = buttons.button(QDialogButtonBox.StandardButton.Save)
+        layout = QVBoxLayout(self)
+        for widget in (servers_box, hook_box, general_box, self.error, buttons):
+            layout.addWidget(widget)
+        self._update_hint()
+
+    def add_server(self, name: str, url: str, api_key: str) -> None:
+        row = self.servers.rowCount()
+        self.servers.insertRow(row)
+        for column, text in enumerate((name, url, api_key)):
+            self.servers.setItem(row, column, QTableWidgetItem(text))
+
+    def _remove_server(self) -> None:
+        for row in sorted({i.row() for i in self.servers.selectedIndexes()}, reverse=True):
+            self.servers.removeRow(row)
+
+    def regenerate_secret(self) -> None:
+        self._secret = generate_webhook_secret()
+        self.secret.setText(self._secret)
+
+    def _ask_library(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Library folder")
+        if folder:
+            self.library_dir.setText(folder)
+
+    def _update_hint(self) -> None:
+        try:
+            url = webhook_url_for(self.edited())
+        except ConfigError:
+            return
+        running = (f"\nListening now at {self._running_url}." if self._running_url else "")
+        self.url_hint.setText(
+            f"Give a remote ComfyUI this URL: {url}\nand set AUTOMATA_WEBHOOK_SECRET there to the "
+            f"secret above.{running}")
+
+    def edited(self) -> Settings:
+        """The settings as the dialog shows them; ConfigError says what is wrong."""
+        servers: list[ServerConfig] = []
+        names: set[str] = set()
+        for row in range(self.servers.rowCount()):
+            name, url, key = (
+                (self.servers.item(row, c).text().strip() if self.servers.item(row, c) else "")
+                for c in range(3))
+            if not url and not name:
+                continue
+            try:
+                normalized = normalize_server_url(url)
+            except ConfigError as exc:
+                raise ConfigError(f"Server {name or row + 1}: {exc}") from None
+            if name and name in names:
+                raise ConfigError(f"Two servers are called {name!r}; give each its own name")
+            names.add(name)
+            servers.append(ServerConfig(normalized, name, key or None))
+        default = self.default_server.text().strip() or (servers[0].url if servers else "local")
+        if default not in names:
+            default = normalize_server_url(default)
+        return replace(
+            self.original, servers=tuple(servers), default_server=default,
+            webhook_host=self.webhook_host.text().strip() or "127.0.0.1",
+            webhook_port=self.webhook_port.value(),
+            webhook_public_url=self.webhook_public.text().strip(), webhook_secret=self._secret,
+            library_dir=self.library_dir.text().strip(), timeout_minutes=self.timeout.value(),
+            poll_interval_s=self.poll.value(), theme=self.theme.currentText(),
+        )
+
+    def save(self) -> None:
+        try:
+            settings = self.edited()
+            save_settings(settings, self.path)
+        except ConfigError as exc:
+            self.error.setText(str(exc))
+            self.error.show()
+            return
+        self.saved = settings
+        self.accept()

@@ -1,0 +1,181 @@
+"""Viewport benchmark: the AUTOMATA window against a bare pyvistaqt window, same run, same assets.
+
+    xvfb-run -a .venv/bin/python bench/viewport.py [--triangles 200000] [--size 4096]
+
+Measures, each in a fresh process (so peak RSS is that scenario's own):
+- first frame: from process start (imports included) to the first rendered frame of the window;
+- 4K set shown: from asking for a 200k-triangle mesh + a 5-map 4096² set to the first frame
+  with the PBR maps bound (the app decodes on its thread pool, the baseline on the Qt thread;
+  the app is timed once its generation runtime is up);
+- peak RSS of the process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+START = time.perf_counter()
+REPO = Path(__file__).resolve().parents[1]
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def first_frame_probe(render_window) -> dict[str, float]:
+    """Records when the next render ends (perf_counter seconds)."""
+    marks: dict[str, float] = {}
+    render_window.AddObserver("EndEvent", lambda *_: marks.setdefault("end", time.perf_counter()))
+    return marks
+
+
+def wait(app, condition, timeout: float = 300.0) -> None:
+    deadline = time.perf_counter() + timeout
+    while not condition():
+        if time.perf_counter() > deadline:
+            raise SystemExit("benchmark step timed out")
+        app.processEvents()
+        time.sleep(0.002)
+
+
+def run_app(mesh: Path, maps: Path) -> dict[str, float]:
+    from PySide6.QtWidgets import QApplication
+
+    from automata_desktop.config import Settings, generate_webhook_secret
+    from automata_desktop.core.texture_set import TextureSet
+    from automata_desktop.ui.main_window import MainWindow
+    from automata_desktop.ui.theme import apply_dark_theme
+    from automata_desktop.ui.workbench import Workbench
+
+    app = QApplication([])
+    apply_dark_theme(app)
+    window = MainWindow()
+    window.resize(1400, 860)
+    library = Path(tempfile.mkdtemp(prefix="bench-lib-"))
+    bench = Workbench(window, Settings(servers=(), default_server="local", webhook_port=0,
+                                       webhook_secret=generate_webhook_secret(),
+                                       library_dir=str(library)))
+    marks = first_frame_probe(window.viewport.ren_win)
+    window.show()
+    window.viewport.render()
+    wait(app, lambda: "end" in marks)
+    first_frame = marks["end"] - START
+    # The generation runtime starts beside the first frame; the set is timed once it is up, as
+    # when a user opens a file (starting it costs ~1 s of CPU that would otherwise count here).
+    bench.bridge.wait_ready(60)
+    app.processEvents()
+
+    shown: dict[str, float] = {}
+    window.textures_shown.connect(lambda _: shown.setdefault("textures", time.perf_counter()))
+    window.mesh_shown.connect(lambda _: shown.setdefault("mesh", time.perf_counter()))
+    asked = time.perf_counter()
+    window.open_mesh(mesh)
+    window.show_texture_set(TextureSet.from_folder(maps), derive_missing=False)
+    wait(app, lambda: len(shown) == 2 and not window.busy)
+    window.viewport.render()  # both callbacks rendered already; this frame has everything bound
+    ready = time.perf_counter() - asked
+    assert window.material_view.vtk_property.GetTexture("albedoTex") is not None
+    result = {"first_frame_s": first_frame, "set_shown_s": ready, "peak_rss_mb": peak_rss_mb()}
+    window.close()
+    return result
+
+
+def run_bare(mesh: Path, maps: Path) -> dict[str, float]:
+    """The least a pyvistaqt app does: load on the Qt thread, bind PBR textures, render."""
+    import numpy as np
+    import pyvista as pv
+    import trimesh
+    from PIL import Image
+    from PySide6.QtWidgets import QApplication, QMainWindow
+    from pyvistaqt import QtInteractor
+
+    app = QApplication([])
+    window = QMainWindow()
+    window.resize(1400, 860)
+    plotter = QtInteractor(window, auto_update=False)
+    window.setCentralWidget(plotter.interactor)
+    marks = first_frame_probe(plotter.ren_win)
+    window.show()
+    plotter.render()
+    wait(app, lambda: "end" in marks)
+    first_frame = marks["end"] - START
+
+    asked = time.perf_counter()
+    loaded = trimesh.load(mesh, force="mesh")
+    faces = np.hstack([np.full((len(loaded.faces), 1), 3), loaded.faces]).ravel()
+    poly = pv.PolyData(np.asarray(loaded.vertices, np.float32), faces)
+    poly.active_texture_coordinates = np.asarray(loaded.visual.uv, np.float32)
+    poly = poly.compute_normals(split_vertices=False)
+
+    def image(name: str) -> np.ndarray:
+        return np.asarray(Image.open(next(maps.glob(f"*_{name}.png"))))
+
+    def texture(pixels: np.ndarray, srgb: bool = False) -> pv.Texture:
+        tex = pv.Texture(pixels)
+        tex.SetUseSRGBColorSpace(srgb)
+        tex.mipmap = True
+        return tex
+
+    orm = np.stack([image("ao"), image("roughness"), image("metallic")], -1)
+    actor = plotter.add_mesh(poly, pbr=True, color="white", render=False)
+    prop = actor.GetProperty()
+    prop.SetBaseColorTexture(texture(image("basecolor"), srgb=True))
+    prop.SetNormalTexture(texture(image("normal")))
+    prop.SetORMTexture(texture(orm))
+    plotter.reset_camera(render=False)
+    plotter.render()
+    ready = time.perf_counter() - asked
+    result = {"first_frame_s": first_frame, "set_shown_s": ready, "peak_rss_mb": peak_rss_mb()}
+    window.close()
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--triangles", type=int, default=200_000)
+    parser.add_argument("--size", type=int, default=4096)
+    parser.add_argument("--child", choices=("app", "bare"), help=argparse.SUPPRESS)
+    parser.add_argument("--mesh", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--maps", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        runner = run_app if args.child == "app" else run_bare
+        print("RESULT " + json.dumps(runner(args.mesh, args.maps)), flush=True)
+        return 0
+
+    sys.path.insert(0, str(REPO))
+    from tests.gui.big_assets import grid_mesh, map_set
+
+    work = Path(tempfile.mkdtemp(prefix="bench-viewport-"))
+    mesh = grid_mesh(work / "mesh.glb", args.triangles)
+    maps = map_set(work / "maps", args.size)
+    env = {**os.environ, "AUTOMATA_CONFIG_DIR": str(work / "config"),
+           "AUTOMATA_DATA_DIR": str(work / "data"), "PYTHONPATH": str(REPO)}
+    results = {}
+    for child in ("bare", "app"):
+        out = subprocess.run([sys.executable, __file__, "--child", child, "--mesh", str(mesh),
+                              "--maps", str(maps)], env=env, capture_output=True, text=True,
+                             timeout=600)
+        line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT ")), None)
+        if line is None:
+            print(out.stderr[-3000:], file=sys.stderr)
+            return 1
+        results[child] = json.loads(line.removeprefix("RESULT "))
+    print(f"{args.triangles:,} triangles, five {args.size}² maps")
+    print(f"{'':22}{'bare pyvistaqt':>16}{'AUTOMATA':>12}")
+    for key, label in (("first_frame_s", "first frame (s)"), ("set_shown_s", "4K set shown (s)"),
+                       ("peak_rss_mb", "peak RSS (MB)")):
+        print(f"{label:22}{results['bare'][key]:>16.2f}{results['app'][key]:>12.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,56 @@
+"""Generating against a ComfyUI that speaks the real protocol (the fake server, a separate process):
+live preview frames appear in the queue row, the status dot shows the version, the maps land."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import Qt
+
+from automata_desktop.config import ServerConfig
+from automata_desktop.core.generation import GenerationStatus
+from automata_desktop.core.maps import MapKind
+from automata_desktop.runtime import all_workflows
+from tests.engine_helpers import slow_graph, template
+from tests.fakecomfy.harness import FakeComfy
+from tests.gui.workbench_helpers import albedo_pixels, open_workbench, wait_for
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def comfy(tmp_path):
+    server = FakeComfy(tmp_path / "comfy", version="0.3.64")
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_a_server_generation_shows_live_previews_then_its_maps(qapp, qtbot, comfy, tmp_path):
+    slow = template(slow_graph(steps=8, delay_s=0.12, color=0x3366CC), name="slow_probe",
+                    title="Slow probe")
+    bench = open_workbench(qapp, tmp_path / "library", servers=(ServerConfig(comfy.url, "fake"),),
+                           workflows={**all_workflows(), "slow_probe": slow})
+    try:
+        panel, window = bench.generation, bench.window
+        panel.select(server=comfy.url, workflow="slow_probe")
+        wait_for(qapp, lambda: panel.readiness.text().startswith("✓"), 20, "the node check")
+        panel.refresh_status()
+        wait_for(qapp, lambda: comfy.url in panel.statuses, 20, "the status dot")
+        assert panel.server_info.text() == "ComfyUI 0.3.64"
+
+        qtbot.mouseClick(panel.generate, Qt.MouseButton.LeftButton)
+        wait_for(qapp, lambda: panel.queue.rows, 20, "a queue row")
+        [row] = panel.queue.rows.values()
+        wait_for(qapp, lambda: row.preview.pixmap() is not None and not row.preview.pixmap().isNull(),
+                 30, "a live preview frame")
+        assert row.status is GenerationStatus.RUNNING
+        assert "ProbeSlowProgress" in row.progress.format()
+
+        wait_for(qapp, lambda: row.status is GenerationStatus.COMPLETED, 30, "completion")
+        wait_for(qapp, lambda: window.texture_set is not None
+                 and row.generation_id in str(window.texture_set.get(MapKind.BASE_COLOR).path),
+                 30, "the maps on the mesh")
+        bound = albedo_pixels(window)
+        assert tuple(bound[0, 0, :3]) == (0x33, 0x66, 0xCC)
+    finally:
+        bench.window.close()

@@ -1,0 +1,95 @@
+"""Generating from the window: the queue follows the job, the maps land on the mesh by themselves,
+and every failure is a message in the panel, not a dialog or a traceback."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import Qt
+
+from automata_desktop.core.generation import GenerationStatus
+from automata_desktop.core.maps import MapKind
+from automata_desktop.core.texture_set import MapSource
+from automata_desktop.paths import resources_dir
+from tests.gui.workbench_helpers import DEAD_SERVER, albedo_pixels, open_workbench, wait_for
+
+pytestmark = pytest.mark.gui
+SAMPLE_IMAGE = resources_dir() / "samples" / "sample_basecolor.png"
+
+
+@pytest.fixture(scope="module")
+def bench(qapp, tmp_path_factory):
+    bench = open_workbench(qapp, tmp_path_factory.mktemp("gen") / "library")
+    yield bench
+    bench.window.close()
+
+
+def generate(qapp, qtbot, bench, *, server: str, workflow: str, image=SAMPLE_IMAGE) -> None:
+    panel = bench.generation
+    panel.select(server=server, workflow=workflow)
+    panel.image_path.setText(str(image) if image else "")
+    qtbot.mouseClick(panel.generate, Qt.MouseButton.LeftButton)
+
+
+def test_generating_locally_completes_and_puts_the_new_maps_on_the_mesh(qapp, qtbot, bench):
+    window, panel = bench.window, bench.generation
+    assert albedo_pixels(window) is None  # the sample mesh alone: no base colour yet
+    before = set(panel.queue.rows)
+
+    generate(qapp, qtbot, bench, server="local", workflow="pbr_from_image")
+    wait_for(qapp, lambda: set(panel.queue.rows) - before, 20, "a queue row")
+    [gen_id] = set(panel.queue.rows) - before
+    row = panel.queue.rows[gen_id]
+    wait_for(qapp, lambda: row.status is GenerationStatus.COMPLETED, 60, "completion")
+    assert row.progress.value() == row.progress.maximum()
+    assert not row.cancel.isEnabled() and row.retry.isEnabled()
+
+    # No click: the finished maps are decoded and bound to the mesh on their own.
+    wait_for(qapp, lambda: window.texture_set is not None
+             and MapKind.BASE_COLOR in window.texture_set
+             and window.texture_set.get(MapKind.BASE_COLOR).path is not None
+             and gen_id in str(window.texture_set.get(MapKind.BASE_COLOR).path), 60, "new maps")
+    base = window.texture_set.get(MapKind.BASE_COLOR)
+    assert base.source is MapSource.GENERATED
+    generated = np.asarray(Image.open(base.path).convert("RGB"))
+    bound = albedo_pixels(window)
+    assert bound is not None and bound.shape[:2] == generated.shape[:2]
+    assert np.array_equal(bound[..., :3], generated)
+    assert window.material_view.vtk_property.GetTexture("normalTex") is not None
+    assert bench.inspector.cards[MapKind.BASE_COLOR].detail.text().endswith("generated")
+
+
+def test_an_unreachable_server_is_explained_in_the_panel(qapp, qtbot, bench):
+    panel = bench.generation
+    failures: list[str] = []
+    bench.window.failed.connect(failures.append)
+    generate(qapp, qtbot, bench, server=DEAD_SERVER, workflow="text_to_texture_sdxl", image=None)
+    wait_for(qapp, lambda: panel.message.isVisible() and "127.0.0.1:9" in panel.message.text(),
+             20, "the unreachable message")
+    text = panel.message.text()
+    assert "not reachable" in text and "Traceback" not in text
+    assert panel.generate.isEnabled()  # ready for another try
+    assert not failures  # no error dialog path: the panel owns the message
+    # The status dot finds out on its own as well.
+    panel.refresh_status()
+    wait_for(qapp, lambda: DEAD_SERVER in panel.statuses, 20, "the status probe")
+    assert not panel.statuses[DEAD_SERVER].reachable
+    assert "not reachable" in panel.server_info.toolTip()
+
+
+def test_a_workflow_that_needs_models_says_so_on_the_local_backend(qapp, qtbot, bench):
+    panel = bench.generation
+    generate(qapp, qtbot, bench, server="local", workflow="hunyuan3d2_paint")
+    assert panel.message.isVisible()
+    assert "needs a ComfyUI server with models" in panel.message.text()
+    assert "hunyuan3d-paint-v2-0" in panel.message.text()
+    wait_for(qapp, lambda: panel.readiness.text().startswith("⚠"), 10, "the readiness note")
+
+
+def test_a_missing_reference_image_is_asked_for_before_anything_is_sent(qapp, qtbot, bench):
+    panel = bench.generation
+    rows = len(panel.queue.rows)
+    generate(qapp, qtbot, bench, server="local", workflow="pbr_from_image", image=None)
+    assert "needs a reference image" in panel.message.text()
+    assert len(panel.queue.rows) == rows
