@@ -605,6 +605,9 @@ def cmd_account(args: argparse.Namespace) -> int:
         else:
             account = runner.auth.restore()
             print(f"signed in as {account.email}" if account else "not signed in")
+            if account and not runner.auth.store.secure:
+                print("note: no OS keyring here, so the session is kept in a private file "
+                      f"(mode 0600) in {runner.config_dir}")
     finally:
         runner.close()
     return EXIT_OK
