@@ -492,7 +492,8 @@ class ComfyClient:
                         digest.update(chunk)
                         out.write(chunk)
                     out.flush()
-                    os.fsync(out.fileno())
+                    # fsync can take tens of ms; off the loop, other downloads keep streaming.
+                    await asyncio.to_thread(os.fsync, out.fileno())
                 if announced is not None and size != announced:
                     raise DownloadError(f"{ref.filename}: got {size} of {announced} bytes "
                                         "(connection cut?)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 
 import pytest
@@ -16,6 +17,25 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "tests/gui" in str(item.path).replace(os.sep, "/"):
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _qt_torn_down_before_python_exits(qapp):
+    """Delete every window while QApplication and VTK still exist.
+
+    Left to interpreter shutdown, windows holding VTK render windows are destroyed in arbitrary
+    order after Qt's own teardown, which crashed the process after all tests had passed.
+    """
+    yield
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    for widget in qapp.topLevelWidgets():
+        widget.close()  # MainWindow.closeEvent closes its VTK viewport
+        widget.deleteLater()
+    for _ in range(3):
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+        qapp.processEvents()
+    gc.collect()
 
 
 @pytest.fixture(scope="module")

@@ -48,8 +48,9 @@ def listed_ids(browser) -> list[str]:
 def test_the_library_lists_a_new_generation_and_delete_removes_it_with_its_files(qapp, bench):
     browser = bench.library
     gen_id = generate_locally(qapp, bench)
-    wait_for(qapp, lambda: any(g.id == gen_id and g.files for g in browser.generations), 20,
-             "the library row with its files")
+    # files land before the completion is recorded: wait for both, as the browser refreshes on each
+    wait_for(qapp, lambda: any(g.id == gen_id and g.files and g.status is GenerationStatus.COMPLETED
+                               for g in browser.generations), 20, "the completed library row")
     gen = next(g for g in browser.generations if g.id == gen_id)
     folder = gen.files[0].path.parent
     assert folder.is_dir()
