@@ -86,21 +86,36 @@ class Runtime:
         self.library.close()
 
     async def _start_sync(self) -> None:
-        """Sync only when a Supabase project is configured and this device has signed in."""
-        runner = sync_runner(self.settings, self.library)
-        if runner is None:
-            return
+        """With a Supabase project configured, keep a runner even while signed out: finished
+        generations wait in its outbox, and a sign-in starts syncing without a restart."""
         try:
-            account = await asyncio.to_thread(runner.start)
+            runner = sync_runner(self.settings, self.library)
+            if runner is None:
+                return
+            await asyncio.to_thread(runner.start)
         except AutomataError as exc:
             self.notices.append(f"sync off: {exc}")
-            await asyncio.to_thread(runner.close)
             return
-        if account is None:
-            await asyncio.to_thread(runner.close)
-            return
+        if runner.last_error:
+            self.notices.append(f"sync paused: {runner.last_error}")
         self.sync = runner
         self.engine.on_finished.append(runner.generation_finished)
+
+    async def reconfigure_sync(self, settings: Settings) -> SyncRunner | None:
+        """Follow a changed Supabase project (URL or anon key) from the settings dialog."""
+        same = (settings.supabase_url == self.settings.supabase_url
+                and settings.supabase_anon_key == self.settings.supabase_anon_key)
+        self.settings = replace(self.settings, supabase_url=settings.supabase_url,
+                                supabase_anon_key=settings.supabase_anon_key)
+        if same and self.sync is not None:
+            return self.sync
+        old, self.sync = self.sync, None
+        if old is not None:
+            with contextlib.suppress(ValueError):
+                self.engine.on_finished.remove(old.generation_finished)
+            await asyncio.to_thread(old.close)
+        await self._start_sync()
+        return self.sync
 
     async def _start_listener(self) -> None:
         from automata_desktop.webhook import WebhookListener

@@ -10,6 +10,12 @@ Wiring (all blocking calls; run them on a worker thread, never the Qt thread):
     SyncWorker(auth, outbox, library).run_pending() # -> DrainReport, never raises for offline
     Puller(auth, outbox, library.upsert_remote).pull()
     SyncService(worker, puller).start(); .nudge() after enqueue; .stop() at exit
+    SyncRunner(settings, library, config_dir, data_dir)  # all of the above, as the app uses it
+
+Conflict rule (see library_mirror.py): last writer wins on `updated_at`; files are addressed by
+their sha256, so a pull never overwrites a newer local edit (nor any local file), and a newer
+remote row updates the local one. Local files always stay: if an upload fails, the generation
+keeps working from them (Outbox.delivery says which copies exist).
 """
 
 from automata_desktop.sync.auth import Account, AuthListener, SyncAuth

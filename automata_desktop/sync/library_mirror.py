@@ -1,8 +1,11 @@
 """The local library as sync sees it: what to push, and where pulled generations land.
 
-Pulled rows are written as they are; their files are downloaded into the library folder and
-adopted (sha256-checked), so the library browser shows them like local results. A file whose
-download fails stays remote and is fetched on the next pull.
+Conflicts: the last writer wins, judged on `updated_at`. A pulled row replaces the local one
+only if it is newer; a local edit newer than the pulled row is kept (and goes out with its next
+push). Files are addressed by content (sha256): a pull never overwrites or deletes a local
+file; it adds the remote bytes next to the local ones when the row is newer, or when this
+device has no file of that kind yet (an earlier download failed). Such a download stays remote
+until the next pull. A tombstone (deleted on another device) removes the local generation.
 """
 
 from __future__ import annotations
@@ -38,14 +41,20 @@ class LibraryMirror:
             if local is not None:
                 self.library.delete(gen.id, files=True)
             return
+        remote_wins = local is None or remote.updated_at > local.updated_at
         if local is None:
             self.library.add(gen)
-        elif remote.updated_at > local.updated_at:
-            self.library.update(gen.id, status=gen.status, error=gen.error, prompt_id=gen.prompt_id,
+        elif remote_wins:
+            self.library.update(gen.id, status=gen.status, error=gen.error, prompt=gen.prompt,
+                                parameters=gen.parameters, workflow=gen.workflow,
+                                server=gen.server, prompt_id=gen.prompt_id,
                                 started_at=gen.started_at, finished_at=gen.finished_at)
         if self.download is None:
             return
+        local_kinds = {f.kind for f in local.files} if local is not None else set()
         for remote_file in remote.files:
+            if not remote_wins and remote_file.kind in local_kinds:
+                continue  # the local edit is newer: its file of this kind stays the one used
             if self.library.find_file(gen.id, remote_file.kind, remote_file.sha256):
                 continue
             name = Path(remote_file.path).name

@@ -13,7 +13,7 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -36,12 +36,27 @@ create table if not exists outbox (
 );
 create index if not exists outbox_due on outbox (next_attempt_at);
 create table if not exists sync_state (key text primary key, value text not null);
+create table if not exists synced (generation_id text primary key, synced_at real not null);
 """
 
 
 class OutboxKind(StrEnum):
     PUSH = "push"
     DELETE = "delete"
+
+
+class Delivery(StrEnum):
+    """Which copy of a generation exists: its local files always stay; this says whether the
+    cloud has them too (shown per row in the library)."""
+
+    LOCAL = "local only"
+    PENDING = "upload pending"
+    FAILED = "upload failed"
+    SYNCED = "synced"
+
+
+#: `last_error` of an item that waits for the network rather than failed (see SyncWorker).
+OFFLINE_PREFIX = "offline: "
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +134,15 @@ class Outbox:
             self._db.execute(
                 "delete from outbox where generation_id = ? and version = ?",
                 (item.generation_id, item.version))
+            if item.kind is OutboxKind.PUSH:
+                self._db.execute(
+                    "insert or replace into synced (generation_id, synced_at) values (?, ?)",
+                    (item.generation_id, self._clock()))
+                self._db.execute("delete from sync_state where key = ?",
+                                 (f"push.started.{item.generation_id}",))
+            else:
+                self._db.execute("delete from synced where generation_id = ?",
+                                 (item.generation_id,))
             self._db.execute(
                 "update outbox set claimed_until = null where generation_id = ?",
                 (item.generation_id,))
@@ -143,6 +167,12 @@ class Outbox:
             self._db.execute("update outbox set next_attempt_at = max(next_attempt_at, ?)",
                              (self._clock() + delay,))
 
+    def retry_now(self) -> None:
+        """Make every waiting item due at once (the user pressed "Sync now")."""
+        with self._lock:
+            self._db.execute("update outbox set next_attempt_at = min(next_attempt_at, ?)",
+                             (self._clock(),))
+
     def release(self, item: OutboxItem) -> None:
         """Give an item back untouched (e.g. nobody is signed in)."""
         with self._lock:
@@ -155,6 +185,59 @@ class Outbox:
                 """select generation_id, kind, version, attempts, next_attempt_at, last_error
                    from outbox order by next_attempt_at, created_at""").fetchall()
         return [_item(r) for r in rows]
+
+    def begin_push(self, generation_id: str) -> bool:
+        """Record that files of this generation may now reach Storage. True the first time for
+        a generation the cloud never had: nothing of it can be there yet, so the per-file
+        "already uploaded?" checks can be skipped (a resumed or repeated push still checks)."""
+        key = f"push.started.{generation_id}"
+        with self._lock:
+            known = self._db.execute(
+                "select 1 from synced where generation_id = ? union all "
+                "select 1 from sync_state where key = ?", (generation_id, key)).fetchone()
+            if known is None:
+                self._db.execute("insert into sync_state (key, value) values (?, '1')", (key,))
+        return known is None
+
+    def mark_synced(self, generation_id: str) -> None:
+        """The cloud holds this generation as we have it (e.g. it was just pulled)."""
+        with self._lock:
+            self._db.execute(
+                "insert or replace into synced (generation_id, synced_at) values (?, ?)",
+                (generation_id, self._clock()))
+
+    def delivery(self, generation_ids: Iterable[str]) -> dict[str, Delivery]:
+        """Per generation: queued (pending, or failed if Supabase refused it), synced, or
+        local only. Waiting for the network counts as pending, not failed."""
+        ids = list(dict.fromkeys(generation_ids))
+        queued: dict[str, tuple[int, str | None]] = {}
+        synced: set[str] = set()
+        with self._lock:
+            for start in range(0, len(ids), 500):  # SQLite's bound-parameter limit
+                chunk = ids[start:start + 500]
+                marks = ",".join("?" * len(chunk))
+                for gen_id, attempts, error in self._db.execute(
+                        f"select generation_id, attempts, last_error from outbox "
+                        f"where generation_id in ({marks})", chunk):
+                    queued[gen_id] = (attempts, error)
+                synced.update(r[0] for r in self._db.execute(
+                    f"select generation_id from synced where generation_id in ({marks})", chunk))
+        out: dict[str, Delivery] = {}
+        for gen_id in ids:
+            if gen_id in queued:
+                attempts, error = queued[gen_id]
+                failed = attempts > 0 and error is not None and not error.startswith(
+                    OFFLINE_PREFIX)
+                out[gen_id] = Delivery.FAILED if failed else Delivery.PENDING
+            else:
+                out[gen_id] = Delivery.SYNCED if gen_id in synced else Delivery.LOCAL
+        return out
+
+    def failed_count(self) -> int:
+        with self._lock:
+            return self._db.execute(
+                "select count(*) from outbox where attempts > 0 and last_error is not null"
+                " and last_error not like ?", (OFFLINE_PREFIX + "%",)).fetchone()[0]
 
     def next_due_at(self) -> float | None:
         with self._lock:

@@ -2,7 +2,8 @@
 
 Files go to `<bucket>/<user id>/<generation id>/<map>.<ext>` with their sha256 in the object's
 user metadata; a file whose remote sha256 already matches is not sent again, so re-pushing, or
-resuming a push that died after some files, uploads only what is missing. The row is written
+resuming a push that died after some files, uploads only what is missing. (The very first push
+of a generation skips that check: the outbox knows nothing of it can be remote yet.) The row is written
 last, so another device never sees a row whose files are not there yet.
 Deletes become tombstones (`deleted_at`) so other devices learn of them; the files are removed.
 Being offline is a normal state: the item backs off and the drain stops quietly.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,11 +22,11 @@ from typing import Protocol
 from postgrest.types import ReturnMethod
 from storage3.exceptions import StorageApiError
 
-from automata_desktop.core.generation import Generation
+from automata_desktop.core.generation import Generation, OutputFile
 from automata_desktop.sync.auth import SyncAuth
 from automata_desktop.sync.errors import AuthError, SyncError
 from automata_desktop.sync.failures import describe, is_offline
-from automata_desktop.sync.outbox import Outbox, OutboxItem, OutboxKind
+from automata_desktop.sync.outbox import OFFLINE_PREFIX, Outbox, OutboxItem, OutboxKind
 from automata_desktop.sync.rows import (
     TABLE,
     RemoteFile,
@@ -35,6 +37,11 @@ from automata_desktop.sync.rows import (
 )
 
 log = logging.getLogger(__name__)
+
+#: Files of one generation uploading at once. The worker alone sends one at a time; the app
+#: (SyncRunner) uses APP_MAX_CONCURRENCY, measured in bench/sync.py.
+DEFAULT_MAX_CONCURRENCY = 1
+APP_MAX_CONCURRENCY = 4
 
 
 class GenerationSource(Protocol):
@@ -63,10 +70,15 @@ def sha256_file(path: Path) -> str:
 
 
 class SyncWorker:
-    def __init__(self, auth: SyncAuth, outbox: Outbox, library: GenerationSource) -> None:
+    def __init__(self, auth: SyncAuth, outbox: Outbox, library: GenerationSource, *,
+                 max_concurrency: int = DEFAULT_MAX_CONCURRENCY) -> None:
+        """`max_concurrency`: how many files of one generation upload at once."""
+        if max_concurrency < 1:
+            raise ValueError("max_concurrency must be at least 1")
         self.auth = auth
         self.outbox = outbox
         self.library = library
+        self.max_concurrency = max_concurrency
         self._offline = False
 
     @property
@@ -111,23 +123,43 @@ class SyncWorker:
             return
         check_generation_id(generation.id)
         bucket = self.auth.client.storage.from_(self.auth.settings.bucket)
-        remote_files: list[RemoteFile] = []
+        planned: list[tuple[OutputFile, str, Path]] = []
         for output, key in object_keys(user_id, generation):
             path = Path(output.path)
             if not path.is_file():
                 raise SyncError(f"{path} of generation {generation.id} is missing on disk")
+            planned.append((output, key, path))
+        # A generation never pushed before has nothing in Storage: one request per file saved.
+        fresh = self.outbox.begin_push(generation.id)
+
+        def send(output: OutputFile, key: str, path: Path) -> tuple[RemoteFile, bool]:
             sha = output.sha256 or sha256_file(path)
             ctype = content_type(path)
-            if self._remote_sha(bucket, key) == sha:
-                report.skipped_files += 1
-            else:
+            sent = fresh or self._remote_sha(bucket, key) != sha
+            if sent:
                 bucket.upload(key, path, {"content-type": ctype, "upsert": "true",
                                           "metadata": {"sha256": sha}})
+            return RemoteFile(output.kind, key, sha, output.size or path.stat().st_size,
+                              output.width, output.height, ctype), sent
+
+        workers = min(self.max_concurrency, len(planned))
+        if workers <= 1:
+            results = [send(*plan) for plan in planned]
+        else:
+            # Bounded: a whole texture set at once would saturate a slow uplink and the
+            # server; the first failure (offline or refused) is raised after all settle.
+            with ThreadPoolExecutor(workers, thread_name_prefix="supabase-upload") as pool:
+                futures = [pool.submit(send, *plan) for plan in planned]
+                wait(futures)
+            results = [f.result() for f in futures]
+        for _, sent in results:
+            if sent:
                 report.uploaded += 1
-            remote_files.append(RemoteFile(output.kind, key, sha, output.size or path.stat().st_size,
-                                           output.width, output.height, ctype))
-        row = generation_row(generation, user_id, remote_files)
-        self.auth.client.table(TABLE).upsert(row, on_conflict="id", returning=ReturnMethod.minimal).execute()
+            else:
+                report.skipped_files += 1
+        row = generation_row(generation, user_id, [remote for remote, _ in results])
+        self.auth.client.table(TABLE).upsert(row, on_conflict="id",
+                                             returning=ReturnMethod.minimal).execute()
 
     @staticmethod
     def _remote_sha(bucket: object, key: str) -> str | None:
@@ -161,7 +193,7 @@ class SyncWorker:
         return message
 
     def _mark_offline(self, item: OutboxItem, exc: Exception) -> None:
-        delay = self.outbox.fail(item, f"offline: {describe(exc)}")
+        delay = self.outbox.fail(item, f"{OFFLINE_PREFIX}{describe(exc)}")
         self.outbox.postpone_all(delay)
         if not self._offline:
             log.info("Supabase unreachable (%s); sync resumes when it is back (next try in "

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QIcon, QImage, QPixmap
+from PySide6.QtGui import QColor, QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -35,7 +35,20 @@ from automata_desktop.ui.workers import BackgroundRunner
 
 ROW_THUMB = 40
 LIST_LIMIT = 500
-COLUMNS = ("Prompt / workflow", "Status", "Server", "Date", "Duration")
+COLUMNS = ("Prompt / workflow", "Status", "Server", "Date", "Duration", "Copy")
+COPY_COLUMN = 5
+#: Which copy a row's maps come from. The local files are always what opens; the marker says
+#: whether the cloud has them too (or why not yet).
+DELIVERY_MARKS = {
+    "local only": ("● local only", "#8a8f9c", "Only on this computer"),
+    "upload pending": ("↑ pending", "#90caf9", "Local files; the upload is queued"),
+    "upload failed": ("⚠ upload failed", "#ffb74d",
+                      "The upload failed and is retried; the local files are used meanwhile"),
+    "synced": ("☁ synced", "#81c784", "On this computer and in the cloud"),
+}
+
+#: generation ids -> their delivery state ("synced", ...); blocking, called on the thread pool.
+DeliveryLookup = Callable[[list[str]], dict[str, str]]
 
 
 def summary(gen: Generation) -> str:
@@ -61,10 +74,13 @@ class LibraryBrowser(QWidget):
     rerun_requested = Signal(object)  # Generation
     message = Signal(str)  # for the status bar
     refreshed = Signal()
+    deleted = Signal(str)  # generation id, after its row and files are gone
 
     def __init__(self, library: Callable[[], Library | None]) -> None:
         super().__init__()
         self._library = library
+        self.delivery: DeliveryLookup | None = None
+        self.deliveries: dict[str, str] = {}
         self._runner = BackgroundRunner(self)
         self._token = 0
         self._thumbs: dict[Path, QIcon] = {}
@@ -135,22 +151,36 @@ class LibraryBrowser(QWidget):
         self._token += 1
         token = self._token
         search, status = self.search.text().strip() or None, self.status.currentData()
+        delivery = self.delivery
+
+        def query() -> tuple[list[Generation], int, dict[str, str]]:
+            gens = library.list(status=status, search=search, limit=LIST_LIMIT)
+            total = library.count(status=status, search=search)
+            marks = {k: str(v) for k, v in delivery([g.id for g in gens]).items()} if delivery \
+                else {}
+            return gens, total, marks
+
         self._runner.submit(
-            lambda: (library.list(status=status, search=search, limit=LIST_LIMIT),
-                     library.count(status=status, search=search)),
-            lambda result: token == self._token and self._show(*result),
+            query, lambda result: token == self._token and self._show(*result),
             lambda exc: self.message.emit(f"Could not read the library: {exc}"))
 
-    def _show(self, generations: list[Generation], total: int) -> None:
+    def _show(self, generations: list[Generation], total: int,
+              deliveries: dict[str, str] | None = None) -> None:
         selected = self.selected()
         self.generations = generations
+        self.deliveries = deliveries or {}
         self.tree.clear()
         for gen in generations:
             item = QTreeWidgetItem([
                 summary(gen), gen.status.value.replace("_", " "), gen.server,
                 gen.created_at.astimezone().strftime("%Y-%m-%d %H:%M"),
-                format_duration(gen.duration_s),
+                format_duration(gen.duration_s), "",
             ])
+            mark = DELIVERY_MARKS.get(self.deliveries.get(gen.id, ""))
+            if mark is not None:
+                item.setText(COPY_COLUMN, mark[0])
+                item.setForeground(COPY_COLUMN, QColor(mark[1]))
+                item.setToolTip(COPY_COLUMN, mark[2])
             item.setData(0, Qt.ItemDataRole.UserRole, gen.id)
             item.setToolTip(0, f"{gen.workflow}\n{gen.prompt}\n{gen.error or ''}".strip())
             if gen.error:
@@ -159,6 +189,7 @@ class LibraryBrowser(QWidget):
             self._thumbnail(item, gen)
             if selected is not None and gen.id == selected.id:
                 item.setSelected(True)
+        self.tree.setColumnHidden(COPY_COLUMN, not self.deliveries)  # sync off: no marker
         shown = len(generations)
         self.count.setText(f"{total} generation{'s' if total != 1 else ''}"
                            + (f" (showing {shown})" if shown < total else ""))
@@ -244,7 +275,7 @@ class LibraryBrowser(QWidget):
             return
         self._runner.submit(lambda: library.delete(gen_id, files=True),
                             lambda _: (self.message.emit("Deleted the generation and its files"),
-                                       self.refresh()),
+                                       self.deleted.emit(gen_id), self.refresh()),
                             lambda exc: self.message.emit(str(exc)))
 
     def _ask_export(self) -> None:

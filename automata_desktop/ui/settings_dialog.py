@@ -1,4 +1,5 @@
-"""The Settings dialog: servers, webhook listener, library folder, generation defaults, theme.
+"""The Settings dialog: servers, webhook listener, library folder, generation defaults, theme,
+and the Supabase project that syncs the library.
 
 It edits a copy of Settings and stores it with `config.save_settings`; bad input (a server address
 that is not one, two servers with one name) is shown in the dialog, never raised.
@@ -38,6 +39,7 @@ from automata_desktop.config import (
     save_settings,
 )
 from automata_desktop.errors import ConfigError
+from automata_desktop.sync.settings import SupabaseSettings
 from automata_desktop.webhook.listener import DEFAULT_PATH
 
 THEMES = ("dark", "system")
@@ -121,6 +123,13 @@ class SettingsDialog(QDialog):
         self.theme = QComboBox()
         self.theme.addItems(THEMES)
         self.theme.setCurrentText(settings.theme if settings.theme in THEMES else "dark")
+        self.supabase_url = QLineEdit(settings.supabase_url)
+        self.supabase_url.setPlaceholderText("https://abcd1234.supabase.co (empty: no sync)")
+        self.supabase_key = QLineEdit(settings.supabase_anon_key)
+        self.supabase_key.setEchoMode(QLineEdit.EchoMode.Password)
+        self.supabase_key.setPlaceholderText("the anon / publishable key, never service_role")
+        self.supabase_key.setToolTip("Project Settings → API → anon (public) key. The "
+                                     "service_role key is refused: it bypasses every rule.")
         self.error = QLabel()
         self.error.setWordWrap(True)
         self.error.setStyleSheet("color: #ff8a80;")
@@ -160,13 +169,18 @@ class SettingsDialog(QDialog):
         general_form.addRow("Safety-net polling", self.poll)
         general_form.addRow("Theme", self.theme)
 
+        sync_box = QGroupBox("Cloud sync (Supabase)")
+        sync_form = QFormLayout(sync_box)
+        sync_form.addRow("Project URL", self.supabase_url)
+        sync_form.addRow("Anon key", self.supabase_key)
+
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save
                                    | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.save)
         buttons.rejected.connect(self.reject)
         self.save_button = buttons.button(QDialogButtonBox.StandardButton.Save)
         layout = QVBoxLayout(self)
-        for widget in (servers_box, hook_box, general_box, self.error, buttons):
+        for widget in (servers_box, hook_box, general_box, sync_box, self.error, buttons):
             layout.addWidget(widget)
         self._update_hint()
 
@@ -217,6 +231,14 @@ class SettingsDialog(QDialog):
                 raise ConfigError(f"Two servers are called {name!r}; give each its own name")
             names.add(name)
             servers.append(ServerConfig(normalized, name, key or None))
+        supabase_url = self.supabase_url.text().strip()
+        supabase_key = self.supabase_key.text().strip()
+        if supabase_url or supabase_key:
+            try:  # validates the URL and refuses a service_role key
+                checked = SupabaseSettings(supabase_url, supabase_key)
+            except ConfigError as exc:
+                raise ConfigError(f"Cloud sync: {exc}") from None
+            supabase_url, supabase_key = checked.url, checked.anon_key
         default = self.default_server.text().strip() or (servers[0].url if servers else "local")
         if default not in names:
             default = normalize_server_url(default)
@@ -227,6 +249,7 @@ class SettingsDialog(QDialog):
             webhook_public_url=self.webhook_public.text().strip(), webhook_secret=self._secret,
             library_dir=self.library_dir.text().strip(), timeout_minutes=self.timeout.value(),
             poll_interval_s=self.poll.value(), theme=self.theme.currentText(),
+            supabase_url=supabase_url, supabase_anon_key=supabase_key,
         )
 
     def save(self) -> None:

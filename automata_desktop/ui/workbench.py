@@ -19,6 +19,7 @@ from automata_desktop.errors import AutomataError
 from automata_desktop.jobs.models import GenerationRequest, JobUpdate
 from automata_desktop.library.store import Library
 from automata_desktop.runtime import all_workflows
+from automata_desktop.ui.account_panel import AccountController
 from automata_desktop.ui.bridge import RuntimeBridge
 from automata_desktop.ui.generation_panel import GenerationPanel
 from automata_desktop.ui.library_browser import LibraryBrowser
@@ -36,9 +37,10 @@ LEFT_DOCK_WIDTH = 420
 
 
 def texture_set_of(gen: Generation) -> TextureSet:
-    """A generation's maps, by the kind the library recorded (first file of a kind wins)."""
+    """A generation's maps, by the kind the library recorded; the newest file of a kind wins
+    (a map replaced or pulled later is stored beside the old one, by content hash)."""
     maps: dict[MapKind, TextureMap] = {}
-    for file in gen.files:
+    for file in reversed(gen.files):
         if file.kind in PBR_MAPS and file.kind not in maps and file.path.exists():
             maps[file.kind] = TextureMap(file.kind, MapSource(file.source), path=file.path)
     return TextureSet(maps, name=gen.prompt[:40] or gen.workflow)
@@ -108,6 +110,11 @@ class Workbench(QObject):
         self.library.open_requested.connect(self.open_generation)
         self.library.rerun_requested.connect(self.rerun)
         self.library.message.connect(lambda text: window.statusBar().showMessage(text, 8000))
+        self.account = AccountController(self.bridge, window)
+        self.library.delivery = self.account.delivery
+        self.library.deleted.connect(self.account.generation_deleted)
+        self.account.library_changed.connect(self._library_refresh.start)
+        self.account.message.connect(lambda text: window.statusBar().showMessage(text, 10000))
         window.closing.connect(self.bridge.stop)
         self._add_menu()
         self.bridge.start()
@@ -218,9 +225,15 @@ class Workbench(QObject):
                    or settings.webhook_port != self.settings.webhook_port
                    or settings.webhook_host != self.settings.webhook_host
                    or settings.webhook_secret != self.settings.webhook_secret)
+        sync_changed = (settings.supabase_url != self.settings.supabase_url
+                        or settings.supabase_anon_key != self.settings.supabase_anon_key)
         self.settings = settings
         self.generation.set_servers(settings)
         self.generation.refresh_status()
+        if sync_changed:
+            self.bridge.call(lambda rt: rt.reconfigure_sync(settings),
+                             lambda _: self.account.settings_changed(),
+                             lambda exc: self.window.show_error(f"Sync: {exc}"))
         if restart:
             self.window.statusBar().showMessage(
                 "Settings saved; the library and webhook changes apply after a restart", 10000)

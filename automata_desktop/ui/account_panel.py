@@ -1,0 +1,270 @@
+"""The Account menu and the sync status in the status bar.
+
+Every sync call blocks (supabase-py is synchronous), so each one runs through the RuntimeBridge's
+loop in `asyncio.to_thread`, never on the Qt thread; results come back as queued signals. SyncAuth
+reports token refreshes and revoked sessions from supabase-py's timer thread: `_auth_event`
+carries them over to the Qt thread. Failures become one-line messages; the local library never
+depends on any of this.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QMainWindow, QMenu, QToolButton
+
+from automata_desktop.errors import AutomataError
+from automata_desktop.sync.errors import SyncError
+from automata_desktop.sync.outbox import Delivery
+from automata_desktop.ui.account_dialog import AccountDialog, AccountMode
+from automata_desktop.ui.bridge import RuntimeBridge
+
+if TYPE_CHECKING:
+    from automata_desktop.sync.runner import SyncRunner, SyncStatus
+
+log = logging.getLogger(__name__)
+
+STATUS_INTERVAL_MS = 3000
+NOT_SET_UP = ("Sync is not set up: enter your Supabase project URL and anon key in "
+              "File → Settings")
+
+
+def user_message(exc: BaseException) -> str:
+    """One line a user can act on; our errors already are, anything else gets a prefix."""
+    if isinstance(exc, AutomataError):
+        return str(exc)
+    return f"Sync failed unexpectedly: {exc}"
+
+
+def status_text(status: SyncStatus | None) -> str:
+    if status is None:
+        return "☁ Sync off"
+    if status.account is None:
+        return "☁ Sign in to sync"
+    parts = [f"☁ {status.account.email or status.account.user_id}"]
+    if status.failed:
+        parts.append(f"{status.failed} failed")
+    parts.append(f"{status.pending} pending" if status.pending else "up to date")
+    if status.offline:
+        parts.append("offline")
+    elif status.last_sync_at is not None:
+        parts.append(f"synced {status.last_sync_at.astimezone().strftime('%H:%M')}")
+    return " · ".join(parts)
+
+
+def status_tooltip(status: SyncStatus | None) -> str:
+    if status is None:
+        return NOT_SET_UP
+    lines = [f"Signed in as {status.account.email}" if status.account else "Not signed in"]
+    lines.append(f"Pending uploads: {status.pending}")
+    if status.failed:
+        lines.append(f"Refused by Supabase (retrying): {status.failed}")
+    last = status.last_sync_at
+    lines.append("Last sync: " + (last.astimezone().strftime("%Y-%m-%d %H:%M:%S") if last
+                                  else "not yet"))
+    if status.offline:
+        lines.append("Supabase is unreachable; uploads wait and resume by themselves")
+    if status.last_error:
+        lines.append(f"Last error: {status.last_error}")
+    if status.account and not status.secure_storage:
+        lines.append("No OS keyring: the session is kept in a private file (mode 0600)")
+    return "\n".join(lines)
+
+
+class AccountController(QObject):
+    """Owns the Account menu, the status-bar button and the sign-in dialog."""
+
+    status_changed = Signal(object)  # SyncStatus, or None when sync is not set up
+    library_changed = Signal()  # a sync moved rows or markers: the library list should refresh
+    message = Signal(str)  # for the status bar
+    _auth_event = Signal(str, object)  # (event, Account | None), emitted on a foreign thread
+
+    def __init__(self, bridge: RuntimeBridge, window: QMainWindow) -> None:
+        super().__init__(window)
+        self.bridge = bridge
+        self.window = window
+        self.status: SyncStatus | None = None
+        self.dialog: AccountDialog | None = None
+        self._listening_to: SyncRunner | None = None
+        self._last_seen: tuple[Any, ...] | None = None
+        self._signing_out = False
+        self._refreshes = 0  # status results can arrive out of order: only the newest counts
+
+        self.menu = QMenu("&Account", window)
+        self.sign_in_action = self._add("&Sign in…", lambda: self.open_dialog(AccountMode.SIGN_IN))
+        self.sign_up_action = self._add("&Create account…",
+                                        lambda: self.open_dialog(AccountMode.SIGN_UP))
+        self.sync_now_action = self._add("Sync &now", self.sync_now)
+        self.sign_out_action = self._add("Sign &out", self.sign_out)
+        bar = window.menuBar()
+        actions = bar.actions()
+        if actions and actions[-1].text().replace("&", "") == "Help":
+            bar.insertMenu(actions[-1], self.menu)
+        else:
+            bar.addMenu(self.menu)
+
+        self.button = QToolButton()
+        self.button.setAutoRaise(True)
+        self.button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.button.setMenu(self.menu)
+        window.statusBar().addPermanentWidget(self.button)
+
+        self._auth_event.connect(self._auth_changed, Qt.ConnectionType.QueuedConnection)
+        self._timer = QTimer(self)
+        self._timer.setInterval(STATUS_INTERVAL_MS)
+        self._timer.timeout.connect(self.refresh)
+        bridge.started.connect(lambda _: (self.refresh(), self._timer.start()))
+        self._show(None)
+
+    def _add(self, text: str, slot: Callable[[], object]) -> QAction:
+        action = QAction(text, self.window)
+        action.triggered.connect(lambda _=False: slot())
+        self.menu.addAction(action)
+        return action
+
+    # ------------------------------------------------------------------ talking to the runner
+
+    def runner(self) -> SyncRunner | None:
+        runtime = self.bridge.runtime
+        return None if runtime is None else runtime.sync
+
+    def _run(self, work: Callable[[SyncRunner], Any], on_done: Callable[[Any], None],
+             on_error: Callable[[BaseException], None]) -> bool:
+        """Run `work(runner)` on a thread of the bridge's loop; callbacks come back on Qt's."""
+        runner = self.runner()
+        if runner is None:
+            on_error(SyncError(NOT_SET_UP))
+            return False
+        if runner is not self._listening_to:
+            runner.add_listener(lambda event, account: self._auth_event.emit(event, account))
+            self._listening_to = runner
+        future = self.bridge.call(lambda _rt: asyncio.to_thread(work, runner), on_done, on_error)
+        return future is not None
+
+    def generation_deleted(self, generation_id: str) -> None:
+        """Queue the tombstone; without sync set up there is nothing to tell anyone."""
+        if self.runner() is not None:
+            self._run(lambda runner: runner.generation_deleted(generation_id),
+                      lambda _: self.refresh(), lambda exc: self.message.emit(user_message(exc)))
+
+    def refresh(self) -> None:
+        if self.runner() is None:
+            self._show(None)
+            return
+        self._refreshes += 1
+        token = self._refreshes
+        self._run(lambda r: r.status(), lambda status: token == self._refreshes and self._show(status),
+                  lambda exc: log.debug("sync status unavailable: %s", exc))
+
+    def _show(self, status: SyncStatus | None) -> None:
+        self.status = status
+        signed_in = status is not None and status.account is not None
+        self.sign_in_action.setEnabled(not signed_in)
+        self.sign_up_action.setEnabled(not signed_in)
+        self.sign_out_action.setEnabled(signed_in)
+        self.sync_now_action.setEnabled(signed_in)
+        self.button.setText(status_text(status))
+        self.button.setToolTip(status_tooltip(status))
+        alarming = status is not None and (status.failed or (status.last_error and
+                                                              not signed_in))
+        self.button.setStyleSheet("color: #ffb74d;" if alarming else "")
+        seen = None if status is None else (status.account, status.pending, status.failed,
+                                            status.last_sync_at)
+        if seen != self._last_seen:
+            self._last_seen = seen
+            self.library_changed.emit()
+        self.status_changed.emit(status)
+
+    def _auth_changed(self, event: str, _account: object) -> None:
+        """On the Qt thread: a refresh, a sign-out elsewhere or a revoked session."""
+        self.refresh()
+        if event == "SIGNED_OUT" and not self._signing_out:
+            self.message.emit("Signed out of sync: your session ended; sign in again to keep "
+                              "syncing (the library here is unaffected)")
+
+    # ------------------------------------------------------------------ actions
+
+    def open_dialog(self, mode: AccountMode = AccountMode.SIGN_IN) -> AccountDialog | None:
+        runner = self.runner()
+        if runner is None:
+            self.message.emit(NOT_SET_UP)
+            return None
+        if self.dialog is None:
+            self.dialog = AccountDialog(mode, self.window, project=runner.settings.url)
+            self.dialog.submitted.connect(self._submit)
+        self.dialog.set_mode(mode)
+        self.dialog.open()
+        return self.dialog
+
+    def _submit(self, mode: str, email: str, password: str) -> None:
+        dialog = self.dialog
+        assert dialog is not None
+
+        def done(account: Any) -> None:
+            if account is None:  # the project wants the address confirmed first
+                dialog.confirmation_sent(email)
+                return
+            dialog.succeeded()
+            self.message.emit(f"Signed in as {account.email}; your finished generations upload "
+                              "in the background")
+            self.refresh()
+
+        def failed(exc: BaseException) -> None:
+            dialog.show_error(user_message(exc))
+
+        if AccountMode(mode) is AccountMode.SIGN_UP:
+            self._run(lambda r: r.sign_up(email, password), done, failed)
+        else:
+            self._run(lambda r: r.sign_in(email, password), done, failed)
+
+    def sign_out(self) -> None:
+        def done(_: object) -> None:
+            self._signing_out = False
+            self.message.emit("Signed out; the library stays on this computer")
+            self.refresh()
+
+        def failed(exc: BaseException) -> None:
+            self._signing_out = False
+            self.message.emit(user_message(exc))
+
+        self._signing_out = True
+        if not self._run(lambda r: r.sign_out(), done, failed):
+            self._signing_out = False
+
+    def sync_now(self) -> None:
+        self.message.emit("Syncing…")
+
+        def done(result: Any) -> None:
+            report, pulled = result
+            text = f"Synced: {len(report.pushed)} uploaded, {pulled} received"
+            if report.offline:
+                text = "Supabase is unreachable; uploads wait and resume by themselves"
+            elif report.failed:
+                text = f"{len(report.failed)} upload(s) failed: {next(iter(report.failed.values()))}"
+            self.message.emit(text)
+            self.refresh()
+            self.library_changed.emit()
+
+        def failed(exc: BaseException) -> None:
+            self.message.emit(user_message(exc))
+            self.refresh()
+
+        self._run(lambda r: r.sync_now(), done, failed)
+
+    def delivery(self, generation_ids: list[str]) -> dict[str, Delivery]:
+        """Blocking (SQLite): for the library browser's pool thread, never the Qt thread."""
+        runner = self.runner()
+        if runner is None:
+            return {}
+        return runner.delivery(generation_ids)
+
+    def settings_changed(self) -> None:
+        """The Supabase project may have changed: the runtime rebuilt its runner."""
+        self._listening_to = None
+        self.refresh()
+

@@ -1,0 +1,124 @@
+"""Two computers edit the same generation: the last writer wins on updated_at, and files, being
+addressed by their sha256, are never overwritten by a pull."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+import pytest
+from PIL import Image
+
+from automata_desktop.core.maps import MapKind
+from automata_desktop.library.store import Library
+from automata_desktop.sync import Puller, SyncWorker
+from automata_desktop.sync.library_mirror import LibraryMirror
+from tests.supabase_stack.devices import PASSWORD, Device, make_generation, unique_email
+from tests.supabase_stack.fixtures import pg_cluster, supabase_stack, supabase_stack_session  # noqa: F401
+
+
+class Computer:
+    """A device with a real Library, pushing and pulling through the real sync classes."""
+
+    def __init__(self, device: Device, library: Library) -> None:
+        self.device = device
+        self.library = library
+        self.mirror = LibraryMirror(library)
+        self.puller = Puller(device.auth, device.outbox, self.mirror.upsert_remote)
+        self.mirror.download = self.puller.download
+
+    def push(self, gen_id: str) -> None:
+        self.device.outbox.enqueue(gen_id)
+        report = SyncWorker(self.device.auth, self.device.outbox, self.mirror).run_pending()
+        assert report.pushed == [gen_id], report.failed
+
+    def pull(self) -> int:
+        return self.puller.pull()
+
+    def replace_map(self, gen_id: str, kind: MapKind, color: tuple[int, int, int], folder):
+        path = folder / f"{kind.value}-{color[0]}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (32, 16), color).save(path)
+        self.library.store_file(gen_id, kind, path, path.name)
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def laptop_and_desktop(supabase_stack, tmp_path):  # noqa: F811
+    email = unique_email("conflict")
+    laptop = Device(supabase_stack, tmp_path / "laptop")
+    laptop.sign_up(email)
+    desktop = Device(supabase_stack, tmp_path / "desktop")
+    desktop.auth.sign_in(email, PASSWORD)
+    libraries = [Library(tmp_path / "laptop-lib"), Library(tmp_path / "desktop-lib")]
+    yield Computer(laptop, libraries[0]), Computer(desktop, libraries[1])
+    for library in libraries:
+        library.close()
+    laptop.close()
+    desktop.close()
+
+
+def shared_generation(laptop: Computer, desktop: Computer, tmp_path) -> str:
+    made = make_generation(tmp_path / "made", "brick wall")
+    files, made.files = made.files, []
+    laptop.library.add(made)
+    for f in files:
+        laptop.library.store_file(made.id, f.kind, f.path, f.path.name)
+    laptop.push(made.id)
+    assert desktop.pull() == 1
+    return made.id
+
+
+def files_by_kind(library: Library, gen_id: str, kind: MapKind) -> dict[str, bytes]:
+    return {f.sha256: f.path.read_bytes() for f in library.get(gen_id).files if f.kind is kind}
+
+
+def test_a_newer_remote_edit_updates_the_local_generation(laptop_and_desktop, tmp_path):
+    laptop, desktop = laptop_and_desktop
+    gen_id = shared_generation(laptop, desktop, tmp_path)
+    before = files_by_kind(desktop.library, gen_id, MapKind.NORMAL)
+
+    laptop.library.update(gen_id, prompt="brick wall, mossy", parameters={"seed": 8})
+    new_sha = laptop.replace_map(gen_id, MapKind.NORMAL, (10, 200, 30), tmp_path / "edit")
+    laptop.push(gen_id)
+    assert desktop.pull() == 1
+
+    got = desktop.library.get(gen_id)
+    assert got.prompt == "brick wall, mossy" and got.parameters == {"seed": 8}
+    normals = files_by_kind(desktop.library, gen_id, MapKind.NORMAL)
+    assert new_sha in normals  # the remote bytes arrived...
+    assert all(normals[sha] == data for sha, data in before.items())  # ...beside the old file
+
+
+def test_a_pull_never_overwrites_a_newer_local_edit(laptop_and_desktop, tmp_path):
+    laptop, desktop = laptop_and_desktop
+    gen_id = shared_generation(laptop, desktop, tmp_path)
+
+    laptop.library.update(gen_id, prompt="laptop's idea")
+    remote_sha = laptop.replace_map(gen_id, MapKind.NORMAL, (250, 0, 0), tmp_path / "laptop")
+    laptop.push(gen_id)  # the server stamps this row first...
+    time.sleep(0.01)
+    local_sha = desktop.replace_map(gen_id, MapKind.NORMAL, (0, 0, 250), tmp_path / "desktop")
+    desktop.library.update(gen_id, prompt="desktop's idea")  # ...the desktop edits after it
+
+    assert desktop.pull() == 1
+    got = desktop.library.get(gen_id)
+    assert got.prompt == "desktop's idea"
+    normals = files_by_kind(desktop.library, gen_id, MapKind.NORMAL)
+    assert local_sha in normals and remote_sha not in normals
+
+    desktop.push(gen_id)  # the newer local edit then wins on the laptop too
+    assert laptop.pull() == 1
+    assert laptop.library.get(gen_id).prompt == "desktop's idea"
+
+
+def test_pulling_the_same_row_twice_changes_nothing(laptop_and_desktop, tmp_path):
+    laptop, desktop = laptop_and_desktop
+    gen_id = shared_generation(laptop, desktop, tmp_path)
+    snapshot = desktop.library.get(gen_id)
+
+    desktop.device.outbox.set_state(f"pull.cursor.{desktop.device.auth.account.user_id}", "")
+    assert desktop.pull() == 1  # replayed from the start: same updated_at, so not newer
+    again = desktop.library.get(gen_id)
+    assert again.updated_at == snapshot.updated_at
+    assert sorted(f.sha256 for f in again.files) == sorted(f.sha256 for f in snapshot.files)
