@@ -48,6 +48,7 @@ from automata_desktop.errors import (
     ServerResponseError,
     ServerUnreachable,
 )
+from automata_desktop.fanout import Fanout
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +138,7 @@ class ComfyClient:
             base_url=self.url, headers=headers, follow_redirects=False,
             timeout=httpx.Timeout(self.timeouts.api, connect=self.timeouts.connect),
         )
-        self._subscribers: list[asyncio.Queue[ComfyEvent]] = []
+        self._events: Fanout[ComfyEvent] = Fanout()
         self._tracked: set[str] = set()
         self._ws_task: asyncio.Task[None] | None = None
         self._ws: Any = None
@@ -189,17 +190,7 @@ class ComfyClient:
 
     def events(self, maxsize: int = 0) -> AsyncIterator[ComfyEvent]:
         """Subscribe: every event from now on, in order. Subscribe before queueing a prompt."""
-        queue: asyncio.Queue[ComfyEvent] = asyncio.Queue(maxsize)
-        self._subscribers.append(queue)
-
-        async def iterate() -> AsyncIterator[ComfyEvent]:
-            try:
-                while True:
-                    yield await queue.get()
-            finally:
-                self._subscribers.remove(queue)
-
-        return iterate()
+        return self._events.subscribe(maxsize)
 
     def track(self, prompt_id: str) -> None:
         """Resync this prompt after reconnects until `untrack`."""
@@ -209,9 +200,7 @@ class ComfyClient:
         self._tracked.discard(prompt_id)
 
     def _emit(self, event: ComfyEvent) -> None:
-        for queue in list(self._subscribers):
-            with contextlib.suppress(asyncio.QueueFull):
-                queue.put_nowait(event)
+        self._events.publish(event)
 
     # -- websocket -------------------------------------------------------------------------
 

@@ -33,6 +33,7 @@ from automata_desktop.core.generation import (
 )
 from automata_desktop.core.maps import MapKind, infer_map_kind
 from automata_desktop.errors import AutomataError, ComfyError, DownloadError, WorkflowError
+from automata_desktop.fanout import Fanout
 from automata_desktop.jobs.models import GenerationRequest, JobUpdate
 
 if TYPE_CHECKING:
@@ -158,7 +159,7 @@ class JobEngine:
         self._sessions: dict[str, _ServerSession] = {}
         self._session_lock = asyncio.Lock()
         self._jobs: dict[str, _Job] = {}
-        self._subscribers: list[asyncio.Queue[JobUpdate]] = []
+        self._updates: Fanout[JobUpdate] = Fanout()
         self._done: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
         self._watchdog: asyncio.Task[None] | None = None
         self._local_tasks: set[asyncio.Task[None]] = set()
@@ -193,17 +194,7 @@ class JobEngine:
         self._sessions.clear()
 
     def updates(self) -> AsyncIterator[JobUpdate]:
-        queue: asyncio.Queue[JobUpdate] = asyncio.Queue()
-        self._subscribers.append(queue)
-
-        async def iterate() -> AsyncIterator[JobUpdate]:
-            try:
-                while True:
-                    yield await queue.get()
-            finally:
-                self._subscribers.remove(queue)
-
-        return iterate()
+        return self._updates.subscribe()
 
     async def wait(self, generation_ids: Iterable[str], timeout: float | None = None) -> list[Generation]:
         ids = list(generation_ids)
@@ -690,8 +681,7 @@ class JobEngine:
             eta_s=job.tracker.eta_s(), current_node=_node_label(job), message=message,
             preview=preview, preview_mime=preview_mime, files=files, completed_by=completed_by,
         )
-        for queue in list(self._subscribers):
-            queue.put_nowait(update)
+        self._updates.publish(update)
 
 
 LocalRunner = Callable[[Any, Generation, GenerationRequest, Callable[[float, str], None]],
