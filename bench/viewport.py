@@ -7,7 +7,9 @@ Measures, each in a fresh process (so peak RSS is that scenario's own):
 - 4K set shown: from asking for a 200k-triangle mesh + a 5-map 4096² set to the first frame
   with the PBR maps bound (the app decodes on its thread pool, the baseline on the Qt thread;
   the app is timed once its generation runtime is up);
-- peak RSS of the process.
+- peak RSS of the process;
+- texture RSS: resident set after the set is shown minus the resident set of the same scenario
+  run without the set (mesh only), beside the raw bytes of the decoded maps. Goal: at most 2x.
 """
 
 from __future__ import annotations
@@ -30,6 +32,26 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
+def rss_mb() -> float:
+    """Resident set now (not the peak): what the process keeps once loading is over."""
+    import gc
+
+    gc.collect()
+    resident_pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return resident_pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def raw_pixel_mb(maps: Path) -> float:
+    """Bytes of every map decoded at its stored depth (8-bit channels here)."""
+    from PIL import Image
+
+    total = 0
+    for path in maps.glob("*.png"):
+        with Image.open(path) as image:
+            total += image.width * image.height * len(image.getbands())
+    return total / 2**20
+
+
 def first_frame_probe(render_window) -> dict[str, float]:
     """Records when the next render ends (perf_counter seconds)."""
     marks: dict[str, float] = {}
@@ -46,7 +68,7 @@ def wait(app, condition, timeout: float = 300.0) -> None:
         time.sleep(0.002)
 
 
-def run_app(mesh: Path, maps: Path) -> dict[str, float]:
+def run_app(mesh: Path, maps: Path | None) -> dict[str, float]:
     from PySide6.QtWidgets import QApplication
 
     from automata_desktop.config import Settings, generate_webhook_secret
@@ -78,17 +100,20 @@ def run_app(mesh: Path, maps: Path) -> dict[str, float]:
     window.mesh_shown.connect(lambda _: shown.setdefault("mesh", time.perf_counter()))
     asked = time.perf_counter()
     window.open_mesh(mesh)
-    window.show_texture_set(TextureSet.from_folder(maps), derive_missing=False)
-    wait(app, lambda: len(shown) == 2 and not window.busy)
+    if maps is not None:
+        window.show_texture_set(TextureSet.from_folder(maps), derive_missing=False)
+    wait(app, lambda: {"mesh"} | ({"textures"} if maps else set()) <= set(shown)
+         and not window.busy)
     window.viewport.render()  # both callbacks rendered already; this frame has everything bound
     ready = time.perf_counter() - asked
-    assert window.material_view.vtk_property.GetTexture("albedoTex") is not None
-    result = {"first_frame_s": first_frame, "set_shown_s": ready, "peak_rss_mb": peak_rss_mb()}
+    assert maps is None or window.material_view.vtk_property.GetTexture("albedoTex") is not None
+    result = {"first_frame_s": first_frame, "set_shown_s": ready, "peak_rss_mb": peak_rss_mb(),
+              "rss_mb": rss_mb()}
     window.close()
     return result
 
 
-def run_bare(mesh: Path, maps: Path) -> dict[str, float]:
+def run_bare(mesh: Path, maps: Path | None) -> dict[str, float]:
     """The least a pyvistaqt app does: load on the Qt thread, bind PBR textures, render."""
     import numpy as np
     import pyvista as pv
@@ -124,16 +149,18 @@ def run_bare(mesh: Path, maps: Path) -> dict[str, float]:
         tex.mipmap = True
         return tex
 
-    orm = np.stack([image("ao"), image("roughness"), image("metallic")], -1)
     actor = plotter.add_mesh(poly, pbr=True, color="white", render=False)
-    prop = actor.GetProperty()
-    prop.SetBaseColorTexture(texture(image("basecolor"), srgb=True))
-    prop.SetNormalTexture(texture(image("normal")))
-    prop.SetORMTexture(texture(orm))
+    if maps is not None:
+        orm = np.stack([image("ao"), image("roughness"), image("metallic")], -1)
+        prop = actor.GetProperty()
+        prop.SetBaseColorTexture(texture(image("basecolor"), srgb=True))
+        prop.SetNormalTexture(texture(image("normal")))
+        prop.SetORMTexture(texture(orm))
     plotter.reset_camera(render=False)
     plotter.render()
     ready = time.perf_counter() - asked
-    result = {"first_frame_s": first_frame, "set_shown_s": ready, "peak_rss_mb": peak_rss_mb()}
+    result = {"first_frame_s": first_frame, "set_shown_s": ready, "peak_rss_mb": peak_rss_mb(),
+              "rss_mb": rss_mb()}
     window.close()
     return result
 
@@ -145,8 +172,11 @@ def main() -> int:
     parser.add_argument("--child", choices=("app", "bare"), help=argparse.SUPPRESS)
     parser.add_argument("--mesh", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--maps", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--no-maps", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
+        if args.no_maps:
+            args.maps = None
         runner = run_app if args.child == "app" else run_bare
         print("RESULT " + json.dumps(runner(args.mesh, args.maps)), flush=True)
         return 0
@@ -160,20 +190,27 @@ def main() -> int:
     env = {**os.environ, "AUTOMATA_CONFIG_DIR": str(work / "config"),
            "AUTOMATA_DATA_DIR": str(work / "data"), "PYTHONPATH": str(REPO)}
     results = {}
-    for child in ("bare", "app"):
+    for child, with_maps in (("bare", False), ("bare", True), ("app", False), ("app", True)):
+        extra = ["--maps", str(maps)] if with_maps else ["--no-maps"]
         out = subprocess.run([sys.executable, __file__, "--child", child, "--mesh", str(mesh),
-                              "--maps", str(maps)], env=env, capture_output=True, text=True,
-                             timeout=600)
+                              *extra], env=env, capture_output=True, text=True, timeout=600)
         line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT ")), None)
         if line is None:
             print(out.stderr[-3000:], file=sys.stderr)
             return 1
-        results[child] = json.loads(line.removeprefix("RESULT "))
-    print(f"{args.triangles:,} triangles, five {args.size}² maps")
+        results[child, with_maps] = json.loads(line.removeprefix("RESULT "))
+    for child in ("bare", "app"):
+        results[child] = results[child, True]
+        results[child]["texture_rss_mb"] = results[child]["rss_mb"] - results[child, False]["rss_mb"]
+    raw = raw_pixel_mb(maps)
+    print(f"{args.triangles:,} triangles, five {args.size}² maps ({raw:.0f} MB of raw pixels)")
     print(f"{'':22}{'bare pyvistaqt':>16}{'AUTOMATA':>12}")
     for key, label in (("first_frame_s", "first frame (s)"), ("set_shown_s", "4K set shown (s)"),
-                       ("peak_rss_mb", "peak RSS (MB)")):
+                       ("peak_rss_mb", "peak RSS (MB)"), ("rss_mb", "RSS after (MB)"),
+                       ("texture_rss_mb", "texture RSS (MB)")):
         print(f"{label:22}{results['bare'][key]:>16.2f}{results['app'][key]:>12.2f}")
+    ratio = results["app"]["texture_rss_mb"] / raw
+    print(f"AUTOMATA texture RSS = {ratio:.2f}x the raw pixel bytes (goal: at most 2x)")
     return 0
 
 

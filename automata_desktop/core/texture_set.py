@@ -4,6 +4,10 @@ Maps start as paths and are decoded on demand with `TextureSet.loaded()`, a pure
 a worker thread (Pillow releases the GIL while decoding, so a small thread pool decodes maps in
 parallel). Pixels keep their stored depth: 8-bit maps stay uint8, 16-bit grayscale (height maps,
 usually) stays uint16 so derivations do not band; `to_uint8` converts for display.
+
+A 4K map is 16-64 MB decoded. Once the viewport holds its own copy, `TextureSet.released()` drops
+the decoded pixels of maps that have a file (keeping their size and a small thumbnail); they are
+read again when needed (`loaded()`, `pixels()`).
 """
 
 from __future__ import annotations
@@ -27,6 +31,9 @@ log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tga", ".tif", ".tiff", ".bmp", ".webp"})
 
+#: Longest side of the thumbnail a released map keeps for the UI.
+THUMBNAIL_SIZE = 128
+
 #: What a missing channel of an ORM texture means (glTF: no AO = unoccluded, no metal = dielectric).
 ORM_DEFAULTS = {MapKind.AO: 1.0, MapKind.ROUGHNESS: 1.0, MapKind.METALLIC: 0.0}
 
@@ -43,12 +50,17 @@ class MapSource(StrEnum):
 
 @dataclass(frozen=True, eq=False)
 class TextureMap:
-    """One map of a set. `pixels` is None until decoded; `path` is None for in-memory maps."""
+    """One map of a set. `pixels` is None until decoded; `path` is None for in-memory maps.
+
+    A released map (see `released`) has no pixels but remembers its `size` and a `thumbnail`.
+    """
 
     kind: MapKind
     source: MapSource = MapSource.IMPORTED
     path: Path | None = None
     pixels: np.ndarray | None = None
+    thumbnail: np.ndarray | None = None  # small uint8 preview, at most THUMBNAIL_SIZE a side
+    known_size: tuple[int, int] | None = None  # (width, height) of released pixels
 
     def __post_init__(self) -> None:
         if self.path is None and self.pixels is None:
@@ -60,8 +72,17 @@ class TextureMap:
 
     @property
     def size(self) -> tuple[int, int] | None:
-        """(width, height) once decoded."""
-        return None if self.pixels is None else (self.pixels.shape[1], self.pixels.shape[0])
+        """(width, height) once decoded (or decoded once, then released)."""
+        if self.pixels is None:
+            return self.known_size
+        return self.pixels.shape[1], self.pixels.shape[0]
+
+    def released(self) -> TextureMap:
+        """This map without its decoded pixels if its file can give them back (else itself)."""
+        if self.pixels is None or self.path is None:
+            return self
+        thumb = self.thumbnail if self.thumbnail is not None else thumbnail_pixels(self.pixels)
+        return replace(self, pixels=None, thumbnail=thumb, known_size=self.size)
 
     def load(self) -> TextureMap:
         """This map with pixels decoded (itself if already decoded)."""
@@ -97,8 +118,16 @@ class TextureSet:
         return self.maps.get(kind)
 
     def pixels(self, kind: MapKind) -> np.ndarray | None:
+        """A map's pixels; a released map is decoded again from its file (blocking, not cached)."""
         texture = self.maps.get(kind)
-        return None if texture is None else texture.pixels
+        if texture is None:
+            return None
+        return texture.pixels if texture.pixels is not None or texture.path is None \
+            else texture.load().pixels
+
+    def released(self) -> TextureSet:
+        """A copy holding no decoded pixels that can be read again from a file (see module doc)."""
+        return TextureSet({k: t.released() for k, t in self.maps.items()}, self.name)
 
     @property
     def kinds(self) -> tuple[MapKind, ...]:
@@ -177,11 +206,16 @@ class TextureSet:
         if base is None or not missing:
             return self
         derived = pbr_math.derive_pbr(base, settings)
-        arrays = {MapKind.NORMAL: derived.normal, MapKind.HEIGHT: derived.height,
-                  MapKind.ROUGHNESS: derived.roughness, MapKind.AO: derived.ao}
+        # Stored at file depth, as if saved and read back: float32 would hold 4-12 bytes a pixel
+        # for as long as the set is shown (derived maps have no file to re-read them from).
+        arrays = {MapKind.NORMAL: (derived.normal, to_uint8),
+                  MapKind.HEIGHT: (derived.height, to_uint16),
+                  MapKind.ROUGHNESS: (derived.roughness, to_uint8),
+                  MapKind.AO: (derived.ao, to_uint8)}
         maps = dict(self.maps)
         for kind in missing:
-            maps[kind] = TextureMap(kind, MapSource.DERIVED, pixels=arrays[kind])
+            array, stored = arrays[kind]
+            maps[kind] = TextureMap(kind, MapSource.DERIVED, pixels=stored(array))
         return TextureSet(maps, self.name)
 
     def orm(self) -> np.ndarray | None:
@@ -254,6 +288,28 @@ def to_uint8(pixels: np.ndarray) -> np.ndarray:
     if a.dtype == np.uint16:
         return ((a.astype(np.uint32) + 128) // 257).astype(np.uint8)
     return np.round(np.clip(a, 0.0, 1.0) * 255).astype(np.uint8)
+
+
+def to_uint16(pixels: np.ndarray) -> np.ndarray:
+    """Float 0..1 pixels as uint16 (for derived height maps: no banding, half float32's size)."""
+    a = np.asarray(pixels)
+    if a.dtype == np.uint16:
+        return a
+    if a.dtype == np.uint8:
+        return a.astype(np.uint16) * 257
+    return np.round(np.clip(a, 0.0, 1.0) * 65535).astype(np.uint16)
+
+
+def thumbnail_pixels(pixels: np.ndarray, size: int = THUMBNAIL_SIZE) -> np.ndarray:
+    """A uint8 preview at most `size` pixels a side (decimated first: no full-size copy)."""
+    height, width = pixels.shape[:2]
+    step = max(1, max(height, width) // (size * 2))
+    small = to_uint8(np.ascontiguousarray(pixels[::step, ::step]))
+    if small.ndim == 3 and small.shape[2] not in (3, 4):
+        small = np.ascontiguousarray(small[..., 0])
+    image = Image.fromarray(small)
+    image.thumbnail((size, size), Image.Resampling.BILINEAR)
+    return np.asarray(image)
 
 
 def _pixels_of(texture: TextureMap) -> np.ndarray:

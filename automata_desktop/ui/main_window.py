@@ -237,7 +237,9 @@ class MainWindow(QMainWindow):
         loaded = textures.loaded()
         if derive_missing:
             loaded = loaded.with_derived_maps(settings)
-        return loaded, prepare_textures(loaded, embedded)
+        prepared = prepare_textures(loaded, embedded)
+        # VTK holds its own (flipped) copy now: keep thumbnails, re-read files when needed.
+        return loaded.released(), prepared
 
     def _next(self, kind: str) -> int:
         self._generation[kind] += 1

@@ -145,16 +145,28 @@ class MapView(QWidget):
         self._stale = not self.isVisible()
         if self._stale:
             return
-        pixels = self.texture_set.pixels(kind)
-        if pixels is None:
-            return
         fresh = self.kind != kind or self.pixels is None
-        self.kind, self.pixels = kind, pixels
+        if self.kind != kind:
+            self.pixels = None  # no readout of the previous map while the new one loads
+        self.kind = kind
         self._token += 1
         token = self._token
-        self._runner.submit(lambda: array_to_qimage(pixels),
-                            lambda image: token == self._token and self._show(image, fresh),
+        textures = self.texture_set
+
+        def decode() -> tuple[np.ndarray, QImage] | None:
+            # A released map is re-read from its file: that and the conversion stay off Qt's thread.
+            pixels = textures.pixels(kind)
+            return None if pixels is None else (pixels, array_to_qimage(pixels))
+
+        self._runner.submit(decode,
+                            lambda result: token == self._token and self._loaded(result, fresh),
                             lambda exc: self.readout.setText(f"Cannot show this map: {exc}"))
+
+    def _loaded(self, result: tuple[np.ndarray, QImage] | None, fit: bool) -> None:
+        if result is None:
+            return
+        self.pixels, image = result
+        self._show(image, fit)
 
     def _show(self, image: QImage, fit: bool) -> None:
         self.canvas.item.setPixmap(QPixmap.fromImage(image))

@@ -235,7 +235,7 @@ class MaterialInspector(QWidget):
                                ao_strength=self.ao_strength.value())
 
     def show_set(self, textures: TextureSet) -> None:
-        """Show a decoded set; thumbnails follow from the thread pool."""
+        """Show a decoded or released set; thumbnails follow from the thread pool."""
         self.texture_set = textures
         self._token += 1
         token = self._token
@@ -245,8 +245,9 @@ class MaterialInspector(QWidget):
                 card.show_missing()
                 continue
             card.show_map(texture.size, texture.source.value)
-            if texture.pixels is not None:
-                pixels = texture.pixels
+            # A shown set keeps small thumbnails only (its 4K pixels went to the viewport).
+            pixels = texture.thumbnail if texture.thumbnail is not None else texture.pixels
+            if pixels is not None:
                 self._runner.submit(
                     lambda p=pixels: thumbnail_of_pixels(p, CARD_THUMB * 2),
                     lambda image, c=card: token == self._token and c.set_thumbnail(image),

@@ -3,7 +3,7 @@
 Two VTK pitfalls shape it:
 - `add_mesh(pbr=True, texture=...)` puts the texture in the legacy slot that PBR shading ignores;
   textures must go through the property's PBR slots (SetBaseColorTexture, SetORMTexture, ...).
-- A normal map needs per-vertex tangents (vtkPolyDataTangents), or it is silently ignored.
+- A normal map needs per-vertex tangents (a "Tangents" point array), or it is silently ignored.
 `prepare_textures` and `mesh_to_polydata` do the heavy copies and are safe to run in a worker
 thread; the adapter itself must be used from the thread that renders.
 """
@@ -15,13 +15,20 @@ from enum import StrEnum
 
 import numpy as np
 import pyvista as pv
-from vtkmodules.vtkFiltersCore import vtkPolyDataTangents
+from vtkmodules.vtkCommonDataModel import vtkImageData
+from vtkmodules.vtkImagingCore import vtkImageExtractComponents
 from vtkmodules.vtkRenderingCore import vtkProperty, vtkTexture
 
 from automata_desktop.core.maps import MapKind
 from automata_desktop.core.mesh import MeshData
-from automata_desktop.core.texture_set import TextureSet
-from automata_desktop.viewport.textures import make_texture, normalized_gray, uv_checker
+from automata_desktop.core.texture_set import TextureMap, TextureSet
+from automata_desktop.viewport.tangents import vertex_tangents
+from automata_desktop.viewport.textures import (
+    make_texture,
+    normalized_gray,
+    texture_of_image,
+    uv_checker,
+)
 
 #: Albedo used when a set has no base colour map: light grey, so lighting still reads.
 DEFAULT_BASE_COLOR = (0.8, 0.8, 0.8)
@@ -48,27 +55,56 @@ class ViewMode(StrEnum):
 
 @dataclass(eq=False)
 class PreparedTextures:
-    """The GPU-ready textures of a set plus the arrays the debug view modes are made from."""
+    """The GPU-ready textures of a set; the unlit debug views are made from the same VTK images.
+
+    No decoded pixels are kept: a view mode shares its map's vtkImageData (or extracts one channel
+    of the ORM image when first shown), and the height map, which nothing else binds, is read
+    again from `height` when its mode is picked.
+    """
 
     base_color: vtkTexture | None = None
     normal: vtkTexture | None = None
     orm: vtkTexture | None = None
     emissive: vtkTexture | None = None
-    channels: dict[ViewMode, np.ndarray] = field(default_factory=dict)
+    #: Which ORM channels hold real data (a missing map shows as flat grey, not its default).
+    orm_channels: frozenset[ViewMode] = frozenset()
+    height: TextureMap | None = None
     _mode_cache: dict[ViewMode, vtkTexture] = field(default_factory=dict)
 
     def for_mode(self, mode: ViewMode) -> vtkTexture | None:
         """The texture shown unlit in a debug `mode` (None: the set lacks that map)."""
-        # Base colour gets its own linear copy: shown unlit, an sRGB-flagged texture would be
-        # linearised and never re-encoded, so it would look too dark.
         if mode not in self._mode_cache:
-            if mode == ViewMode.UV_CHECKER:
-                self._mode_cache[mode] = make_texture(uv_checker())
-            elif mode in self.channels:
-                self._mode_cache[mode] = make_texture(self.channels[mode])
-            else:
+            texture = self._make_for_mode(mode)
+            if texture is None:
                 return None
+            self._mode_cache[mode] = texture
         return self._mode_cache[mode]
+
+    def _make_for_mode(self, mode: ViewMode) -> vtkTexture | None:
+        if mode == ViewMode.UV_CHECKER:
+            return make_texture(uv_checker())
+        if mode == ViewMode.BASE_COLOR and self.base_color is not None:
+            # A linear twin on the same image: shown unlit, an sRGB-flagged texture would be
+            # linearised and never re-encoded, so it would look too dark.
+            return texture_of_image(self.base_color.GetInput())
+        if mode == ViewMode.NORMAL:
+            return self.normal
+        if mode in self.orm_channels and self.orm is not None:
+            return texture_of_image(_channel(self.orm.GetInput(), ORM_INDEX[mode]))
+        if mode == ViewMode.HEIGHT and self.height is not None:
+            return make_texture(normalized_gray(self.height.load().pixels))
+        return None
+
+
+ORM_INDEX = {ViewMode.AO: 0, ViewMode.ROUGHNESS: 1, ViewMode.METALLIC: 2}
+
+
+def _channel(image: vtkImageData, index: int) -> vtkImageData:
+    extract = vtkImageExtractComponents()
+    extract.SetInputData(image)
+    extract.SetComponents(index)
+    extract.Update()
+    return extract.GetOutput()
 
 
 def prepare_textures(
@@ -81,43 +117,38 @@ def prepare_textures(
     normal = textures.pixels(MapKind.NORMAL)
     emissive = textures.pixels(MapKind.EMISSIVE)
     orm = textures.orm()
-    prepared = PreparedTextures(
+    present = set(textures.kinds)
+    orm_channels = frozenset(
+        mode for mode, kind in ((ViewMode.AO, MapKind.AO), (ViewMode.ROUGHNESS, MapKind.ROUGHNESS),
+                                (ViewMode.METALLIC, MapKind.METALLIC))
+        if orm is not None and (MapKind.ORM in present or kind in present)
+    )
+    return PreparedTextures(
         base_color=None if base is None else make_texture(base, srgb=True),
         normal=None if normal is None else make_texture(normal[..., :3]),
         orm=None if orm is None else make_texture(orm),
         emissive=None if emissive is None else make_texture(emissive, srgb=True),
+        orm_channels=orm_channels,
+        height=textures.get(MapKind.HEIGHT),
     )
-    if base is not None:
-        prepared.channels[ViewMode.BASE_COLOR] = base
-    if normal is not None:
-        prepared.channels[ViewMode.NORMAL] = normal[..., :3]
-    if orm is not None:
-        present = set(textures.kinds)
-        has_orm = MapKind.ORM in present
-        for index, (mode, kind) in enumerate(
-            ((ViewMode.AO, MapKind.AO), (ViewMode.ROUGHNESS, MapKind.ROUGHNESS),
-             (ViewMode.METALLIC, MapKind.METALLIC))
-        ):
-            if has_orm or kind in present:
-                prepared.channels[mode] = np.ascontiguousarray(orm[..., index])
-    height = textures.pixels(MapKind.HEIGHT)
-    if height is not None:
-        prepared.channels[ViewMode.HEIGHT] = normalized_gray(height)
-    return prepared
 
 
 def mesh_to_polydata(mesh: MeshData) -> pv.PolyData:
-    """Triangles with normals, UVs and (when UVs exist) the tangents normal mapping needs."""
-    cells = np.hstack([np.full((mesh.triangle_count, 1), 3, np.int64), mesh.faces]).ravel()
-    poly = pv.PolyData(mesh.vertices.astype(np.float32), cells)
+    """Triangles with normals, UVs and (when UVs exist) the tangents normal mapping needs.
+
+    Built from numpy without per-element Python or long VTK calls (VTK holds the GIL, and
+    vtkPolyDataTangents on a million triangles would freeze the UI thread for ~80 ms): the
+    connectivity is shared with VTK as is, the tangents come from `vertex_tangents`.
+    """
+    poly = pv.PolyData.from_regular_faces(mesh.vertices.astype(np.float32, copy=False),
+                                          mesh.faces)
     poly.point_data.active_normals = mesh.normals
     if mesh.uvs is None:
         return poly
     poly.active_texture_coordinates = mesh.uvs
-    tangents = vtkPolyDataTangents()
-    tangents.SetInputData(poly)
-    tangents.Update()
-    return pv.wrap(tangents.GetOutput())
+    poly.point_data.set_array(vertex_tangents(mesh), "Tangents")
+    poly.GetPointData().SetActiveTangents("Tangents")
+    return poly
 
 
 class MaterialView:

@@ -16,11 +16,11 @@ from tests.gui.workbench_helpers import wait_for
 
 pytestmark = pytest.mark.gui
 TICK_MS = 10
-#: Longest the Qt thread may be held up by anything but drawing. The goal is 100 ms; measured
-#: 39-63 ms on an idle 2-core machine, up to 126 ms while another build shared the CPU (VTK calls in
-#: the workers hold the GIL). 150 ms still fails if any of the work moves onto the Qt thread:
-#: parsing the mesh takes ~1 s, decoding the maps ~0.3 s, preparing the textures ~0.35 s.
-MAX_STALL_MS = 150
+#: Longest the Qt thread may be held up by anything but drawing (the issue's goal). It fails if any
+#: of the work moves onto the Qt thread (parsing the mesh takes ~1 s, decoding the maps ~0.3 s,
+#: preparing the textures ~0.15 s) or if a worker holds the GIL in one long call (VTK does:
+#: vtkPolyDataTangents on this mesh, or a deep copy of a 4K image, held it for 50-100 ms).
+MAX_STALL_MS = 100
 #: Drawing itself must run on the Qt thread (VTK renders there). With software OpenGL (llvmpipe,
 #: 2 cores) one frame of 1M triangles takes ~250 ms and the first frame with 4K textures (upload
 #: + mipmaps) ~0.9 s, so the whole-gap bound only catches gross regressions.
@@ -35,6 +35,7 @@ class StallMeter:
 
     def __init__(self, render_window) -> None:
         self.gaps: list[tuple[float, float]] = []  # (gap ms, of which drawing ms)
+        self.frames: list[float] = []  # ms of each render
         self._last = time.perf_counter()
         self._drawing = 0.0
         self._render_started = 0.0
@@ -48,7 +49,9 @@ class StallMeter:
         self._render_started = time.perf_counter()
 
     def _render_end(self, *_: object) -> None:
-        self._drawing += time.perf_counter() - self._render_started
+        frame = time.perf_counter() - self._render_started
+        self.frames.append(frame * 1000)
+        self._drawing += frame
 
     def _tick(self) -> None:
         now = time.perf_counter()
@@ -94,8 +97,9 @@ def test_loading_a_4k_set_and_a_million_triangles_never_freezes_the_window(qapp,
         window.close()
     assert window.mesh.triangle_count >= 1_000_000
     assert window.texture_set.get(next(iter(window.texture_set.kinds))).size == (4096, 4096)
-    print(f"\nloaded in {loaded_s:.1f} s; {len(meter.gaps)} ticks; worst gap {meter.worst_ms:.0f} ms,"
-          f" {meter.worst_without_drawing_ms:.0f} ms of it not drawing; gaps > 50 ms (total, "
-          f"drawing): {[(round(g), round(d)) for g, d in meter.gaps if g > 50]}")
+    print(f"\nloaded in {loaded_s:.1f} s; {len(meter.gaps)} ticks; worst stall outside drawing "
+          f"{meter.worst_without_drawing_ms:.0f} ms; render frames (ms): "
+          f"{[round(f) for f in meter.frames]}; gaps > 50 ms (total, drawing): "
+          f"{[(round(g), round(d)) for g, d in meter.gaps if g > 50]}")
     assert meter.worst_without_drawing_ms < MAX_STALL_MS
     assert meter.worst_ms < MAX_GAP_WITH_DRAWING_MS

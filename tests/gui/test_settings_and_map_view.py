@@ -65,7 +65,7 @@ def test_the_map_view_reads_out_the_value_under_the_pointer(qapp):
     assert view.canvas.item.pixmap().width() == 32
     view._hover(20.5, 5.5)
     assert view.readout.text() == "x 20, y 5: 40000"
-    view.show_kind(MapKind.BASE_COLOR)
-    view._hover(3.0, 3.0)
-    assert view.readout.text() == "x 3, y 3: R200 G0 B0"
+    view.show_kind(MapKind.BASE_COLOR)  # decoded off the Qt thread: the readout follows
+    wait_for(qapp, lambda: (view._hover(3.0, 3.0), view.readout.text())[1] == "x 3, y 3: R200 G0 B0",
+             10, "the base color readout")
     view.close()
