@@ -137,6 +137,9 @@ class GenerationPanel(QWidget):
 
         self._build_layout()
         self.set_servers(settings)
+        # Until the user picks a server, a default ComfyUI that turns out unreachable gives way to
+        # the in-process backend, so Generate works on a fresh machine as the CLI does.
+        self._may_fall_back = self.server_url != LOCAL_SERVER
         self.server.currentIndexChanged.connect(self._server_changed)
         self.workflow.currentIndexChanged.connect(self._workflow_changed)
         self.generate.clicked.connect(self.submit)
@@ -284,6 +287,15 @@ class GenerationPanel(QWidget):
     def _status_arrived(self, status: services.ServerStatus) -> None:
         changed = self.statuses.get(status.url) != status
         self.statuses[status.url] = status
+        if self._may_fall_back and status.url == self.server_url:
+            self._may_fall_back = False
+            template = self.template
+            if not status.reachable and template is not None and template.local:
+                self.select(server=LOCAL_SERVER)
+                self.show_message(f"No ComfyUI answers at {status.url}, so this runs in-process "
+                                  "(model-free workflows). Pick the server again once ComfyUI runs.",
+                                  "info")
+                return
         self._show_status()
         if changed and status.url == self.server_url:
             self._check_readiness()
@@ -308,6 +320,7 @@ class GenerationPanel(QWidget):
         self.server_info.setToolTip(text)
 
     def _server_changed(self) -> None:
+        self._may_fall_back = False  # the user (or a caller) chose: respect it
         self._show_status()
         self._check_readiness()
 
