@@ -507,11 +507,12 @@ class JobEngine:
                 job.downloads[key] = asyncio.ensure_future(self._fetch(session, job, ref))
 
     async def _fetch(self, session: _ServerSession, job: _Job, ref: ev.OutputRef) -> DownloadedFile:
-        # Streamed straight into the library folder under a hidden name; adopting it renames it
-        # to a free visible name and writes its row in one locked step.
+        # Streamed straight into the library folder under a hidden `.part` name (which the
+        # library sweeps if a crash leaves it); adopting it renames it to a free visible name and
+        # writes its row in one locked step.
         name = Path(ref.filename).name
         folder = self.library.files_dir(job.id)
-        return await session.client.download(ref, folder / f".dl-{uuid.uuid4().hex[:8]}-{name}")
+        return await session.client.download(ref, folder / f".dl-{uuid.uuid4().hex[:8]}-{name}.part")
 
     async def _download_and_finish(self, session: _ServerSession, job: _Job,
                                    files: list[ev.OutputRef], completed_by: str,
