@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import logging
 import mimetypes
-import os
 import random
 import uuid
 from collections.abc import AsyncIterator, Iterable
@@ -43,12 +41,14 @@ from automata_desktop.comfy.events import (
 from automata_desktop.errors import (
     ComfyError,
     DownloadError,
+    LibraryError,
     MissingNodes,
     PromptRejected,
     ServerResponseError,
     ServerUnreachable,
 )
 from automata_desktop.fanout import Fanout
+from automata_desktop.library.files import atomic_write_stream_async
 
 log = logging.getLogger(__name__)
 
@@ -468,38 +468,26 @@ class ComfyClient:
             if announced and announced > limit:
                 raise DownloadError(f"{ref.filename} is {announced} bytes, over the limit "
                                     f"of {limit}")
-            digest = hashlib.sha256()
-            size = 0
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
-            try:
-                with tmp.open("wb") as out:
-                    async for chunk in response.aiter_raw(CHUNK):
-                        size += len(chunk)
-                        if size > limit:
-                            raise DownloadError(f"{ref.filename} exceeds {limit} bytes")
-                        digest.update(chunk)
-                        out.write(chunk)
-                    out.flush()
-                    # fsync can take tens of ms; off the loop, other downloads keep streaming.
-                    await asyncio.to_thread(os.fsync, out.fileno())
-                if announced is not None and size != announced:
-                    raise DownloadError(f"{ref.filename}: got {size} of {announced} bytes "
-                                        "(connection cut?)")
-                if expected_size is not None and size != expected_size:
-                    raise DownloadError(f"{ref.filename}: size {size} != expected {expected_size}")
-                sha = digest.hexdigest()
-                if expected_sha256 and sha != expected_sha256:
-                    raise DownloadError(f"{ref.filename}: checksum mismatch (file corrupted "
-                                        "in transit?)")
-                os.replace(tmp, dest)
-            except OSError as exc:
-                raise DownloadError(f"cannot write {dest}: {exc.strerror or exc}") from exc
-            finally:
-                with contextlib.suppress(FileNotFoundError):
-                    tmp.unlink()
+            if expected_size is not None and announced is not None and announced != expected_size:
+                raise DownloadError(f"{ref.filename}: the server sends {announced} bytes, "
+                                    f"expected {expected_size}")
+
+            async def within_limit() -> AsyncIterator[bytes]:
+                received = 0
+                async for chunk in response.aiter_raw(CHUNK):
+                    received += len(chunk)
+                    if received > limit:
+                        raise DownloadError(f"{ref.filename} exceeds {limit} bytes")
+                    yield chunk
+
+            try:  # temp file beside dest, sha256 while streaming, fsync off the loop, rename
+                written = await atomic_write_stream_async(
+                    dest, within_limit(), expected_sha256=expected_sha256,
+                    expected_size=expected_size if expected_size is not None else announced)
+            except LibraryError as exc:  # a cut connection, a checksum mismatch, a full disk
+                raise DownloadError(f"download of {ref.filename} failed: {exc}") from exc
             content_type = response.headers.get("content-type", "application/octet-stream")
-            return DownloadedFile(dest, size, sha, content_type)
+            return DownloadedFile(dest, written.size, written.sha256, content_type)
         finally:
             await response.aclose()
 
