@@ -375,15 +375,17 @@ class Library:
     def find_file(self, gen_id: str, kind: MapKind, sha256: str) -> OutputFile | None:
         """The stored file with these bytes, if its file is still on disk."""
         with self._tx(write=False) as conn:
-            row = conn.execute(
-                f"SELECT {_FILE_COLUMNS} FROM files WHERE generation_id = ? AND kind = ? "
-                "AND sha256 = ?",
-                (gen_id, MapKind(kind).value, sha256.lower()),
-            ).fetchone()
-        if row is None:
-            return None
-        found = self._file_from_row(row)
-        return found if found.path.is_file() else None
+            found = self._stored(conn, gen_id, kind, sha256.lower())
+        return found if found is not None and found.path.is_file() else None
+
+    def _stored(self, conn: sqlite3.Connection, gen_id: str, kind: MapKind,
+                sha256: str) -> OutputFile | None:
+        """The row for these bytes of this kind, whether or not its file is still on disk."""
+        row = conn.execute(
+            f"SELECT {_FILE_COLUMNS} FROM files WHERE generation_id = ? AND kind = ? AND sha256 = ?",
+            (gen_id, MapKind(kind).value, sha256),
+        ).fetchone()
+        return None if row is None else self._file_from_row(row)
 
     def _prepare(self, gen_id: str, kind: MapKind, source_kind: str) -> Path:
         if source_kind not in SOURCE_KINDS:
@@ -466,13 +468,8 @@ class Library:
         final: Path | None = None
         try:
             with self._tx() as conn:
-                row = conn.execute(
-                    f"SELECT {_FILE_COLUMNS} FROM files WHERE generation_id = ? AND kind = ? "
-                    "AND sha256 = ?",
-                    (gen_id, MapKind(kind).value, written.sha256),
-                ).fetchone()
-                if row is not None:
-                    existing = self._file_from_row(row)
+                existing = self._stored(conn, gen_id, kind, written.sha256)
+                if existing is not None:
                     if existing.path.is_file():
                         writer.discard()
                         return existing
@@ -544,13 +541,8 @@ class Library:
         final = path
         try:
             with self._tx() as conn:
-                row = conn.execute(
-                    f"SELECT {_FILE_COLUMNS} FROM files WHERE generation_id = ? AND kind = ? "
-                    "AND sha256 = ?",
-                    (gen_id, MapKind(kind).value, measured.sha256),
-                ).fetchone()
-                if row is not None:
-                    existing = self._file_from_row(row)
+                existing = self._stored(conn, gen_id, kind, measured.sha256)
+                if existing is not None:
                     if existing.path != path:
                         path.unlink(missing_ok=True)
                     return existing
