@@ -1,4 +1,9 @@
-"""GUI tests need a real X display: pytest-xvfb provides one (`-p no:xvfb` runs skip them)."""
+"""GUI tests need a real X display: pytest-xvfb provides one when Xvfb is installed.
+
+Without a display they are skipped on a developer's machine (`-p no:xvfb` runs skip them), but
+in CI (`CI` set, as GitHub Actions and .ci/run do) they fail: a CI image that lost Xvfb must not
+turn every GUI test into a silent skip.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +14,35 @@ import pytest
 
 from automata_desktop.ui.main_window import MainWindow
 
+NO_DISPLAY = "needs an X display: run under pytest-xvfb (apt install xvfb) or xvfb-run"
+NO_DISPLAY_IN_CI = (
+    "CI is set but there is no X display, so the GUI tests cannot run: install Xvfb "
+    "(apt install xvfb) for pytest-xvfb to start one, or run under xvfb-run"
+)
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _is_gui_test(item: pytest.Item) -> bool:
+    return "tests/gui" in str(item.path).replace(os.sep, "/")
+
 
 def pytest_collection_modifyitems(config, items):
-    if os.environ.get("DISPLAY"):
-        return
-    skip = pytest.mark.skip(reason="needs an X display: run under pytest-xvfb or xvfb-run")
+    if os.environ.get("DISPLAY") or in_ci():
+        return  # in CI, pytest_runtest_setup below fails them instead
+    skip = pytest.mark.skip(reason=NO_DISPLAY)
     for item in items:
-        if "tests/gui" in str(item.path).replace(os.sep, "/"):
+        if _is_gui_test(item):
             item.add_marker(skip)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    # Before any fixture: creating the QApplication without a display aborts the whole process.
+    if _is_gui_test(item) and not os.environ.get("DISPLAY") and in_ci():
+        pytest.fail(NO_DISPLAY_IN_CI, pytrace=False)
 
 
 @pytest.fixture(scope="session", autouse=True)
