@@ -1,4 +1,6 @@
-"""Whatever arrives at the webhook, the listener answers with a 2xx or a 4xx and never crashes.
+"""Whatever arrives at the webhook, the listener answers with a 2xx or a 4xx and never crashes;
+every well-signed delivery that keeps docs/webhook.md's contract is accepted and recorded, and one
+that breaks it in a single field is refused with that field named.
 
 The listener runs on its own asyncio loop in a worker thread, as it does in the app.
 """
@@ -7,13 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import copy
+import hashlib
 import json
 import threading
 import uuid
+from datetime import datetime
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 
 from automata_desktop.core.maps import MapKind
@@ -203,3 +208,140 @@ def test_signed_json_of_any_shape_gets_a_2xx_or_a_4xx(served, document):
         assert event.raw_body == body
     else:
         assert len(served.events) == recorded
+
+
+# -- the contract, both ways ------------------------------------------------------------------
+
+# What docs/webhook.md allows in a name: no '/', '\\' or NUL, and not '.' or '..'.
+safe_names = st.text(
+    st.characters(blacklist_characters="/\\\x00", blacklist_categories=("Cs",)),
+    min_size=1,
+    max_size=40,
+).filter(lambda n: n not in (".", ".."))
+unknown_fields = st.dictionaries(st.sampled_from(["added_later", "x_meta", "hint"]), json_values)
+
+
+@st.composite
+def valid_files(draw, inline: bool) -> dict:
+    file: dict = {
+        "kind": draw(st.sampled_from([k.value for k in MapKind])),
+        "filename": draw(safe_names),
+    }
+    if draw(st.booleans()):
+        file["subfolder"] = "/".join(draw(st.lists(safe_names, min_size=1, max_size=3)))
+    if draw(st.booleans()):
+        file["type"] = draw(st.sampled_from(["output", "temp", "input"]))
+    if draw(st.booleans()):
+        file["width"], file["height"] = draw(st.integers(1, 8192)), draw(st.integers(1, 8192))
+        file["bit_depth"] = draw(st.sampled_from([8, 16, 32]))
+    if inline:
+        raw = draw(st.binary(max_size=256))
+        file["data"] = base64.b64encode(raw).decode()
+        if draw(st.booleans()):
+            file["size"], file["sha256"] = len(raw), hashlib.sha256(raw).hexdigest()
+    file.update(draw(unknown_fields))
+    return file
+
+
+@st.composite
+def valid_payloads(draw) -> dict:
+    inline = draw(st.booleans())
+    data: dict = {
+        "generation_id": draw(st.text(min_size=1, max_size=128)),
+        "files": draw(st.lists(valid_files(inline), max_size=4)),
+    }
+    if inline or draw(st.booleans()):
+        data["delivery"] = "inline" if inline else "reference"
+    if draw(st.booleans()):
+        data["prompt_id"] = draw(st.none() | st.text(max_size=128))
+    kind = draw(st.sampled_from(["generation.completed", "generation.failed"]))
+    if kind == "generation.failed":
+        data["error"] = draw(st.none() | st.text(max_size=200))
+    data.update(draw(unknown_fields))
+    stamp = draw(st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2200, 1, 1)))
+    zone = draw(st.sampled_from(["", "Z", "+00:00", "+05:30"]))
+    return {"type": kind, "timestamp": stamp.isoformat() + zone, "data": data,
+            **draw(unknown_fields)}
+
+
+def deliver_signed(served: Served, body: bytes) -> httpx.Response:
+    headers = {
+        "content-type": "application/json",
+        **sign_headers(SECRET, body, msg_id=f"msg_{uuid.uuid4().hex}"),
+    }
+    return served.client.post(served.listener.url, content=body, headers=headers)
+
+
+@FUZZ
+@given(payload=valid_payloads())
+def test_every_signed_delivery_that_keeps_the_contract_is_accepted_and_recorded(served, payload):
+    recorded = len(served.events)
+    body = json.dumps(payload).encode()
+    response = deliver_signed(served, body)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"ok": True, "generation_id": payload["data"]["generation_id"]}
+    assert len(served.events) == recorded + 1
+    got = served.events[-1]
+    assert got.raw_body == body
+    assert got.payload.type == payload["type"]
+    assert got.payload.data.generation_id == payload["data"]["generation_id"]
+    sent_files = payload["data"]["files"]
+    assert [(f.kind.value, f.filename, f.subfolder, f.data) for f in got.payload.data.files] == [
+        (f["kind"], f["filename"], f.get("subfolder", ""), f.get("data")) for f in sent_files
+    ]
+
+
+def _a_file_with(**fields: object) -> dict:
+    raw = b"\x89PNG tiny"
+    file = {"kind": "normal", "filename": "n.png", "data": base64.b64encode(raw).decode(),
+            "size": len(raw), "sha256": hashlib.sha256(raw).hexdigest()}
+    file.update(fields)
+    return file
+
+
+#: (what breaks, the field the refusal must name, how): one contract rule each.
+BREAKAGES = [
+    ("unknown type", "type", lambda p: p.update(type="generation.lost")),
+    ("not a date", "timestamp", lambda p: p.update(timestamp="yesterday")),
+    ("no data", "data", lambda p: p.pop("data")),
+    ("no generation id", "data.generation_id", lambda p: p["data"].pop("generation_id")),
+    ("empty generation id", "data.generation_id", lambda p: p["data"].update(generation_id="")),
+    ("long generation id", "data.generation_id",
+     lambda p: p["data"].update(generation_id="g" * 129)),
+    ("unknown delivery", "data.delivery", lambda p: p["data"].update(delivery="carrier pigeon")),
+    ("65 files", "data.files", lambda p: p["data"].update(files=[_a_file_with()] * 65)),
+    ("unknown kind", "kind", lambda p: p["data"]["files"].append(_a_file_with(kind="banana"))),
+    ("parent filename", "filename",
+     lambda p: p["data"]["files"].append(_a_file_with(filename=".."))),
+    ("filename with a slash", "filename",
+     lambda p: p["data"]["files"].append(_a_file_with(filename="a/b.png"))),
+    ("absolute subfolder", "subfolder",
+     lambda p: p["data"]["files"].append(_a_file_with(subfolder="/etc"))),
+    ("escaping subfolder", "subfolder",
+     lambda p: p["data"]["files"].append(_a_file_with(subfolder="a/../../up"))),
+    ("unknown folder type", "type",
+     lambda p: p["data"]["files"].append(_a_file_with(type="elsewhere"))),
+    ("size that lies", "size", lambda p: p["data"]["files"].append(_a_file_with(size=3))),
+    ("checksum that lies", "sha256",
+     lambda p: p["data"]["files"].append(_a_file_with(sha256="0" * 64))),
+    ("data not base64", "base64", lambda p: p["data"]["files"].append(_a_file_with(
+        data="not*base64", size=None, sha256=None))),
+]
+
+
+@FUZZ
+@given(payload=valid_payloads(), breakage=st.sampled_from(BREAKAGES))
+def test_a_signed_delivery_breaking_one_rule_is_refused_naming_the_field(
+    served, payload, breakage
+):
+    what, field, breaks = breakage
+    broken = copy.deepcopy(payload)
+    broken.setdefault("data", {}).setdefault("files", [])
+    breaks(broken)
+    note(f"broken by: {what}")
+    recorded = len(served.events)
+    response = deliver_signed(served, json.dumps(broken).encode())
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "invalid_payload"
+    assert field in response.json()["error"]["message"]
+    assert len(served.events) == recorded
