@@ -85,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--count", type=int, default=1, help="how many generations (seed, seed+1, …)")
     gen.add_argument("--timeout", type=float, metavar="MIN", help="give up after MIN minutes")
     gen.add_argument("--json", action="store_true", help="print the results as JSON")
+    gen.add_argument("--dry-run", action="store_true",
+                     help="print the bound API prompt and queue nothing")
     gen.set_defaults(func=cmd_generate)
 
     lib = sub.add_parser("library", help="list, show and export generations")
@@ -146,9 +148,24 @@ def build_parser() -> argparse.ArgumentParser:
     entry.add_argument("--prefix", type=Path, help="data folder (default ~/.local/share)")
     entry.set_defaults(func=cmd_install_desktop_entry)
 
-    wfs = sub.add_parser("workflows", help="list the shipped workflows and their parameters")
+    wfs = sub.add_parser("workflows", help="list the workflows (shipped and imported) and their "
+                                          "parameters; import your own")
     wfs.add_argument("--json", action="store_true")
     wfs.set_defaults(func=cmd_workflows)
+    wfs_sub = wfs.add_subparsers(title="workflow commands", metavar="ACTION")
+    imp = wfs_sub.add_parser(
+        "import", help="import a ComfyUI workflow (UI or API JSON, or a PNG/WebP ComfyUI saved)",
+        description="Convert a workflow to the API format, find its parameters (prompt, seed, "
+                    "image, …) and outputs, name what the server lacks, and save it beside the "
+                    "shipped workflows.")
+    imp.add_argument("file", type=Path)
+    imp.add_argument("--name", help="the workflow's name (default: from the file name)")
+    imp.add_argument("--server", help="ComfyUI whose node definitions to use (default: from "
+                                      "settings; a cached copy when it is unreachable)")
+    imp.add_argument("--add-webhook", action="store_true",
+                     help="add an AUTOMATA Webhook node fed by the saved images")
+    imp.add_argument("--json", action="store_true")
+    imp.set_defaults(func=cmd_workflows_import)
     return parser
 
 
@@ -248,8 +265,27 @@ def cmd_generate(args: argparse.Namespace) -> int:
         raise ParameterError(f"--mesh {args.mesh}: no such file")
     if args.count < 1:
         raise ParameterError("--count must be at least 1")
+    if args.dry_run:
+        return _dry_run(args, template, params)
     server = normalize_server_url(args.server) if args.server else None
     return asyncio.run(_generate(args, settings, template, params, server))
+
+
+def _dry_run(args: argparse.Namespace, template: Any, params: dict[str, Any]) -> int:
+    """The prompt as it would be queued: files by their local names (a run uploads them), the
+    seed as given or the workflow's own, and never the webhook secret."""
+    params = dict(params)
+    for name, path in (("image", args.image), ("mesh", args.mesh)):
+        if path is not None and name in template.parameters:
+            params[name] = str(path)
+    if args.seed is not None and "seed" in template.parameters:
+        params["seed"] = args.seed
+    graph = template.bind(params)
+    if args.json:
+        print(json.dumps({"workflow": template.name, "prompt": graph}, indent=2))
+    else:
+        print(json.dumps(graph, indent=2))
+    return EXIT_OK
 
 
 async def _pick_server(settings: Settings, template: Any, explicit: str | None) -> tuple[str, str]:
@@ -643,6 +679,40 @@ def cmd_install_desktop_entry(args: argparse.Namespace) -> int:
 
     for path in install_desktop_entry(prefix=args.prefix):
         print(path)
+    return EXIT_OK
+
+
+def cmd_workflows_import(args: argparse.Namespace) -> int:
+    from automata_desktop.runtime import shipped_node_packs, shipped_workflow_names
+    from automata_desktop.workflow_import import cached_knowledge, fetch_knowledge, import_workflow
+
+    settings = _settings(args)
+    url = normalize_server_url(args.server) if args.server else settings.server().url
+    knowledge = None
+    if url != LOCAL_SERVER:
+        try:
+            knowledge = asyncio.run(fetch_knowledge(url))
+        except ComfyError as exc:
+            print(f"note: {exc}", file=sys.stderr)
+    # The server unreachable (or none): its cached definitions, else the last server's.
+    knowledge = knowledge or cached_knowledge(url) or cached_knowledge()
+    result = import_workflow(args.file, knowledge=knowledge, name=args.name,
+                             add_webhook=args.add_webhook, reserved=shipped_workflow_names(),
+                             known_packs=shipped_node_packs())
+    if args.json:
+        print(json.dumps(result.as_json(), indent=2))
+        return EXIT_OK
+    print(f"imported {result.name} ({result.source}) -> {result.path}")
+    for pname, spec in result.parameters.items():
+        print(f"    {pname:<18} {spec['type']:<7} {', '.join(spec['bind'])}")
+    for output in result.outputs:
+        print(f"    output {output['node']:<11} {output['class_type']} ({output['kind']})")
+    for node in result.missing_nodes:
+        print(f"missing node   {node.describe()}")
+    for model in result.missing_models:
+        print(f"missing model  {model.describe()}")
+    for notice in result.notices:
+        print(f"note: {notice}", file=sys.stderr)
     return EXIT_OK
 
 

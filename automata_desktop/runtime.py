@@ -11,8 +11,14 @@ from typing import TYPE_CHECKING
 
 from automata_desktop import paths
 from automata_desktop.config import Settings, generate_webhook_secret
-from automata_desktop.core.workflow import WorkflowTemplate, find_workflow, shipped_workflows
-from automata_desktop.errors import AutomataError, WebhookError
+from automata_desktop.core.workflow import (
+    WorkflowTemplate,
+    find_workflow,
+    load_workflow,
+    shipped_workflows,
+)
+from automata_desktop.core.workflow_needs import NodePackRef
+from automata_desktop.errors import AutomataError, WebhookError, WorkflowError
 from automata_desktop.jobs.engine import JobEngine
 from automata_desktop.jobs.local import run_pbr_from_image
 from automata_desktop.library.store import Library
@@ -24,17 +30,40 @@ log = logging.getLogger(__name__)
 
 
 def workflow_dirs() -> list[Path]:
-    return [paths.resources_dir() / "workflows"]
+    """Shipped workflows first, then the user's imported ones (which may not shadow them)."""
+    return [paths.resources_dir() / "workflows", paths.data_dir() / "workflows"]
 
 
 def load_workflow_named(name_or_path: str) -> WorkflowTemplate:
     return find_workflow(name_or_path, workflow_dirs())
 
 
+def shipped_workflow_names() -> set[str]:
+    return set(shipped_workflows(workflow_dirs()[0]))
+
+
+def shipped_node_packs() -> dict[str, NodePackRef]:
+    """Node class -> the pack that provides it, as the shipped manifests say."""
+    out: dict[str, NodePackRef] = {}
+    for template in shipped_workflows(workflow_dirs()[0]).values():
+        for pack in template.node_packs:
+            for class_type in pack.nodes:
+                out.setdefault(class_type, NodePackRef(pack.name, pack.url or pack.install))
+    return out
+
+
 def all_workflows() -> dict[str, WorkflowTemplate]:
-    out: dict[str, WorkflowTemplate] = {}
-    for folder in workflow_dirs():
-        out.update(shipped_workflows(folder))
+    shipped, imported = workflow_dirs()
+    out = shipped_workflows(shipped)
+    for path in sorted(imported.glob("*.json")):
+        if path.name.endswith(".manifest.json"):
+            continue
+        try:
+            template = load_workflow(path)
+        except WorkflowError as exc:  # one broken import must not hide every other workflow
+            log.warning("skipping imported workflow %s: %s", path.name, exc)
+            continue
+        out.setdefault(template.name, template)
     return out
 
 

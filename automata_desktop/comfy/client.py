@@ -9,6 +9,11 @@ The websocket loop reconnects with capped exponential backoff and jitter, keepin
 messages of prompts already queued keep coming; after a reconnect every tracked prompt is resynced
 through `/history` and `/queue` (a restarted server loses its queue silently: that becomes
 `PromptLost`). Requests never send an `Origin` header: ComfyUI answers 403 when it differs from Host.
+
+A socket can also stay open and go deaf: when a stale socket with our clientId closes after we
+reconnected, ComfyUI's cleanup unregisters the new one (ComfyUI #16010) and sends it nothing more.
+So while prompts are pending, a socket silent for `Timeouts.silence` is closed and opened again
+(which also resyncs every tracked prompt through `/history`).
 """
 
 from __future__ import annotations
@@ -64,6 +69,9 @@ class Timeouts:
     api: float = 30.0
     object_info: float = 120.0  # a server with many node packs sends megabytes
     transfer: float = 120.0  # per read/write of a chunk, not the whole file
+    #: a socket that says nothing this long while prompts are pending is reopened: ComfyUI may
+    #: have stopped sending to it (#16010). A quiet node costs a harmless reconnect and resync.
+    silence: float = 30.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -233,11 +241,7 @@ class ComfyClient:
                     if ever_connected:
                         self._resync_task = asyncio.create_task(self._resync_tracked())
                     ever_connected, attempt = True, 0
-                    async for frame in ws:
-                        event = (protocol.parse_binary(frame) if isinstance(frame, bytes)
-                                 else protocol.parse_text(frame))
-                        if event is not None:
-                            self._emit(event)
+                    reason = await self._receive(ws)
             except asyncio.CancelledError:
                 raise
             except websockets.ConnectionClosed as exc:
@@ -253,6 +257,24 @@ class ComfyClient:
             attempt += 1
             self._emit(Disconnected(reason, delay))
             await asyncio.sleep(delay)
+
+    async def _receive(self, ws: Any) -> str:
+        """Emit every frame as an event until the socket closes (raises) or goes silent."""
+        loop = asyncio.get_running_loop()
+        last_heard = loop.time()
+        while True:
+            try:
+                frame = await asyncio.wait_for(ws.recv(), self.timeouts.silence)
+            except TimeoutError:  # recv() is cancellation-safe: nothing is lost
+                if self._tracked and loop.time() - last_heard >= self.timeouts.silence:
+                    return (f"no message for {self.timeouts.silence:.0f} s while prompts are "
+                            "pending; reopening the socket")
+                continue
+            last_heard = loop.time()
+            event = (protocol.parse_binary(frame) if isinstance(frame, bytes)
+                     else protocol.parse_text(frame))
+            if event is not None:
+                self._emit(event)
 
     async def _resync_tracked(self) -> None:
         for prompt_id in list(self._tracked):
@@ -319,6 +341,18 @@ class ComfyClient:
             data = await self._json("GET", "/object_info", timeout=self.timeouts.object_info)
             self._object_info = data if isinstance(data, dict) else {}
         return self._object_info
+
+    async def node_pack_mappings(self) -> dict[str, Any] | None:
+        """ComfyUI-Manager's map of node pack URL -> [[node classes], {title_aux, …}], or None
+        when the server runs no Manager (404) or its answer is not that map."""
+        try:
+            data = await self._json("GET", "/customnode/getmappings", params={"mode": "local"},
+                                    timeout=self.timeouts.object_info)
+        except ServerResponseError as exc:
+            if exc.status in (404, 405):
+                return None
+            raise
+        return data if isinstance(data, dict) else None
 
     async def missing_nodes(self, class_types: Iterable[str]) -> set[str]:
         known = await self.object_info()

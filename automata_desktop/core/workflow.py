@@ -118,8 +118,14 @@ class WorkflowTemplate:
         return None
 
     def bind(self, values: Mapping[str, Any]) -> dict[str, Any]:
-        """A new API-format graph with the parameters set; unknown names and bad values raise."""
-        unknown = set(values) - set(self.parameters)
+        """A new API-format graph with the parameters set; unknown names and bad values raise.
+
+        Besides its parameters, any node input can be set by its path (`"3.steps"`): power users
+        reach what no manifest names, and the value goes in as given.
+        """
+        direct = {k: v for k, v in values.items() if k not in self.parameters and
+                  self._is_input_path(k)}
+        unknown = set(values) - set(self.parameters) - set(direct)
         if unknown:
             known = ", ".join(sorted(self.parameters)) or "none"
             raise ParameterError(
@@ -138,7 +144,25 @@ class WorkflowTemplate:
                 continue
             for node_id, input_name in param.bind:
                 graph[node_id]["inputs"][input_name] = value
+        for path, value in direct.items():
+            node_id, _, input_name = path.partition(".")
+            graph[node_id]["inputs"][input_name] = _literal(value)
         return graph
+
+    def _is_input_path(self, name: str) -> bool:
+        node_id, dot, input_name = name.partition(".")
+        node = self.graph.get(node_id)
+        return bool(dot) and isinstance(node, Mapping) and input_name in (node.get("inputs") or {})
+
+
+def _literal(value: Any) -> Any:
+    """A CLI string as the JSON value it spells (`30`, `0.5`, `true`), else the string itself."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        return value
 
 
 def _parse_graph(data: Any, source: str) -> dict[str, Any]:

@@ -17,7 +17,13 @@ from aiohttp import web
 
 from . import shims
 from .control import add_control_routes
-from .http_routes import add_routes, origin_middleware
+from .http_routes import (
+    add_routes,
+    api_key_middleware,
+    origin_middleware,
+    request_log_middleware,
+    storage_app,
+)
 from .loader import load_all
 from .nodes import IMPLEMENTED
 from .profiles import profile_for
@@ -43,13 +49,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="node pack folders (or folders of packs) to load",
     )
     parser.add_argument("--no-default-nodes", action="store_true", help=f"do not load {DEFAULT_PACK}")
+    parser.add_argument("--api-key", help="act as Comfy Cloud: require this key, redirect /view")
     return parser.parse_args(argv)
 
 
 def build_app(server: PromptServer) -> web.Application:
-    app = web.Application(middlewares=[origin_middleware(server)], client_max_size=100 * 2**20)
-    routes = web.RouteTableDef()
-    add_routes(server, routes)
+    middlewares = [request_log_middleware(server), api_key_middleware(server), origin_middleware(server)]
+    app = web.Application(middlewares=middlewares, client_max_size=100 * 2**20)
+    builtin = web.RouteTableDef()
+    add_routes(server, builtin)
+    routes = [*builtin, *server.routes]  # with what packs put on PromptServer.instance.routes
     api_routes = web.RouteTableDef()
     for route in routes:
         if isinstance(route, web.RouteDef):
@@ -84,6 +93,14 @@ async def serve(args: argparse.Namespace) -> None:
     site = web.TCPSite(runner, args.host, args.port, reuse_address=True)
     await site.start()
     server.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    if args.api_key:
+        server.api_key = args.api_key
+        storage = web.AppRunner(storage_app(server), handle_signals=False, access_log=None)
+        await storage.setup()
+        storage_site = web.TCPSite(storage, args.host, 0)
+        await storage_site.start()
+        storage_port = storage_site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        server.storage_url = f"http://{args.host}:{storage_port}"
     server.start_worker()
     publisher = asyncio.create_task(server.publish_loop())
     print(READY_LINE.format(port=server.port), flush=True)

@@ -33,6 +33,7 @@ from .executor import (
     UNENCODED_PREVIEW_IMAGE,
     PromptExecutor,
 )
+from .holds import Holds
 from .profiles import PREVIEW_METHODS_ON, Profile
 from .prompt_queue import PromptQueue
 
@@ -48,6 +49,11 @@ class FakeConfig:
     node_delay_s: float = 0.0
     node_delays: dict[str, float] = field(default_factory=dict)
     time_scale: float = 1.0
+    #: node ids whose ``executed`` is lost: every socket is cut just before it is sent (once per
+    #: entry) -- a network drop at the worst moment, since ComfyUI never resends a message
+    drop_at_executed: list[str] = field(default_factory=list)
+    #: ignore a client's ``prompt_id`` and pick one, as ComfyUI did before it accepted them
+    server_prompt_ids: bool = False
 
 
 class PromptServer:
@@ -55,9 +61,21 @@ class PromptServer:
 
     def __init__(self, root: Path, profile: Profile) -> None:
         PromptServer.instance = self
+        # As in ComfyUI: node packs add their own HTTP routes here at import time (ComfyUI-Manager
+        # serves /customnode/getmappings this way); the app serves them beside the built-in ones.
+        self.routes = web.RouteTableDef()
         self.root = root
         self.profile = profile
         self.config = FakeConfig()
+        self.holds = Holds()
+        #: what clients sent: request lines (``/_fake/requests``) and ``POST /prompt`` bodies
+        self.requests: list[dict[str, Any]] = []
+        self.received_prompts: list[dict[str, Any]] = []
+        #: Comfy Cloud mode: the key every request must carry, and the storage host /view
+        #: redirects to (with the requests it saw)
+        self.api_key: str | None = None
+        self.storage_url: str | None = None
+        self.storage_requests: list[dict[str, Any]] = []
         self.loop = asyncio.get_running_loop()
         self.messages: asyncio.Queue[tuple[Any, Any, str | None]] = asyncio.Queue()
         self.sockets: dict[str, web.WebSocketResponse] = {}
@@ -129,6 +147,17 @@ class PromptServer:
 
     def node_delay(self, class_type: str) -> float:
         return self.config.node_delays.get(class_type, self.config.node_delay_s)
+
+    def before_node(self, node_id: str) -> None:
+        """Worker thread, after ``executing``: wait while a test holds this node."""
+        self.holds.wait(node_id, shims.throw_exception_if_processing_interrupted)
+
+    def before_executed(self, node_id: str) -> None:
+        """Worker thread, before ``executed`` is queued: cut the sockets if a test asked to."""
+        if node_id in self.config.drop_at_executed:
+            self.config.drop_at_executed.remove(node_id)
+            # Scheduled ahead of the message on the same loop, so the message finds no socket.
+            self.loop.call_soon_threadsafe(self.drop_sockets)
 
     # -- websocket -------------------------------------------------------------------------------
 
@@ -211,6 +240,7 @@ class PromptServer:
                 "completed": executor.success,
                 "messages": executor.status_messages,
             }
+            self.holds.wait("history")
             self.prompt_queue.task_done(task_id, executor.history_result, status)
             if self.client_id is not None:
                 self.send_sync("executing", {"node": None, "prompt_id": prompt_id}, self.client_id)
