@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import threading
 
 import numpy as np
 import pytest
@@ -14,6 +16,7 @@ from automata_desktop.jobs.engine import JobEngine
 from automata_desktop.library.store import Library
 from automata_desktop.webhook import WebhookListener
 from comfy_nodes.webhook_node import AutomataWebhook
+from tests.ports import reserved_port
 
 pytestmark = pytest.mark.asyncio
 
@@ -91,22 +94,30 @@ async def test_the_node_retries_until_the_listener_comes_up(tmp_path, comfy_outp
     async def record(event):
         received.append(event)
 
-    probe = WebhookListener(secret=secret, on_event=record)
-    await probe.start()
-    port = probe.port
-    await probe.stop()  # the port is free again: the first attempts are refused
-    listener = WebhookListener(secret=secret, on_event=record, port=port)
+    refused = threading.Event()
 
-    async def start_late():
-        await asyncio.sleep(1.0)
-        await listener.start()
+    class FirstRefusal(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "retry in" in record.getMessage():
+                refused.set()
 
-    starter = asyncio.create_task(start_late())
-    result = await _run_node(webhook_url=f"http://127.0.0.1:{port}/hooks/comfyui",
-                             generation_id="late-listener", delivery="reference", secret=secret,
-                             **_maps())
-    await starter
-    await listener.stop()
+    node_log = logging.getLogger("automata_nodes.webhook")
+    handler, level = FirstRefusal(), node_log.level
+    node_log.addHandler(handler)
+    node_log.setLevel(logging.INFO)
+    try:
+        with reserved_port() as port:  # held, not listening: the first attempts are refused
+            listener = WebhookListener(secret=secret, on_event=record, port=port)
+            node = asyncio.create_task(_run_node(
+                webhook_url=f"http://127.0.0.1:{port}/hooks/comfyui",
+                generation_id="late-listener", delivery="reference", secret=secret, **_maps()))
+            assert await asyncio.to_thread(refused.wait, 30), "the node never tried"
+            await listener.start()
+        result = await asyncio.wait_for(node, 30)
+    finally:
+        node_log.removeHandler(handler)
+        node_log.setLevel(level)
+        await listener.stop()
     delivery = result["ui"]["webhook"][0]
     assert delivery["delivered"] is True and delivery["attempts"] > 1
     assert len(received) == 1

@@ -178,13 +178,11 @@ async def test_a_forgotten_id_can_be_delivered_again():
 async def test_replay_memory_stays_bounded_under_a_flood():
     clock = Clock()
     seen = MemorySeenIds(ttl_s=600, max_entries=100, clock=clock)
-    started = time.perf_counter()
     for i in range(10_000):
         assert await seen.remember(f"msg_{i}")
     assert len(seen) == 100
     assert not await seen.remember("msg_9999")  # the newest are still known
     assert await seen.remember("msg_0")  # the oldest went first
-    assert time.perf_counter() - started < 2
 
 
 async def test_expired_ids_are_swept_as_time_passes():
