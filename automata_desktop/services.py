@@ -12,6 +12,13 @@ from dataclasses import dataclass, field
 from automata_desktop.comfy.client import ComfyClient, Timeouts
 from automata_desktop.config import LOCAL_SERVER, is_loopback_url
 from automata_desktop.core.workflow import WorkflowTemplate
+from automata_desktop.core.workflow_needs import (
+    MissingModel,
+    NodePackRef,
+    PackIndex,
+    missing_models,
+    missing_nodes,
+)
 from automata_desktop.errors import ComfyError
 
 #: A status probe must answer fast: the dot only says "reachable or not".
@@ -39,6 +46,7 @@ class Readiness:
     ok: bool
     missing: dict[str, str | None] = field(default_factory=dict)  # class_type -> pack hint
     message: str = ""
+    models: tuple[MissingModel, ...] = ()  # files the server does not list for their loader
 
 
 async def server_status(url: str, api_key: str | None = None) -> ServerStatus:
@@ -63,14 +71,25 @@ async def workflow_readiness(url: str, template: WorkflowTemplate,
     client = ComfyClient(url, api_key=api_key, timeouts=PROBE_TIMEOUTS)
     try:
         missing = await client.missing_nodes(template.class_types)
+        object_info = await client.object_info()
+        # Only a server that lacks something is asked which packs provide it.
+        mappings = await client.node_pack_mappings() if missing else None
     except ComfyError as exc:
         return Readiness(False, message=str(exc))
     finally:
         await client.close()
-    if not missing:
-        return Readiness(True, message="the server has every node this workflow uses")
-    packs = {c: template.pack_for(c) for c in sorted(missing)}
-    return Readiness(False, packs, missing_nodes_text(packs))
+    models = missing_models(template.graph, object_info)
+    if not missing and not models:
+        return Readiness(True, message="the server has every node and model this workflow uses")
+    index = PackIndex(mappings, {c: NodePackRef(p.name, p.url or p.install)
+                                 for p in template.node_packs for c in p.nodes})
+    packs = {}
+    for node in missing_nodes(missing, object_info, index):
+        packs[node.class_type] = (f"{node.pack.title} ({node.pack.url})" if node.pack and
+                                  node.pack.url else node.pack.title if node.pack else None)
+    text = "\n".join(part for part in (missing_nodes_text(packs) if packs else "",
+                                       missing_models_text(models)) if part)
+    return Readiness(False, packs, text, tuple(models))
 
 
 def local_refusal(template: WorkflowTemplate) -> str:
@@ -87,6 +106,14 @@ def missing_nodes_text(packs: dict[str, str | None]) -> str:
         by_pack.setdefault(pack or "an unknown node pack", []).append(class_type)
     lines = [f"• {', '.join(nodes)} — install {pack}" for pack, nodes in by_pack.items()]
     return "Missing nodes on this server:\n" + "\n".join(lines)
+
+
+def missing_models_text(models: list[MissingModel]) -> str:
+    if not models:
+        return ""
+    lines = [f"• {m.describe()}" for m in models]
+    return ("Missing models on this server (ComfyUI would refuse the run):\n" + "\n".join(lines)
+            + "\nRestart ComfyUI or press its Refresh after adding them.")
 
 
 def webhook_warning(server: str, webhook_url: str | None) -> str:

@@ -105,7 +105,7 @@ def test_400_bodies_become_one_line_per_node_input():
     first = http[0]["response"]["json"]
     headline, problems = describe_prompt_errors(first)
     assert headline == "Prompt outputs failed validation"
-    assert problems == ["node 2 (SaveImage) input 'images': Required input is missing"]
+    assert problems == ["node 2 (SaveImage): input 'images' is not connected"]
     unknown = next(h["response"]["json"] for h in http
                    if h["response"].get("json", {}).get("error", {}).get("type") == "invalid_prompt")
     headline, problems = describe_prompt_errors(unknown)
@@ -125,3 +125,38 @@ def test_progress_weights_steps_and_never_reaches_100_before_results():
     assert 0 < quarter < tracker.fraction <= 0.99
     tracker.complete()
     assert tracker.fraction == 1.0
+
+
+def _validation_body(class_type: str, error: dict) -> dict:
+    return {"error": {"type": "prompt_outputs_failed_validation",
+                      "message": "Prompt outputs failed validation", "details": "",
+                      "extra_info": {}},
+            "node_errors": {"4": {"errors": [error], "dependent_outputs": ["9"],
+                                  "class_type": class_type}}}
+
+
+def test_validation_errors_are_reworded_per_node_and_input():
+    http = _transcript("08_invalid_prompts.json")["http"]
+    combo = next(h["response"]["json"] for h in http
+                 if "upscale_method" in json.dumps(h["response"].get("json")))
+    _, [problem] = describe_prompt_errors(combo, {"3": {"_meta": {"title": "Texture size"}}})
+    assert problem == ("node 3 “Texture size” (ImageScale) input 'upscale_method': 'bogus' is not "
+                       "one of nearest-exact, bilinear, area, bicubic, lanczos")
+    image = next(h["response"]["json"] for h in http
+                 if "Invalid image file" in json.dumps(h["response"].get("json")))
+    _, [problem] = describe_prompt_errors(image)
+    assert problem == ("node 10 (LoadImage): the image 'missing.png' is not in ComfyUI's input "
+                       "folder (upload it, or pick another)")
+
+
+def test_a_missing_checkpoint_names_the_folder_to_put_it_in():
+    body = _validation_body("CheckpointLoaderSimple", {
+        "type": "value_not_in_list", "message": "Value not in list",
+        "details": "ckpt_name: 'sd_xl_base_1.0.safetensors' not in []",
+        "extra_info": {"input_name": "ckpt_name", "input_config": [[], {}],
+                       "received_value": "sd_xl_base_1.0.safetensors"}})
+    _, [problem] = describe_prompt_errors(body)
+    assert problem == ("node 4 (CheckpointLoaderSimple): the model file "
+                       "'sd_xl_base_1.0.safetensors' is not on this server; put it in "
+                       "ComfyUI/models/checkpoints/ and restart ComfyUI (it has no checkpoints "
+                       "at all)")

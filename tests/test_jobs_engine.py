@@ -115,8 +115,8 @@ async def test_an_invalid_workflow_is_rejected_with_per_input_reasons(fake_comfy
         with pytest.raises(PromptRejected) as caught:
             await engine.submit(request(template(graph), fake_comfy.url))
         [gen] = engine.library.list()
-    assert "node 2 (SaveImage) input 'images': Required input is missing" in str(caught.value)
-    assert gen.status is GenerationStatus.FAILED and "Required input is missing" in gen.error
+    assert "node 2 (SaveImage): input 'images' is not connected" in str(caught.value)
+    assert gen.status is GenerationStatus.FAILED and "'images' is not connected" in gen.error
 
 
 async def test_missing_nodes_are_named_with_the_pack_that_provides_them(fake_comfy, tmp_path):

@@ -35,6 +35,7 @@ from automata_desktop.comfy.events import (
     PromptFinished,
     QueueStatus,
 )
+from automata_desktop.core.workflow_params import model_folder
 
 BINARY_PREVIEW = 1
 BINARY_TEXT = 3
@@ -181,8 +182,14 @@ def parse_history_entry(prompt_id: str, entry: Mapping[str, Any]) -> HistoryResu
     )
 
 
-def describe_prompt_errors(body: Any) -> tuple[str, list[str]]:
-    """A `POST /prompt` error body → (headline, one line per node input) a user can act on."""
+def describe_prompt_errors(body: Any, graph: Mapping[str, Any] | None = None
+                           ) -> tuple[str, list[str]]:
+    """A `POST /prompt` error body → (headline, one line per node input) a user can act on.
+
+    ComfyUI's validation texts are written for node authors ("Value not in list: ckpt_name:
+    'x' not in []"); each known kind is reworded to say what is wrong and what to do, naming the
+    node by its title when the queued `graph` is given.
+    """
     if not isinstance(body, dict):
         return "the server rejected the workflow", []
     error = body.get("error") if isinstance(body.get("error"), dict) else {}
@@ -194,16 +201,43 @@ def describe_prompt_errors(body: Any) -> tuple[str, list[str]]:
     for node_id, node_error in (body.get("node_errors") or {}).items():
         if not isinstance(node_error, dict):
             continue
-        class_type = node_error.get("class_type", "?")
+        class_type = str(node_error.get("class_type", "?"))
+        title = str(((graph or {}).get(str(node_id)) or {}).get("_meta", {}).get("title") or "")
+        label = (f"node {node_id} “{title}” ({class_type})" if title and title != class_type
+                 else f"node {node_id} ({class_type})")
         for err in node_error.get("errors") or ():
-            extra = err.get("extra_info") or {}
-            where = extra.get("input_name") or err.get("details") or ""
-            text = err.get("message", "invalid")
-            if err.get("details") and err.get("details") != where:
-                text = f"{text}: {err['details']}"
-            problems.append(f"node {node_id} ({class_type}) input {where!r}: {text}"
-                            if where else f"node {node_id} ({class_type}): {text}")
+            if isinstance(err, dict):
+                problems.append(_validation_problem(label, class_type, err))
     return headline, problems
+
+
+def _validation_problem(label: str, class_type: str, err: Mapping[str, Any]) -> str:
+    extra = err.get("extra_info") or {}
+    where = str(extra.get("input_name") or "")
+    kind = err.get("type")
+    received = extra.get("received_value")
+    if kind == "required_input_missing" and where:
+        return f"{label}: input '{where}' is not connected"
+    if kind == "value_not_in_list" and where:
+        config = extra.get("input_config")
+        choices = config[0] if isinstance(config, list) and config and isinstance(
+            config[0], list) else []
+        folder = model_folder(class_type, where)
+        if folder:
+            return (f"{label}: the model file {received!r} is not on this server; put it in "
+                    f"ComfyUI/models/{folder}/ and restart ComfyUI"
+                    + ("" if choices else f" (it has no {folder} at all)"))
+        shown = ", ".join(map(str, choices[:12])) + (", …" if len(choices) > 12 else "")
+        return f"{label} input '{where}': {received!r} is not one of {shown}"
+    text = str(err.get("details") or "")
+    if kind == "custom_validation_failed" and "Invalid image file:" in text:
+        name = text.split("Invalid image file:", 1)[1].strip()
+        return (f"{label}: the image {name!r} is not in ComfyUI's input folder (upload it, or "
+                "pick another)")
+    message = str(err.get("message", "invalid"))
+    if text and text != where:
+        message = f"{message}: {text}"
+    return f"{label} input '{where}': {message}" if where else f"{label}: {message}"
 
 
 def _error_text(data: Mapping[str, Any]) -> str:

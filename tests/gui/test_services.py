@@ -38,3 +38,27 @@ def test_a_loopback_webhook_is_flagged_for_a_remote_server_only():
     assert "only reachable from this computer" in services.webhook_warning("http://10.0.0.5:8188", hook)
     assert services.webhook_warning("http://127.0.0.1:8188", hook) == ""
     assert services.webhook_warning("http://10.0.0.5:8188", "https://hooks.example.com/x") == ""
+
+
+def test_a_server_without_the_checkpoint_is_not_ready_and_names_the_model(fake_comfy):
+    """The SDXL workflow on a ComfyUI with every node but no checkpoint: said before queuing,
+    with the folder to put the file in, not ComfyUI's raw "Value not in list" after it."""
+    sdxl = all_workflows()["text_to_texture_sdxl"]
+    readiness = asyncio.run(services.workflow_readiness(fake_comfy.url, sdxl))
+    assert not readiness.ok and readiness.missing == {}
+    assert [(m.filename, m.folder) for m in readiness.models] == [
+        ("sd_xl_base_1.0.safetensors", "checkpoints")]
+    assert "sd_xl_base_1.0.safetensors (put it in ComfyUI/models/checkpoints/)" in readiness.message
+
+
+def test_missing_nodes_name_the_pack_the_servers_manager_knows(fake_comfy_factory):
+    from pathlib import Path
+
+    manager = Path(__file__).resolve().parents[1] / "fixtures" / "comfy_packs" / "ComfyUI-Manager"
+    comfy = fake_comfy_factory(custom_nodes=[manager])
+    paint = all_workflows()["hunyuan3d2_paint"]
+    readiness = asyncio.run(services.workflow_readiness(comfy.url, paint))
+    assert not readiness.ok
+    assert readiness.missing["Hy3DLoadMesh"] == (
+        "ComfyUI-Hunyuan3DWrapper (https://github.com/kijai/ComfyUI-Hunyuan3DWrapper)")
+    assert readiness.missing["TransparentBGSession+"].startswith("ComfyUI_essentials")
