@@ -44,7 +44,9 @@ def test_bob_cannot_change_or_delete_alices_generation(alice_and_bob, supabase_s
     table = bob.auth.client.table("generations")
 
     assert table.update({"prompt": "pwned"}).eq("id", gen.id).execute().data == []
-    assert table.delete().eq("id", gen.id).execute().data == []
+    with pytest.raises(APIError) as caught:  # no one may delete rows: deletes are tombstones
+        table.delete().eq("id", gen.id).execute()
+    assert caught.value.code == "42501"
     with pytest.raises(APIError) as caught:  # an upsert onto her id is an update of her row
         table.upsert({"id": gen.id, "status": "failed", "prompt": "pwned"},
                      on_conflict="id").execute()
@@ -89,3 +91,37 @@ def test_without_signing_in_nothing_is_readable(alice_and_bob, supabase_stack, t
         assert caught.value.code == "42501"
     finally:
         stranger.close()
+
+
+def prompts_by_owner(stack, *user_ids):
+    rows = stack.sql("select user_id::text, prompt from generations where user_id = any(%s::uuid[])"
+                     " order by user_id, prompt", list(user_ids))
+    return {uid: [p for u, p in rows if u == uid] for uid in user_ids}
+
+
+def test_an_unfiltered_update_from_bob_is_refused_as_supabase_refuses_it(
+        alice_and_bob, supabase_stack):  # noqa: F811
+    alice, bob, _ = alice_and_bob
+    before = prompts_by_owner(supabase_stack, alice.user_id, bob.user_id)
+
+    with pytest.raises(APIError) as caught:  # pg-safeupdate on the API role
+        bob.auth.client.table("generations").update(
+            {"prompt": "pwned"}, returning=ReturnMethod.minimal).execute()
+    assert caught.value.code == "21000"
+    assert prompts_by_owner(supabase_stack, alice.user_id, bob.user_id) == before
+
+
+def test_without_safeupdate_an_unfiltered_update_moves_only_bobs_rows(
+        alice_and_bob, supabase_stack, tmp_path):  # noqa: F811
+    alice, bob, _ = alice_and_bob
+    bob_gen = bob.library.add(make_generation(tmp_path / "bob-lib", "bob's marble"))
+    bob.outbox.enqueue(bob_gen.id)
+    assert bob.worker().run_pending().pushed == [bob_gen.id]
+    supabase_stack.safeupdate = False  # a project that switched pg-safeupdate off
+
+    # return=minimal: no RETURNING, so only the UPDATE policy stands between Bob and her rows
+    bob.auth.client.table("generations").update(
+        {"prompt": "pwned"}, returning=ReturnMethod.minimal).execute()
+
+    assert prompts_by_owner(supabase_stack, alice.user_id, bob.user_id) == {
+        alice.user_id: ["mossy brick wall"], bob.user_id: ["pwned"]}

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from .pg import PgCluster
-from .server import SupabaseStack, apply_schema
+from .server import DEFAULT_MAX_ROWS, SupabaseStack, apply_schema
 
 _shared: dict[str, Any] = {"cluster": None, "cluster_users": 0, "stack": None, "stack_users": 0}
 
@@ -75,6 +75,8 @@ def supabase_stack(supabase_stack_session: SupabaseStack) -> Iterator[SupabaseSt
     stack = supabase_stack_session
     stack.confirm_email = False
     stack.jwt_expiry = 3600
+    stack.max_rows = DEFAULT_MAX_ROWS
+    stack.safeupdate = True
     stack.uploads.clear()
     yield stack
     stack.start_http()  # a test may have simulated an outage

@@ -6,6 +6,9 @@ So when we are root the cluster is created and run as the unprivileged `postgres
 fresh directory under the system temp dir chowned to that user (pytest's own tmp dirs are 0700 and
 root-owned, so that user could not reach them). As a normal user it just runs as that user.
 fsync is off: the data is thrown away at the end of the session.
+
+As on a Supabase project, the cluster's superuser is `supabase_admin`; `postgres` is an ordinary
+role that supabase_emulation.sql creates, and the migrations run as it (see server.py).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SUPERUSER = "postgres"
+SUPERUSER = "supabase_admin"
 
 
 def find_pg_bin() -> Path:

@@ -2,15 +2,22 @@
 
 Every request is one transaction as `authenticator` with `SET LOCAL ROLE <jwt role>` and
 `request.jwt.claims` set, so the migration's grants and RLS policies decide, not this file.
-Supported: select (plain columns or *), filters eq/neq/gt/gte/lt/lte/like/ilike/is/in (+ not.),
-order, limit/offset, insert, upsert (on_conflict, merge/ignore duplicates), update, delete,
-Prefer return=/count=exact, and the single-object Accept type. Anything else is a 400 naming it.
+Supported: select (plain columns or *), filters eq/neq/gt/gte/lt/lte/like/ilike/is/in (+ not.)
+and the or=/and= logic trees (rest_filters.py), order, limit/offset, insert, upsert
+(on_conflict, merge/ignore duplicates), update, delete, Prefer return=/count=exact, and the
+single-object Accept type. Anything else is a 400 naming it.
+
+Two limits of a hosted project are modelled, each a switch on the stack:
+- `max_rows`, PostgREST's db-max-rows (1000 on Supabase): a read never returns more rows than
+  that, whatever `limit` asks for (PostgREST Plan.hs treeRestrictRange; writes are not capped).
+- `safeupdate`: Supabase loads pg-safeupdate for `authenticator` (supabase/postgres
+  20220118070449), so an UPDATE or DELETE without any filter fails with 21000 "UPDATE requires
+  a WHERE clause" before it touches a row.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -18,32 +25,16 @@ from aiohttp import web
 from psycopg import sql
 
 from .db import as_jwt_role
+from .rest_filters import LOGIC_KEYS, BadRequest, column_filter, ident, logic_filter
 from .tokens import JwtRejected, bearer, verify
 
 if TYPE_CHECKING:
     from .server import SupabaseStack
 
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _RESERVED = {"select", "order", "limit", "offset", "on_conflict", "columns"}
-_OPS = {"eq": "=", "neq": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<=",
-        "like": "like", "ilike": "ilike"}
 _SINGLE = "application/vnd.pgrst.object+json"
 _T = sql.Identifier("_t")
-
-
-class BadRequest(Exception):
-    def __init__(self, message: str, code: str = "PGRST100", status: int = 400) -> None:
-        super().__init__(message)
-        self.code = code
-        self.status = status
-
-
-def _ident(name: str) -> sql.Identifier:
-    name = name.strip().strip('"')
-    if not _IDENT.match(name):
-        raise BadRequest(f"unsupported column or table name {name!r} (the test stack only "
-                         "knows plain identifiers)")
-    return sql.Identifier(name)
+_ident = ident
 
 
 def _col(name: str) -> sql.Composed:
@@ -82,36 +73,8 @@ def _where(query: Any) -> sql.Composable:
     for key, raw in query.items():
         if key in _RESERVED:
             continue
-        negate = raw.startswith("not.")
-        op, _, value = raw.removeprefix("not.").partition(".")
-        column = _col(key)
-        if op in _OPS:
-            if op in {"like", "ilike"}:
-                value = value.replace("*", "%")
-            clause: sql.Composable = sql.SQL("{} {} {}").format(
-                column, sql.SQL(_OPS[op]), sql.Literal(value))
-        elif op == "is":
-            keyword = {"null": "null", "true": "true", "false": "false",
-                       "unknown": "unknown"}.get(value.lower())
-            if keyword is None:
-                raise BadRequest(f"is.{value} is not null/true/false/unknown")
-            clause = sql.SQL("{} is {}").format(column, sql.SQL(keyword))
-        elif op == "in":
-            items = _split_list(value)
-            clause = (sql.SQL("{} in ({})").format(column, sql.SQL(", ").join(
-                sql.Literal(v) for v in items)) if items else sql.SQL("false"))
-        else:
-            raise BadRequest(f"unsupported filter operator {op!r} on {key}")
-        clauses.append(sql.SQL("not ({})").format(clause) if negate else clause)
+        clauses.append(logic_filter(key, raw) if key in LOGIC_KEYS else column_filter(key, raw))
     return sql.SQL(" where ") + sql.SQL(" and ").join(clauses) if clauses else sql.SQL("")
-
-
-def _split_list(value: str) -> list[str]:
-    inner = value.strip()
-    if not (inner.startswith("(") and inner.endswith(")")):
-        raise BadRequest(f"in. expects (a,b,...), got {value!r}")
-    inner = inner[1:-1]
-    return [v.strip().strip('"') for v in re.findall(r'"[^"]*"|[^,]+', inner)]
 
 
 def _order(query: Any) -> sql.Composable:
@@ -132,15 +95,19 @@ def _order(query: Any) -> sql.Composable:
     return sql.SQL(" order by ") + sql.SQL(", ").join(terms)
 
 
-def _page(query: Any) -> sql.Composable:
-    out: list[sql.Composable] = []
+def _page(query: Any, max_rows: int | None) -> sql.Composable:
+    """limit/offset, the limit capped at db-max-rows as PostgREST caps every read."""
+    values: dict[str, int] = {}
     for key in ("limit", "offset"):
         if key in query:
             try:
-                out.append(sql.SQL(f" {key} ") + sql.Literal(int(query[key])))
+                values[key] = int(query[key])
             except ValueError as exc:
                 raise BadRequest(f"{key} must be an integer") from exc
-    return sql.Composed(out)
+    if max_rows is not None:
+        values["limit"] = min(values.get("limit", max_rows), max_rows)
+    return sql.Composed([sql.SQL(f" {key} ") + sql.Literal(values[key])
+                         for key in ("limit", "offset") if key in values])
 
 
 def _returning(query: Any) -> sql.Composable:
@@ -197,7 +164,8 @@ class RestApi:
         representation = prefer.get("return") == "representation"
         if request.method in {"GET", "HEAD"}:
             stmt = sql.SQL("select {} from {} as _t{}{}{}").format(
-                _returning(query), table, _where(query), _order(query), _page(query))
+                _returning(query), table, _where(query), _order(query),
+                _page(query, self.stack.max_rows))
             rows = await self._rows(conn, stmt)
             total = None
             if prefer.get("count") == "exact":
@@ -209,6 +177,10 @@ class RestApi:
             stmt = await self._insert(conn, query, prefer, table, body)
             return self._respond(request, await self._run(conn, stmt, representation, query),
                                  201, None)
+        if request.method in {"PATCH", "DELETE"} and self.stack.safeupdate and not any(
+                key not in _RESERVED for key in query):
+            verb = "UPDATE" if request.method == "PATCH" else "DELETE"
+            raise BadRequest(f"{verb} requires a WHERE clause", code="21000")
         if request.method == "PATCH":
             if not isinstance(body, dict) or not body:
                 raise BadRequest("PATCH needs a JSON object body")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import threading
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +27,66 @@ from .tokens import TEST_JWT_SECRET, api_key
 
 EMULATION_SQL = Path(__file__).with_name("supabase_emulation.sql")
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "resources" / "supabase" / "migrations"
+#: PostgREST's `db-max-rows` on a hosted Supabase project.
+DEFAULT_MAX_ROWS = 1000
 
 
-def apply_schema(cluster: PgCluster) -> None:
-    """Supabase's pre-existing roles/auth/storage, then every project migration in order."""
+#: The role `supabase db push` connects as on a real project: not a superuser, no owner of
+#: the auth and storage schemas (see supabase_emulation.sql).
+MIGRATION_ROLE = "postgres"
+
+
+class MigrationRefused(RuntimeError):
+    """A migration file failed as a real project would refuse it; nothing of it was applied."""
+
+
+def project_migrations() -> list[Path]:
+    """The project's migration files in the order `supabase db push` applies them."""
+    return sorted(MIGRATIONS_DIR.glob("*.sql"))
+
+
+def apply_schema(cluster: PgCluster, migrations: Sequence[Path] | None = None) -> None:
+    """Supabase's pre-existing roles/auth/storage, then the project's migrations (all of them
+    unless `migrations` names some) as `supabase db push` applies them."""
     with psycopg.connect(cluster.conninfo(), autocommit=True) as conn:
         conn.execute(EMULATION_SQL.read_text())
-        for migration in sorted(MIGRATIONS_DIR.glob("*.sql")):
-            conn.execute(migration.read_text())
+    push_migrations(cluster, project_migrations() if migrations is None else migrations)
+
+
+def push_migrations(cluster: PgCluster, migrations: Sequence[Path]) -> list[str]:
+    """What `supabase db push` does with pending files; returns the versions it applied.
+
+    As the CLI does (supabase/cli pkg/migration/apply.go, file.go, history.go): connect as
+    `postgres`, keep the history in supabase_migrations.schema_migrations, skip versions
+    already there, and run each file, with its history row, as one transaction after a
+    `reset all`. A statement the real project refuses fails here too and leaves nothing of
+    its file behind.
+    """
+    applied: list[str] = []
+    with psycopg.connect(cluster.conninfo(user=MIGRATION_ROLE), autocommit=True) as conn:
+        conn.execute("create schema if not exists supabase_migrations")
+        conn.execute("create table if not exists supabase_migrations.schema_migrations "
+                     "(version text not null primary key, statements text[], name text)")
+        done = {r[0] for r in conn.execute(
+            "select version from supabase_migrations.schema_migrations").fetchall()}
+        for path in migrations:
+            version, _, name = path.stem.partition("_")
+            if version in done:
+                continue
+            text = path.read_text()
+            conn.execute("reset all")
+            try:
+                with conn.transaction():
+                    conn.execute(text)
+                    conn.execute("insert into supabase_migrations.schema_migrations "
+                                 "(version, name, statements) values (%s, %s, %s)",
+                                 (version, name, [text]))
+            except psycopg.Error as exc:
+                raise MigrationRefused(
+                    f"{path.name} failed as {MIGRATION_ROLE!r} ({exc.sqlstate}): {exc}"
+                ) from exc
+            applied.append(version)
+    return applied
 
 
 class SupabaseStack:
@@ -53,6 +105,10 @@ class SupabaseStack:
         self.jwt_expiry = 3600
         #: Storage keys ("bucket/name") of every accepted upload, in order.
         self.uploads: list[str] = []
+        #: PostgREST's db-max-rows: no read returns more rows (Supabase's default is 1000).
+        self.max_rows: int | None = DEFAULT_MAX_ROWS
+        #: pg-safeupdate on the API role, as on Supabase: unfiltered PATCH/DELETE fail (21000).
+        self.safeupdate = True
         self.admin_pool = Pool(cluster.conninfo())
         self.api_pool = Pool(cluster.conninfo(user="authenticator"))
         self._blob_dir = blob_dir
