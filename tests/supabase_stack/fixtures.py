@@ -19,6 +19,7 @@ import pytest
 
 from .pg import PgCluster
 from .server import DEFAULT_MAX_ROWS, SupabaseStack, apply_schema
+from .storage_api import FREE_PLAN_UPLOAD_LIMIT
 
 _shared: dict[str, Any] = {"cluster": None, "cluster_users": 0, "stack": None, "stack_users": 0}
 
@@ -78,5 +79,9 @@ def supabase_stack(supabase_stack_session: SupabaseStack) -> Iterator[SupabaseSt
     stack.max_rows = DEFAULT_MAX_ROWS
     stack.safeupdate = True
     stack.uploads.clear()
+    stack.upload_limit = FREE_PLAN_UPLOAD_LIMIT
+    stack.tus_cut_at = None
+    stack.tus_patches.clear()
+    stack.faults.reset()
     yield stack
     stack.start_http()  # a test may have simulated an outage

@@ -20,10 +20,12 @@ from aiohttp import web
 
 from .auth_api import AuthApi
 from .db import Pool
+from .faults import Faults
 from .pg import PgCluster, free_port
 from .rest_api import RestApi
-from .storage_api import StorageApi
+from .storage_api import FREE_PLAN_UPLOAD_LIMIT, StorageApi
 from .tokens import TEST_JWT_SECRET, api_key
+from .tus_api import TusApi
 
 EMULATION_SQL = Path(__file__).with_name("supabase_emulation.sql")
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "resources" / "supabase" / "migrations"
@@ -109,6 +111,14 @@ class SupabaseStack:
         self.max_rows: int | None = DEFAULT_MAX_ROWS
         #: pg-safeupdate on the API role, as on Supabase: unfiltered PATCH/DELETE fail (21000).
         self.safeupdate = True
+        #: Storage's largest accepted object, bytes (None: no limit); the free plan's 50 MB.
+        self.upload_limit: int | None = FREE_PLAN_UPLOAD_LIMIT
+        #: Drop the TUS PATCH that would take an upload past this offset, there (one-shot).
+        self.tus_cut_at: int | None = None
+        #: (Upload-Offset, bytes received) of every TUS PATCH.
+        self.tus_patches: list[tuple[int, int]] = []
+        #: Answer the next requests of a route with 429/503/504 (see faults.py).
+        self.faults = Faults()
         self.admin_pool = Pool(cluster.conninfo())
         self.api_pool = Pool(cluster.conninfo(user="authenticator"))
         self._blob_dir = blob_dir
@@ -131,10 +141,13 @@ class SupabaseStack:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=30)
 
     async def _setup(self) -> None:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app = web.Application(client_max_size=64 * 1024 * 1024,
+                              middlewares=[self.faults.middleware])
         app.add_routes(AuthApi(self).routes())
         app.add_routes(RestApi(self).routes())
-        app.add_routes(StorageApi(self, self._blob_dir).routes())
+        storage = StorageApi(self, self._blob_dir)
+        app.add_routes(storage.routes())
+        app.add_routes(TusApi(self, storage).routes())
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
 
