@@ -294,7 +294,7 @@ async def test_15_killed_server_drops_sockets_and_restarts_empty(tmp_path):
         with pytest.raises(OSError):
             await websockets.connect(comfy.ws_url, open_timeout=2)
 
-        comfy.restart()
+        comfy.restart(down_s=0)
         assert comfy.port == port
         async with httpx.AsyncClient(base_url=comfy.url) as client:
             assert (await client.get("/history")).text == "{}"

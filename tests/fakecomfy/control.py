@@ -3,7 +3,14 @@
 ``POST /_fake/drop_sockets``  cut every websocket without a close frame (a network drop).
 ``GET|POST /_fake/config``    ``node_delay_s``, ``node_delays`` {class: s}, ``time_scale``,
                               ``paused`` (the worker stops taking prompts; queue stays pending).
-``GET /_fake/state``          version, counters, queue/history ids, sockets and their flags.
+                              ``drop_at_executed`` [node id] (cut every socket just before
+                              that node's ``executed``), ``server_prompt_ids`` (ignore the
+                              client's ``prompt_id``, as servers before 0.3.2x did).
+``POST /_fake/hold``          ``{"names": [...]}`` close gates (holds.py); ``/_fake/release`` opens.
+``GET /_fake/state``          version, counters, queue/history ids, sockets and their flags,
+                              closed gates and the ones something waits on.
+``GET /_fake/requests``       every request so far (method, path, query, credentials), the
+                              ``POST /prompt`` bodies, and what the cloud storage host was sent.
 ``POST /_fake/broadcast``     send ``{"type", "data"}`` as a text frame to all (or ``sid``).
 """
 
@@ -33,7 +40,8 @@ def add_control_routes(server: PromptServer, app: web.Application) -> None:
         body = await request.json()
         if not isinstance(body, dict):
             return web.json_response({"error": "expected a JSON object"}, status=400)
-        unknown = set(body) - {"node_delay_s", "node_delays", "time_scale", "paused"}
+        unknown = set(body) - {"node_delay_s", "node_delays", "time_scale", "paused",
+                               "drop_at_executed", "server_prompt_ids"}
         if unknown:
             return web.json_response({"error": f"unknown keys: {sorted(unknown)}"}, status=400)
         if "node_delay_s" in body:
@@ -44,7 +52,26 @@ def add_control_routes(server: PromptServer, app: web.Application) -> None:
             server.config.time_scale = float(body["time_scale"])
         if "paused" in body:
             server.prompt_queue.set_paused(bool(body["paused"]))
+        if "drop_at_executed" in body:
+            server.config.drop_at_executed = [str(n) for n in body["drop_at_executed"]]
+        if "server_prompt_ids" in body:
+            server.config.server_prompt_ids = bool(body["server_prompt_ids"])
         return web.json_response(config_view(server))
+
+    @routes.post("/_fake/hold")
+    async def hold(request: web.Request) -> web.Response:
+        server.holds.hold(str(n) for n in (await request.json())["names"])
+        return web.json_response({"holds": server.holds.closed})
+
+    @routes.post("/_fake/release")
+    async def release(request: web.Request) -> web.Response:
+        server.holds.release(str(n) for n in (await request.json())["names"])
+        return web.json_response({"holds": server.holds.closed})
+
+    @routes.get("/_fake/requests")
+    async def requests(request: web.Request) -> web.Response:
+        return web.json_response({"requests": server.requests, "prompts": server.received_prompts,
+                                  "storage": server.storage_requests})
 
     @routes.get("/_fake/state")
     async def state(request: web.Request) -> web.Response:
@@ -63,6 +90,8 @@ def add_control_routes(server: PromptServer, app: web.Application) -> None:
                 "client_id": server.client_id,
                 "last_node_id": server.last_node_id,
                 "custom_nodes": [asdict(r) for r in server.load_results],
+                "holds": server.holds.closed,
+                "waiting": server.holds.waiting,
             }
         )
 

@@ -49,6 +49,10 @@ class Server(Protocol):
 
     def node_delay(self, class_type: str) -> float: ...
 
+    def before_node(self, node_id: str) -> None: ...
+
+    def before_executed(self, node_id: str) -> None: ...
+
 
 class ProgressRegistry:
     """``progress_state``: every non-pending node of the prompt, sent on each change."""
@@ -317,6 +321,7 @@ class PromptExecutor:
                 obj = class_def()
                 self.objects[(node_id, class_type)] = obj
             self.sleep_interruptibly(server.node_delay(class_type))
+            server.before_node(node_id)
             returns = map_node_over_list(obj, input_data_all, class_def.FUNCTION, allow_interrupt=True)
             output, ui = merge_returns(returns, obj)
         except shims.InterruptProcessingException as ex:
@@ -339,6 +344,7 @@ class PromptExecutor:
             meta = {"node_id": node_id, "display_node": node_id, "parent_node": None, "real_node_id": node_id}
             self.ui_cache[sigs[node_id]] = {"meta": meta, "output": ui}
             if server.client_id is not None:
+                server.before_executed(node_id)
                 server.send_sync(
                     "executed",
                     {"node": node_id, "display_node": node_id, "output": ui, "prompt_id": prompt_id},

@@ -4,17 +4,21 @@ comfy = FakeComfy(tmp_path)
 comfy.start()                  # blocks until "FAKECOMFY LISTENING ..." is printed
 comfy.control("config", {"node_delay_s": 0.05})
 comfy.kill()                   # SIGKILL: sockets end with 1006, state is gone
-comfy.restart()                # same port, fresh queue/history, number back at 0
+comfy.restart()                # down ~6 s like the real one, then same port, fresh queue/history
+await asyncio.to_thread(comfy.restart, down_s=1.0)   # the same without blocking the test's loop
+comfy.hold("3"); await comfy.until(lambda s: "3" in s["waiting"]); comfy.release("3")
 comfy.stop()
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +26,9 @@ import httpx
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 READY_PREFIX = "FAKECOMFY LISTENING "
+#: A real ComfyUI 0.3.64 took 5.7-6.5 s from its start to listening (recorded restarts, §7);
+#: connections are refused all that time, and a client must not give up meanwhile.
+RESTART_DOWN_S = 6.0
 
 
 class FakeComfyError(RuntimeError):
@@ -38,6 +45,8 @@ class FakeComfy:
         custom_nodes: list[Path] | None = None,
         default_nodes: bool = True,
         startup_timeout: float = 20.0,
+        restart_down_s: float = RESTART_DOWN_S,
+        api_key: str | None = None,
     ) -> None:
         self.root = Path(root)
         self.version = version
@@ -45,6 +54,8 @@ class FakeComfy:
         self.custom_nodes = list(custom_nodes or [])
         self.default_nodes = default_nodes
         self.startup_timeout = startup_timeout
+        self.restart_down_s = restart_down_s
+        self.api_key = api_key  # Comfy Cloud mode: X-API-Key / ?token= required, /view redirects
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = self.root / "fakecomfy.log"
 
@@ -88,6 +99,8 @@ class FakeComfy:
             cmd += ["--custom-nodes", *map(str, self.custom_nodes)]
         if not self.default_nodes:
             cmd.append("--no-default-nodes")
+        if self.api_key:
+            cmd += ["--api-key", self.api_key]
         return cmd
 
     def start(self) -> None:
@@ -127,8 +140,14 @@ class FakeComfy:
     def stop(self) -> None:
         self.kill()
 
-    def restart(self) -> None:
+    def restart(self, down_s: float | None = None) -> None:
+        """Kill, stay down (connections refused) for `down_s`, then start on the same port.
+
+        Blocks the calling thread; from an async test run it with ``asyncio.to_thread`` so the
+        client under test keeps retrying meanwhile.
+        """
         self.kill()
+        time.sleep(self.restart_down_s if down_s is None else down_s)
         self.start()
 
     def control(self, path: str, json: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -139,6 +158,30 @@ class FakeComfy:
         if response.status_code != 200:
             raise FakeComfyError(f"{url} -> {response.status_code} {response.text}")
         return response.json()
+
+    def hold(self, *names: str) -> None:
+        """Close gates (a node id, ``history``, ``prompt_reply``: see holds.py)."""
+        self.control("hold", {"names": list(names)})
+
+    def release(self, *names: str) -> None:
+        self.control("release", {"names": list(names)})
+
+    def requests(self) -> dict[str, Any]:
+        """What clients sent: ``requests``, ``prompts`` (POST /prompt bodies), ``storage``."""
+        return self.control("requests")
+
+    async def until(self, predicate: Callable[[dict[str, Any]], bool],
+                    timeout: float = 15.0) -> dict[str, Any]:
+        """Poll ``/_fake/state`` until `predicate` holds, without blocking the event loop."""
+        async with httpx.AsyncClient(base_url=self.url, timeout=10) as client:
+            async def poll() -> dict[str, Any]:
+                while True:
+                    state = (await client.get("/_fake/state")).json()
+                    if predicate(state):
+                        return state
+                    await asyncio.sleep(0.02)
+
+            return await asyncio.wait_for(poll(), timeout)
 
     def log_text(self) -> str:
         return self.log_path.read_text("utf-8", "replace") if self.log_path.exists() else ""

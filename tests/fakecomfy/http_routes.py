@@ -7,6 +7,7 @@ A body that is not JSON is left to raise, which aiohttp turns into the same plai
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import ipaddress
 import mimetypes
@@ -86,6 +87,57 @@ def origin_middleware(server: PromptServer) -> Any:
         return await handler(request)
 
     return middleware
+
+
+def request_log_middleware(server: PromptServer) -> Any:
+    """Keeps each request's method, path, query and credentials for ``/_fake/requests``."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+        if not request.path.startswith("/_fake/"):
+            server.requests.append(describe_request(request))
+        return await handler(request)
+
+    return middleware
+
+
+def describe_request(request: web.Request) -> dict[str, Any]:
+    return {
+        "method": request.method,
+        "path": request.path,
+        "query": dict(request.rel_url.query),
+        "headers": {k: v for k, v in request.headers.items()
+                    if k.lower() in ("x-api-key", "authorization", "cookie", "origin")},
+    }
+
+
+def api_key_middleware(server: PromptServer) -> Any:
+    """Comfy Cloud: ``X-API-Key`` on every HTTP call, ``?token=`` on the websocket, else 401."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+        key = server.api_key
+        if key and not request.path.startswith("/_fake/"):
+            sent = (request.rel_url.query.get("token") if request.path.endswith("/ws")
+                    else request.headers.get("X-API-Key"))
+            if sent != key:
+                return web.json_response({"message": "Invalid or missing API key"}, status=401)
+        return await handler(request)
+
+    return middleware
+
+
+def storage_app(server: PromptServer) -> web.Application:
+    """The cloud's storage host: serves signed URLs and keeps what each request carried."""
+    app = web.Application()
+
+    async def signed(request: web.Request) -> web.StreamResponse:
+        server.storage_requests.append(describe_request(request))
+        query = {k: v for k, v in request.rel_url.query.items() if k != "signature"}
+        return view_file(query)
+
+    app.router.add_get("/signed", signed)
+    return app
 
 
 def add_routes(server: PromptServer, routes: web.RouteTableDef) -> None:
@@ -173,6 +225,7 @@ def add_routes(server: PromptServer, routes: web.RouteTableDef) -> None:
     @routes.post("/prompt")
     async def post_prompt(request: web.Request) -> web.Response:
         json_data = await request.json()
+        server.received_prompts.append(copy.deepcopy(json_data))
         client_prompt_id = json_data.get("prompt_id")
         if (
             server.profile.validate_prompt_id
@@ -205,7 +258,9 @@ def add_routes(server: PromptServer, routes: web.RouteTableDef) -> None:
             return web.json_response({"error": error, "node_errors": {}}, status=400)
 
         prompt = json_data["prompt"]
-        if server.profile.validate_prompt_id:
+        if server.config.server_prompt_ids:
+            prompt_id = str(uuid.uuid4())
+        elif server.profile.validate_prompt_id:
             prompt_id = json_data.get("prompt_id") or str(uuid.uuid4())
         else:
             prompt_id = str(json_data.get("prompt_id", uuid.uuid4()))
@@ -219,6 +274,7 @@ def add_routes(server: PromptServer, routes: web.RouteTableDef) -> None:
             return web.json_response({"error": error, "node_errors": node_errors}, status=400)
         sensitive = {k: extra_data.pop(k) for k in SENSITIVE_EXTRA_DATA_KEYS if k in extra_data}
         server.prompt_queue.put((number, prompt_id, prompt, extra_data, outputs, sensitive))
+        await server.holds.wait_async("prompt_reply")
         return web.json_response({"prompt_id": prompt_id, "number": number, "node_errors": node_errors})
 
     @routes.get("/queue")
@@ -286,6 +342,10 @@ def add_routes(server: PromptServer, routes: web.RouteTableDef) -> None:
 
     @routes.get("/view")
     async def view(request: web.Request) -> web.StreamResponse:
+        if server.storage_url:
+            # Comfy Cloud answers /api/view with a 302 to a signed storage URL on another host.
+            signed = urllib.parse.urlencode({**request.rel_url.query, "signature": uuid.uuid4().hex})
+            raise web.HTTPFound(f"{server.storage_url}/signed?{signed}")
         return view_file(request.rel_url.query)
 
 
