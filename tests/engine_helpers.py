@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-from automata_desktop.comfy.client import Backoff, ComfyClient
+from automata_desktop.comfy.client import Backoff, ComfyClient, Timeouts
 from automata_desktop.core.workflow import WorkflowTemplate, parse_workflow
 from automata_desktop.jobs.engine import JobEngine
 from automata_desktop.jobs.models import GenerationRequest, JobUpdate
@@ -37,6 +37,22 @@ def slow_graph(steps: int = 6, delay_s: float = 0.1, color: int = 0x112233,
     }
 
 
+def two_outputs_graph(color: int = 0x336699) -> dict[str, Any]:
+    """Two SaveImage outputs; ComfyUI runs node 2 before 3 and 4 (outputs go first, graph.py).
+
+    Holding node 3 in the fake stops the run between the first output and the second.
+    """
+    return {
+        "1": {"class_type": "EmptyImage",
+              "inputs": {"width": 64, "height": 48, "batch_size": 1, "color": color}},
+        "2": {"class_type": "SaveImage",
+              "inputs": {"images": ["1", 0], "filename_prefix": "automata/first_basecolor"}},
+        "3": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}},
+        "4": {"class_type": "SaveImage",
+              "inputs": {"images": ["3", 0], "filename_prefix": "automata/second_basecolor"}},
+    }
+
+
 def template(graph: dict[str, Any], name: str = "test", **manifest: Any) -> WorkflowTemplate:
     params = manifest.pop("parameters", {})
     if "color" not in params and "1" in graph and graph["1"]["class_type"] == "EmptyImage":
@@ -48,11 +64,14 @@ def request(tpl: WorkflowTemplate, server: str, **kwargs: Any) -> GenerationRequ
     return GenerationRequest(workflow=tpl, server=server, **kwargs)
 
 
-def client_factory(*, websocket: bool = True) -> Callable[[str], ComfyClient]:
-    """Clients with quick reconnects; `websocket=False` points the socket at a closed port."""
+def client_factory(*, websocket: bool = True, silence_s: float = 30.0,
+                   api_key: str | None = None) -> Callable[[str], ComfyClient]:
+    """Clients with quick reconnects; `websocket=False` points the socket at a closed port;
+    `silence_s` is how long a socket may say nothing while prompts are pending."""
 
     def make(url: str) -> ComfyClient:
-        client = ComfyClient(url, backoff=FAST_BACKOFF)
+        client = ComfyClient(url, backoff=FAST_BACKOFF, api_key=api_key,
+                             timeouts=Timeouts(silence=silence_s))
         if not websocket:
             client._ws_url = lambda: "ws://127.0.0.1:9/ws"  # type: ignore[method-assign]
         return client
@@ -73,6 +92,16 @@ async def running_engine(library_root: Path, **kwargs: Any) -> AsyncIterator[Job
         library.close()
 
 
+async def until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
+    """Wait for a condition the test cannot await directly (polling, not a fixed sleep)."""
+
+    async def poll() -> None:
+        while not condition():
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(poll(), timeout)
+
+
 class UpdateLog:
     """Collects every JobUpdate while a test runs."""
 
@@ -87,6 +116,11 @@ class UpdateLog:
 
     def for_(self, gen_id: str) -> list[JobUpdate]:
         return [u for u in self.items if u.generation_id == gen_id]
+
+    async def message(self, gen_id: str, text: str, timeout: float = 15) -> JobUpdate:
+        """Wait for an update of `gen_id` whose message contains `text`."""
+        return await self.wait_for(lambda u: u.generation_id == gen_id and text in u.message,
+                                   timeout)
 
     async def wait_for(self, predicate: Callable[[JobUpdate], bool], timeout: float = 10) -> JobUpdate:
         async def poll() -> JobUpdate:

@@ -66,16 +66,20 @@ async def test_polling_alone_completes_when_the_websocket_never_connects(fake_co
 
 
 async def test_a_websocket_dropped_mid_run_still_completes(fake_comfy, tmp_path):
+    # The socket is cut just as the only output reports its file: that `executed`, and the rest
+    # of the run's messages, are never received; the file comes from the history.
+    fake_comfy.control("config", {"drop_at_executed": ["3"]})
     async with running_engine(tmp_path / "lib", poll_interval_s=60, fast_poll_s=0.3) as engine:
         log = UpdateLog(engine)
-        graph = slow_graph(steps=10, delay_s=0.15, color=0x445566)
+        graph = slow_graph(steps=3, delay_s=0.05, color=0x445566)
         [gen] = await engine.submit(request(template(graph), fake_comfy.url))
-        await log.wait_for(lambda u: u.generation_id == gen.id and u.status is GenerationStatus.RUNNING)
-        fake_comfy.control("drop_sockets", {})
         [done] = await engine.wait([gen.id], timeout=20)
         log.close()
-    assert done.status is GenerationStatus.COMPLETED and len(done.files) == 1
+    assert done.status is GenerationStatus.COMPLETED
+    [file] = done.files
+    assert file.path.name.startswith("slow_basecolor") and file.path.read_bytes()[:4] == b"\x89PNG"
     assert any("connection to ComfyUI lost" in u.message for u in log.for_(gen.id))
+    assert [u for u in log.for_(gen.id) if u.status.is_final][-1].completed_by == "history"
 
 
 async def test_a_server_restart_that_lost_the_queue_fails_with_a_reason(fake_comfy, tmp_path):
@@ -84,9 +88,7 @@ async def test_a_server_restart_that_lost_the_queue_fails_with_a_reason(fake_com
         graph = slow_graph(steps=40, delay_s=0.25, color=0x010203)
         [gen] = await engine.submit(request(template(graph), fake_comfy.url))
         await log.wait_for(lambda u: u.generation_id == gen.id and u.status is GenerationStatus.RUNNING)
-        fake_comfy.kill()
-        await asyncio.sleep(0.3)
-        fake_comfy.restart()
+        await asyncio.to_thread(fake_comfy.restart, down_s=0.3)
         [done] = await engine.wait([gen.id], timeout=20)
         log.close()
     assert done.status is GenerationStatus.FAILED

@@ -389,7 +389,7 @@ class ComfyClient:
                 payload = response.json()
             except ValueError:
                 payload = None
-            headline, problems = protocol.describe_prompt_errors(payload)
+            headline, problems = protocol.describe_prompt_errors(payload, graph)
             raise PromptRejected(f"ComfyUI rejected the workflow: {headline}", problems)
         if response.status_code != 200:
             self.untrack(prompt_id)
@@ -427,8 +427,8 @@ class ComfyClient:
         result = await self.get_history(prompt_id)  # it may have finished in between
         if result is not None:
             return result
-        return PromptLost(prompt_id, f"ComfyUI at {self.url} no longer knows this prompt "
-                                     "(the server restarted and lost its queue); resubmit it")
+        return PromptLost(prompt_id, f"ComfyUI at {self.url} restarted and no longer knows this "
+                                     "prompt (a restart empties its queue and history); resubmit it")
 
     async def cancel(self, prompt_id: str) -> str:
         """Remove a pending prompt, or interrupt it if it is running. Returns what was done."""

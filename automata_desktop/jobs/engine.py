@@ -1,9 +1,15 @@
 """The generation engine: queue workflows, follow them, and complete each one exactly once.
 
-Completion is taken from whichever signal arrives first — the websocket (`execution_success`), the
-AUTOMATA Webhook node's callback, `/history` polling (fast while the websocket is down, slow as a
-safety net otherwise) or an explicit "check now". Every generation is a library row before any work
-starts, so after a crash `start()` picks up each unfinished one again by its prompt id.
+Completion is taken from whichever signal arrives first — the websocket (`execution_success`, then
+the end marker), the AUTOMATA Webhook node's callback, `/history` polling (fast while the websocket
+is down, slow as a safety net otherwise) or an explicit "check now". Every generation is a library
+row before any work starts, so after a crash `start()` picks up each unfinished one again by its
+prompt id.
+
+The outputs of a run are those `/history` lists, merged with those `executed` announced live:
+ComfyUI never resends an `executed` that was sent while the socket was down, so the websocket alone
+can miss one. Only when the server has forgotten the prompt (it died before recording the run) do
+the live messages stand alone, and then only if none of them can have been missed.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import contextlib
 import logging
 import random
 import uuid
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,17 +60,62 @@ class _Job:
     graph: dict[str, Any]
     deadline: float
     tracker: ProgressTracker
+    timeout_s: float
     prompt_id: str | None = None
+    #: outputs announced live by `executed`, by node (the history has the full set)
     outputs: dict[str, tuple[ev.OutputRef, ...]] = field(default_factory=dict)
     cached: set[str] = field(default_factory=set)
     downloads: dict[tuple[str, str, str], asyncio.Future[DownloadedFile]] = field(default_factory=dict)
     finishing: bool = False
     cancel_requested: bool = False
     current_node: str | None = None
+    #: the websocket said `execution_success`; completing now waits only for the history
+    succeeded: bool = False
+    #: `execution_start` came over the websocket, and the socket has not dropped since: every
+    #: message of the run was heard (ComfyUI replays none after a reconnect)
+    heard_start: bool = False
+    gap: bool = False
 
     @property
     def id(self) -> str:
         return self.generation.id
+
+    @property
+    def heard_everything(self) -> bool:
+        return self.succeeded and self.heard_start and not self.gap
+
+    def heard_files(self) -> list[ev.OutputRef]:
+        return [f for refs in self.outputs.values() for f in refs]
+
+
+class _EarlyMessages:
+    """Messages for prompt ids we do not follow (yet), handed over when one becomes a job.
+
+    They come before `POST /prompt` answers with a server-chosen id (§0.4), trail a prompt that
+    already finished, or belong to other clients (Comfy Cloud sends every socket everything). The
+    oldest prompt is evicted first, so stale ids can never crowd out a new prompt's messages.
+    """
+
+    MAX_PROMPTS = 256
+    MAX_EVENTS = 512  # per prompt: a long sampler's progress is not worth more
+
+    def __init__(self) -> None:
+        self._by_prompt: OrderedDict[str, list[ev.ComfyEvent]] = OrderedDict()
+
+    def add(self, prompt_id: str, event: ev.ComfyEvent) -> None:
+        events = self._by_prompt.get(prompt_id)
+        if events is None:
+            if len(self._by_prompt) >= self.MAX_PROMPTS:
+                self._by_prompt.popitem(last=False)
+            events = self._by_prompt[prompt_id] = []
+        if len(events) < self.MAX_EVENTS:
+            events.append(event)
+
+    def pop(self, prompt_id: str) -> list[ev.ComfyEvent]:
+        return self._by_prompt.pop(prompt_id, [])
+
+    def __len__(self) -> int:
+        return len(self._by_prompt)
 
 
 class _ServerSession:
@@ -75,8 +126,9 @@ class _ServerSession:
         self.url = url
         self.client = client
         self.jobs: dict[str, _Job] = {}
-        self.early: dict[str, list[ev.ComfyEvent]] = defaultdict(list)
+        self.early = _EarlyMessages()
         self.running_prompt: str | None = None
+        self._pace_changed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._events = client.events()
 
@@ -96,13 +148,18 @@ class _ServerSession:
         assert job.prompt_id
         self.jobs[job.prompt_id] = job
         self.client.track(job.prompt_id)
-        for event in self.early.pop(job.prompt_id, []):  # arrived before POST /prompt answered
+        for event in self.early.pop(job.prompt_id):  # arrived before POST /prompt answered
             self.engine._dispatch(self, job, event)
 
     def remove(self, job: _Job) -> None:
         if job.prompt_id:
             self.jobs.pop(job.prompt_id, None)
+            self.early.pop(job.prompt_id)
             self.client.untrack(job.prompt_id)
+
+    def repace(self) -> None:
+        """Polling should change pace now (the socket dropped, or a run awaits its history)."""
+        self._pace_changed.set()
 
     async def _consume(self) -> None:
         async for event in self._events:
@@ -115,6 +172,7 @@ class _ServerSession:
         if isinstance(event, ev.Disconnected | ev.Connected):
             for job in list(self.jobs.values()):
                 self.engine._connection_changed(job, event)
+            self.repace()
             return
         if isinstance(event, ev.QueueStatus | ev.ProgressText):
             return
@@ -127,16 +185,23 @@ class _ServerSession:
             return
         job = self.jobs.get(prompt_id)
         if job is None:
-            if len(self.early) < 256 and len(self.early[prompt_id]) < 512:
-                self.early[prompt_id].append(event)
+            self.early.add(prompt_id, event)
             return
         self.engine._dispatch(self, job, event)
 
     async def _poll(self) -> None:
-        """`/history` polling: the only signal while the socket is down, a safety net otherwise."""
+        """`/history` polling: the only signal while the socket is down, a safety net otherwise,
+        and fast while a run the websocket reported finished waits for its history entry."""
         while True:
-            interval = self.engine.poll_interval_s if self.client.connected else self.engine.fast_poll_s
-            await asyncio.sleep(interval)
+            fast = (not self.client.connected
+                    or any(j.succeeded and not j.finishing for j in self.jobs.values()))
+            interval = self.engine.fast_poll_s if fast else self.engine.poll_interval_s
+            self._pace_changed.clear()
+            try:
+                await asyncio.wait_for(self._pace_changed.wait(), interval)
+                continue  # sleep again at the new pace
+            except TimeoutError:
+                pass
             for job in list(self.jobs.values()):
                 await self.engine._check(self, job, completed_by="history")
 
@@ -278,6 +343,8 @@ class JobEngine:
             gen = self.library.get(generation_id)
             if gen is None or not gen.prompt_id or gen.server == LOCAL_SERVER:
                 return gen
+            if gen.status in (GenerationStatus.COMPLETED, GenerationStatus.CANCELLED):
+                return gen  # settled: nothing on the server can change it
             job = self._track(gen, gen.server)
         session = await self.session(job.server)
         session.add(job)
@@ -355,9 +422,9 @@ class JobEngine:
     def _new_job(self, gen: Generation, server: str, graph: dict[str, Any],
                  timeout_s: float | None) -> _Job:
         loop = asyncio.get_running_loop()
-        job = _Job(generation=gen, server=server, graph=graph,
-                   deadline=loop.time() + (timeout_s or self.timeout_s),
-                   tracker=ProgressTracker.for_graph(graph))
+        timeout_s = timeout_s or self.timeout_s
+        job = _Job(generation=gen, server=server, graph=graph, deadline=loop.time() + timeout_s,
+                   timeout_s=timeout_s, tracker=ProgressTracker.for_graph(graph))
         self._jobs[gen.id] = job
         self._done[gen.id].clear()
         return job
@@ -409,6 +476,7 @@ class JobEngine:
         tracker = job.tracker
         match event:
             case ev.ExecutionStarted():
+                job.heard_start = True
                 gen = self.library.update(job.id, status=GenerationStatus.RUNNING, started_at=utcnow())
                 job.generation.status, job.generation.started_at = gen.status, gen.started_at
                 self._emit(job, message="running")
@@ -433,13 +501,18 @@ class JobEngine:
                 job.outputs[node] = files
                 self._prefetch(session, job, files)
             case ev.ExecutionSucceeded():
-                files = [f for refs in job.outputs.values() for f in refs]
-                self._start_completion(session, job, files, "websocket")
+                # Not complete yet: an `executed` sent while the socket was down is never
+                # resent, so the outputs come from /history, which the server writes next (and
+                # then sends the end marker). Polling speeds up in case the marker never comes.
+                job.succeeded = True
+                self._emit(job, message="finished on ComfyUI; collecting the results")
+                session.repace()
             case ev.PromptFinished():
                 if session.running_prompt == job.prompt_id:
                     session.running_prompt = None
-                if not job.finishing:  # the end marker without a verdict: ask the history
-                    self._spawn(self._check(session, job, completed_by="history"))
+                if not job.finishing:  # the history is written now: read the verdict and outputs
+                    by = "websocket" if job.succeeded else "history"
+                    self._spawn(self._check(session, job, completed_by=by))
             case ev.ExecutionFailed(message=message):
                 self._finish(job, GenerationStatus.FAILED, message)
             case ev.ExecutionInterrupted():
@@ -449,6 +522,8 @@ class JobEngine:
 
     def _connection_changed(self, job: _Job, event: ev.Connected | ev.Disconnected) -> None:
         if isinstance(event, ev.Disconnected):
+            # An `executed` of the run may be lost from here on (none come after the verdict).
+            job.gap = job.gap or (job.heard_start and not job.succeeded)
             self._emit(job, message=f"connection to ComfyUI lost ({event.reason}); retrying in "
                                     f"{event.retry_in_s:.0f} s, following through /history")
         elif event.reconnected:
@@ -470,15 +545,42 @@ class JobEngine:
         if job.finishing:
             return
         if isinstance(result, ev.PromptLost):
-            self._finish(job, GenerationStatus.FAILED, result.reason)
+            if job.heard_everything:
+                # The server died between reporting the run and recording it (or before we read
+                # the record): every `executed` of the run was heard, so those are its outputs.
+                self._start_completion(session, job, job.heard_files(), completed_by)
+            else:
+                self._finish_lost(job, result.reason)
         elif result.interrupted:
             self._finish_interrupted(job)
         elif result.status == "success" and result.completed:
             all_cached = bool(job.graph) and set(job.graph) <= set(result.cached_nodes)
-            self._start_completion(session, job, list(result.files), completed_by,
-                                   all_cached=all_cached)
+            files = [*result.files, *job.heard_files()]  # _unique merges the two accounts
+            self._start_completion(session, job, files, completed_by, all_cached=all_cached)
         else:
             self._finish(job, GenerationStatus.FAILED, result.error or "the workflow failed")
+
+    def _finish_lost(self, job: _Job, reason: str) -> None:
+        """The server forgot a prompt we cannot account for: fail, but keep what already landed."""
+        kept = self._keep_landed(job)
+        if kept:
+            reason += (f" ({kept} file{'s' if kept > 1 else ''} fetched before that "
+                       f"{'are' if kept > 1 else 'is'} kept)")
+        self._finish(job, GenerationStatus.FAILED, reason)
+
+    def _keep_landed(self, job: _Job) -> int:
+        refs = {(r.filename, r.subfolder, r.type): r for r in _unique(job.heard_files())}
+        kept = 0
+        for key, task in list(job.downloads.items()):
+            if key in refs and task.done() and not task.cancelled() and task.exception() is None:
+                try:
+                    self._adopt(job, refs[key], task.result())
+                except AutomataError as exc:
+                    log.warning("could not keep %s: %s", key[0], exc)
+                    continue
+                del job.downloads[key]
+                kept += 1
+        return kept
 
     def _finish_interrupted(self, job: _Job) -> None:
         if job.cancel_requested:
@@ -531,16 +633,7 @@ class JobEngine:
         stored = []
         try:
             for finished in asyncio.as_completed([landed(r) for r in refs]):  # adopt as each lands
-                ref, download = await finished
-                kind = infer_map_kind(ref.filename, hint=ref.kind)
-                if ref.type == "temp" and kind is MapKind.OTHER:
-                    kind = MapKind.PREVIEW
-                stored_file = self.library.adopt_file(job.id, kind, download.path,
-                                                      sha256=download.sha256,
-                                                      filename=Path(ref.filename).name)
-                stored.append(stored_file)
-                for callback in self.on_file_stored:
-                    callback(job.id, stored_file)
+                stored.append(self._adopt(job, *await finished))
         except AutomataError as exc:
             job.finishing = False
             self._finish(job, GenerationStatus.FAILED, f"results could not be saved: {exc}")
@@ -553,6 +646,16 @@ class JobEngine:
             note = "completed from cache (an identical run already made these files)"
         self._finish(job, GenerationStatus.COMPLETED, None, completed_by=completed_by,
                      message=note)
+
+    def _adopt(self, job: _Job, ref: ev.OutputRef, download: DownloadedFile) -> OutputFile:
+        kind = infer_map_kind(ref.filename, hint=ref.kind)
+        if ref.type == "temp" and kind is MapKind.OTHER:
+            kind = MapKind.PREVIEW
+        stored = self.library.adopt_file(job.id, kind, download.path, sha256=download.sha256,
+                                         filename=Path(ref.filename).name)
+        for callback in self.on_file_stored:
+            callback(job.id, stored)
+        return stored
 
     def _drop_downloads(self, job: _Job) -> None:
         """A run that did not complete: stop its transfers and remove what they left."""
@@ -632,18 +735,18 @@ class JobEngine:
     def _finish(self, job: _Job, status: GenerationStatus, error: str | None, *,
                 completed_by: str | None = None, message: str = "") -> None:
         current = self.library.get(job.id)
+        job.finishing = True
+        for session in self._sessions.values():
+            session.remove(job)
+        self._jobs.pop(job.id, None)
         if current is not None and current.status.is_final and current.status == status:
             return
-        job.finishing = True
         if status is not GenerationStatus.COMPLETED:
             self._drop_downloads(job)
         gen = self.library.update(job.id, status=status, error=error, finished_at=utcnow())
         job.generation = gen
         if status is GenerationStatus.COMPLETED:
             job.tracker.complete()
-        for session in self._sessions.values():
-            session.remove(job)
-        self._jobs.pop(job.id, None)
         self._emit(job, message=message or error or status.value, completed_by=completed_by,
                    files=tuple(f.path for f in gen.files))
         self._done[job.id].set()
@@ -659,14 +762,20 @@ class JobEngine:
             await asyncio.sleep(0.5)
             for job in list(self._jobs.values()):
                 if not job.finishing and loop.time() > job.deadline:
-                    minutes = (self.timeout_s if job.deadline else 0) / 60
-                    self._finish(job, GenerationStatus.TIMED_OUT,
-                                 f"no result after {minutes:.0f} min; check ComfyUI, then retry "
-                                 "or raise the timeout")
-                    session = self._sessions.get(job.server)
-                    if session and job.prompt_id:
-                        with contextlib.suppress(ComfyError):
-                            await session.client.cancel(job.prompt_id)
+                    job.finishing = True  # its interrupt message must not turn it into "failed"
+                    self._spawn(self._time_out(job))
+
+    async def _time_out(self, job: _Job) -> None:
+        """Stop the prompt on the server first (it would hold the GPU for nothing), then tell."""
+        session = self._sessions.get(job.server)
+        if session and job.prompt_id:
+            try:
+                await session.client.cancel(job.prompt_id)
+            except ComfyError as exc:
+                log.info("could not cancel timed-out prompt %s: %s", job.prompt_id, exc)
+        self._finish(job, GenerationStatus.TIMED_OUT,
+                     f"no result after {_duration(job.timeout_s)}; check ComfyUI, then retry or "
+                     "raise the timeout")
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)
@@ -681,6 +790,7 @@ class JobEngine:
             fraction=job.tracker.fraction if fraction is None else fraction,
             eta_s=job.tracker.eta_s(), current_node=_node_label(job), message=message,
             preview=preview, preview_mime=preview_mime, files=files, completed_by=completed_by,
+            workflow=job.generation.workflow, server=job.server,
         )
         self._updates.publish(update)
 
@@ -695,6 +805,10 @@ def _node_label(job: _Job) -> str | None:
         return None
     class_type = (job.graph.get(node) or {}).get("class_type")
     return f"{class_type} (#{node})" if class_type else node
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 
 
 def _unique(refs: Iterable[ev.OutputRef]) -> list[ev.OutputRef]:
