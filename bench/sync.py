@@ -8,6 +8,8 @@ roughness, metallic and AO: about 20 MB per generation). Measures
   - pull: a second device's Puller + LibraryMirror into a real Library (download, sha256, adopt);
   - raw: the same bytes POSTed straight to the storage endpoint with httpx, same concurrency;
 and prints wall time, MB/s and HTTP requests per generation. The target is push >= 70 % of raw.
+Maps over 6 MB go up resumably (TUS: a create and one PATCH per 6 MB, as Supabase recommends)
+while raw sends one POST each, so push makes more requests per generation than raw.
 The five map files are shared by all generations (each still gets its own storage keys).
 
     .venv/bin/python bench/sync.py [--generations 50] [--size 2048] [--concurrency 1 4]

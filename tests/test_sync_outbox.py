@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from automata_desktop.sync import Outbox, OutboxKind, backoff_delay
-from automata_desktop.sync.outbox import BACKOFF_CAP_S
+from automata_desktop.sync.outbox import BACKOFF_CAP_S, BUSY_PREFIX, Delivery
 
 
 class Clock:
@@ -82,3 +82,29 @@ def test_backoff_is_jittered_between_half_and_full():
     assert backoff_delay(3, rng=lambda: 0.0) == 4.0
     assert backoff_delay(3, rng=lambda: 1.0) == 8.0
     assert 4.0 <= backoff_delay(3) <= 8.0
+
+
+def test_waiting_on_a_busy_supabase_is_pending_not_failed(tmp_path):
+    box = Outbox(tmp_path)
+    box.enqueue("gen-1")
+    box.fail(box.claim(), f"{BUSY_PREFIX}Supabase is rate limiting this device (HTTP 429)")
+
+    assert box.delivery(["gen-1"]) == {"gen-1": Delivery.PENDING}
+    assert box.failed_count() == 0
+
+
+def test_a_push_that_kept_a_file_local_is_partly_synced_until_one_takes_everything(tmp_path):
+    box = Outbox(tmp_path)
+    box.enqueue("gen-1")
+    box.ack(box.claim(), local_only="height.exr (72 MB) is larger than ... (50 MB)")
+    assert box.delivery(["gen-1"]) == {"gen-1": Delivery.PARTIAL}
+    assert box.local_only(["gen-1", "gen-2"]) == {
+        "gen-1": "height.exr (72 MB) is larger than ... (50 MB)"}
+    box.close()
+
+    reopened = Outbox(tmp_path)  # it is remembered
+    assert reopened.delivery(["gen-1"]) == {"gen-1": Delivery.PARTIAL}
+    reopened.enqueue("gen-1")
+    reopened.ack(reopened.claim())  # the limit was raised: everything went up this time
+    assert reopened.delivery(["gen-1"]) == {"gen-1": Delivery.SYNCED}
+    assert reopened.local_only(["gen-1"]) == {}

@@ -68,7 +68,7 @@ def test_bob_cannot_file_a_generation_under_alices_name(alice_and_bob, supabase_
 
 def test_bob_cannot_read_or_overwrite_alices_textures(alice_and_bob):
     alice, bob, gen = alice_and_bob
-    key = f"{alice.user_id}/{gen.id}/base_color.png"
+    key = f"{alice.user_id}/{gen.id}/base_color.{gen.files[0].sha256[:16]}.png"
     bucket = bob.auth.client.storage.from_("textures")
 
     with pytest.raises(StorageApiError) as caught:

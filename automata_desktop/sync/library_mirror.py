@@ -57,7 +57,7 @@ class LibraryMirror:
                 continue  # the local edit is newer: its file of this kind stays the one used
             if self.library.find_file(gen.id, remote_file.kind, remote_file.sha256):
                 continue
-            name = Path(remote_file.path).name
+            name = remote_file.filename  # `normal.png`, not the key's hashed name
             temp = self.library.files_dir(gen.id) / f".sync-{uuid.uuid4().hex[:8]}-{name}"
             try:
                 self.download(remote_file, temp)

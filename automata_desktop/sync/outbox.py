@@ -53,10 +53,16 @@ class Delivery(StrEnum):
     PENDING = "upload pending"
     FAILED = "upload failed"
     SYNCED = "synced"
+    #: In the cloud except files it cannot hold (too large); those stay on this computer.
+    PARTIAL = "partly synced"
 
 
 #: `last_error` of an item that waits for the network rather than failed (see SyncWorker).
 OFFLINE_PREFIX = "offline: "
+#: `last_error` of an item that waits because Supabase asked to (429, 503, 504): not a failure.
+BUSY_PREFIX = "busy: "
+_WAITING = (OFFLINE_PREFIX, BUSY_PREFIX)
+_LOCAL_ONLY_KEY = "local_only."
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,9 +134,17 @@ class Outbox:
             ).fetchone()
         return _item(row) if row else None
 
-    def ack(self, item: OutboxItem) -> None:
-        """Done. A request that arrived meanwhile (newer version) stays queued."""
+    def ack(self, item: OutboxItem, *, local_only: str | None = None) -> None:
+        """Done. A request that arrived meanwhile (newer version) stays queued.
+
+        `local_only`: what of the pushed generation the cloud could not take and why (shown
+        with its PARTIAL delivery until a later push takes everything)."""
         with self._lock:
+            self._db.execute("delete from sync_state where key = ?",
+                             (f"{_LOCAL_ONLY_KEY}{item.generation_id}",))
+            if local_only and item.kind is OutboxKind.PUSH:
+                self._db.execute("insert into sync_state (key, value) values (?, ?)",
+                                 (f"{_LOCAL_ONLY_KEY}{item.generation_id}", local_only))
             self._db.execute(
                 "delete from outbox where generation_id = ? and version = ?",
                 (item.generation_id, item.version))
@@ -212,6 +226,7 @@ class Outbox:
         ids = list(dict.fromkeys(generation_ids))
         queued: dict[str, tuple[int, str | None]] = {}
         synced: set[str] = set()
+        partial = set(self.local_only(ids))
         with self._lock:
             for start in range(0, len(ids), 500):  # SQLite's bound-parameter limit
                 chunk = ids[start:start + 500]
@@ -226,18 +241,33 @@ class Outbox:
         for gen_id in ids:
             if gen_id in queued:
                 attempts, error = queued[gen_id]
-                failed = attempts > 0 and error is not None and not error.startswith(
-                    OFFLINE_PREFIX)
+                failed = attempts > 0 and error is not None and not error.startswith(_WAITING)
                 out[gen_id] = Delivery.FAILED if failed else Delivery.PENDING
+            elif gen_id in synced:
+                out[gen_id] = Delivery.PARTIAL if gen_id in partial else Delivery.SYNCED
             else:
-                out[gen_id] = Delivery.SYNCED if gen_id in synced else Delivery.LOCAL
+                out[gen_id] = Delivery.LOCAL
         return out
+
+    def local_only(self, generation_ids: Iterable[str]) -> dict[str, str]:
+        """Per pushed generation whose files the cloud could not all take: which and why."""
+        keys = [f"{_LOCAL_ONLY_KEY}{gen_id}" for gen_id in dict.fromkeys(generation_ids)]
+        notes: dict[str, str] = {}
+        with self._lock:
+            for start in range(0, len(keys), 500):
+                chunk = keys[start:start + 500]
+                for key, value in self._db.execute(
+                        f"select key, value from sync_state where key in "
+                        f"({','.join('?' * len(chunk))})", chunk):
+                    notes[key.removeprefix(_LOCAL_ONLY_KEY)] = value
+        return notes
 
     def failed_count(self) -> int:
         with self._lock:
             return self._db.execute(
                 "select count(*) from outbox where attempts > 0 and last_error is not null"
-                " and last_error not like ?", (OFFLINE_PREFIX + "%",)).fetchone()[0]
+                " and last_error not like ? and last_error not like ?",
+                tuple(prefix + "%" for prefix in _WAITING)).fetchone()[0]
 
     def next_due_at(self) -> float | None:
         with self._lock:
@@ -261,6 +291,10 @@ class Outbox:
             self._db.execute(
                 "insert into sync_state (key, value) values (?, ?)"
                 " on conflict (key) do update set value = excluded.value", (key, value))
+
+    def clear_state(self, key: str) -> None:
+        with self._lock:
+            self._db.execute("delete from sync_state where key = ?", (key,))
 
 
 def _item(row: tuple) -> OutboxItem:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import mimetypes
+import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from automata_desktop.core.generation import Generation, GenerationStatus, OutputFile
@@ -14,6 +16,9 @@ from automata_desktop.core.maps import MapKind
 from automata_desktop.sync.errors import SyncError
 
 TABLE = "generations"
+#: Hex digits of the sha256 in an object key.
+KEY_DIGEST_LENGTH = 16
+_KEY_DIGEST = re.compile(f"[0-9a-f]{{{KEY_DIGEST_LENGTH}}}")
 
 _CONTENT_TYPES = {
     ".exr": "image/x-exr",
@@ -33,9 +38,19 @@ def content_type(path: Path) -> str:
         "application/octet-stream")
 
 
+#: `local_only` of a file too large for the project's upload limit (see SyncWorker).
+TOO_LARGE = "too_large"
+
+
 @dataclass(frozen=True, slots=True)
 class RemoteFile:
-    """A file of a generation as stored in the bucket (`path` is the object key)."""
+    """A file of a generation as stored in the bucket (`path` is the object key).
+
+    A file the cloud cannot hold (`local_only` says why, e.g. TOO_LARGE) is still listed in the
+    row, so other devices know it exists, but with `"path": null`: a reader that only takes
+    entries with a path (every version of this app) skips it instead of downloading nothing.
+    Its `path` here is then "".
+    """
 
     kind: MapKind
     path: str
@@ -44,11 +59,27 @@ class RemoteFile:
     width: int | None
     height: int | None
     content_type: str
+    local_only: str | None = None
+
+    @property
+    def filename(self) -> str:
+        """The name a downloaded copy gets: the key's last part without its content hash
+        (`normal.3f2a…9c01.png` -> `normal.png`; keys of older versions have none)."""
+        name = PurePosixPath(self.path).name
+        stem, dot, rest = name.partition(".")
+        digest, dot2, suffix = rest.partition(".")
+        if dot and _KEY_DIGEST.fullmatch(digest):
+            return f"{stem}.{suffix}" if dot2 else stem
+        return name
 
     def as_json(self) -> dict[str, Any]:
-        return {"kind": self.kind.value, "path": self.path, "sha256": self.sha256,
+        data = {"kind": self.kind.value, "path": self.path or None, "sha256": self.sha256,
                 "size": self.size, "width": self.width, "height": self.height,
                 "content_type": self.content_type}
+        if self.local_only:
+            data["path"] = None
+            data["local_only"] = self.local_only
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RemoteFile:
@@ -56,9 +87,11 @@ class RemoteFile:
             kind = MapKind(data.get("kind"))
         except ValueError:
             kind = MapKind.OTHER
-        return cls(kind, str(data["path"]), str(data.get("sha256") or ""),
+        local_only = data.get("local_only") or (None if data.get("path") else "unknown")
+        return cls(kind, str(data.get("path") or ""), str(data.get("sha256") or ""),
                    int(data.get("size") or 0), data.get("width"), data.get("height"),
-                   str(data.get("content_type") or "application/octet-stream"))
+                   str(data.get("content_type") or "application/octet-stream"),
+                   str(local_only) if local_only else None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +103,8 @@ class RemoteGeneration:
     files: tuple[RemoteFile, ...]
     updated_at: datetime
     deleted_at: datetime | None
+    #: Files the pushing device kept to itself (too large for the bucket): not downloadable.
+    local_only: tuple[RemoteFile, ...] = ()
 
     @property
     def deleted(self) -> bool:
@@ -84,16 +119,30 @@ def check_generation_id(generation_id: str) -> str:
                         ) from exc
 
 
-def object_keys(user_id: str, generation: Generation) -> list[tuple[OutputFile, str]]:
-    """`<user id>/<generation id>/<map>.<ext>`; a second file of the same kind gets `-2`."""
+def object_keys(user_id: str, generation: Generation, sha256s: Sequence[str]
+                ) -> list[tuple[OutputFile, str]]:
+    """`<user id>/<generation id>/<map>.<sha256[:16]>.<ext>`; a second file of the same kind
+    gets `-2` after the map name.
+
+    The content hash in the name makes a changed map a new object: Supabase's CDN caches an
+    object under its key for about a minute, so overwriting a key could serve the old bytes
+    to another device. 16 hex digits (64 bits) tell one map's versions apart; the row keeps
+    the full sha256, which downloads are checked against. Hex and dots are within Storage's
+    key rules. Rows written by older versions (`<map>.<ext>`) keep their keys.
+    """
+    if len(sha256s) != len(generation.files):
+        raise ValueError("one sha256 per file of the generation")
     seen: dict[str, int] = {}
     keys = []
-    for output in generation.files:
+    for output, sha in zip(generation.files, sha256s, strict=True):
         suffix = Path(output.path).suffix.lower()
         base = MapKind(output.kind).value
         seen[base] = seen.get(base, 0) + 1
         name = base if seen[base] == 1 else f"{base}-{seen[base]}"
-        keys.append((output, f"{user_id}/{generation.id}/{name}{suffix}"))
+        digest = sha.lower()[:KEY_DIGEST_LENGTH]
+        if not _KEY_DIGEST.fullmatch(digest):
+            raise SyncError(f"{output.path} has no valid sha256 ({sha!r}); it cannot be synced")
+        keys.append((output, f"{user_id}/{generation.id}/{name}.{digest}{suffix}"))
     return keys
 
 
@@ -142,6 +191,8 @@ def remote_generation(row: dict[str, Any]) -> RemoteGeneration:
         started_at=_ts(row.get("started_at")),
         finished_at=_ts(row.get("finished_at")),
     )
-    files = tuple(RemoteFile.from_json(f) for f in row.get("files") or []
-                  if isinstance(f, dict) and f.get("path"))
-    return RemoteGeneration(generation, files, updated_at, _ts(row.get("deleted_at")))
+    entries = [f for f in row.get("files") or [] if isinstance(f, dict)]
+    files = tuple(RemoteFile.from_json(f) for f in entries if f.get("path"))
+    local_only = tuple(RemoteFile.from_json(f) for f in entries if not f.get("path"))
+    return RemoteGeneration(generation, files, updated_at, _ts(row.get("deleted_at")),
+                            local_only)

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from automata_desktop.errors import ConfigError
 
 DEFAULT_BUCKET = "textures"
+#: Supabase's global file size limit unless the project raised it (Storage → Settings): 50 MB.
+FREE_PLAN_UPLOAD_LIMIT = 50 * 1024 * 1024
 _URL = re.compile(r"^https?://[^\s/]+(:\d+)?/?$")
 
 
@@ -31,8 +33,13 @@ class SupabaseSettings:
     url: str
     anon_key: str
     bucket: str = DEFAULT_BUCKET
+    #: The largest file the project's Storage takes, bytes; larger maps stay on this computer.
+    upload_limit: int = FREE_PLAN_UPLOAD_LIMIT
 
     def __post_init__(self) -> None:
+        if self.upload_limit < 1:
+            raise ConfigError(f"The Supabase upload limit must be positive, not "
+                              f"{self.upload_limit}")
         if not _URL.match(self.url.strip()):
             raise ConfigError(f"Supabase URL {self.url!r} is not a project URL like "
                               "https://abcd1234.supabase.co")

@@ -45,6 +45,9 @@ DELIVERY_MARKS = {
     "upload failed": ("⚠ upload failed", "#ffb74d",
                       "The upload failed and is retried; the local files are used meanwhile"),
     "synced": ("☁ synced", "#81c784", "On this computer and in the cloud"),
+    "partly synced": ("◐ partly synced", "#aed581",
+                      "In the cloud except files larger than your Supabase project's upload "
+                      "limit; those stay on this computer"),
 }
 
 #: generation ids -> their delivery state ("synced", ...); blocking, called on the thread pool.
