@@ -626,8 +626,10 @@ def cmd_account(args: argparse.Namespace) -> int:
             if args.action == "signup":
                 account = runner.auth.sign_up(args.email, password)
                 if account is None:
-                    print(f"account created; open the link sent to {args.email}, then "
-                          "`automata account signin`")
+                    from automata_desktop.sync.auth import confirmation_sent
+
+                    print(confirmation_sent(
+                        args.email, then=f"run `automata account signin {args.email}`"))
                     return EXIT_OK
             else:
                 account = runner.auth.sign_in(args.email, password)

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from automata_desktop.cli import main
-from tests.supabase_stack.devices import unique_email
+from tests.supabase_stack.devices import open_confirmation_link, unique_email
 from tests.supabase_stack.fixtures import pg_cluster, supabase_stack, supabase_stack_session  # noqa: F401
 
 
@@ -32,11 +32,18 @@ def machine(monkeypatch, supabase_stack, tmp_path):  # noqa: F811
     return use
 
 
-def test_generations_follow_the_user_to_another_machine(capsys, monkeypatch, machine):
+def test_generations_follow_the_user_to_another_machine(capsys, monkeypatch, machine,
+                                                       supabase_stack):  # noqa: F811
     email, password = unique_email("cli"), "a long enough password\n"
     machine("laptop")
     assert run(capsys, monkeypatch, "generate", "--server", "local")[0] == 0
     code, out, err = run(capsys, monkeypatch, "account", "signup", email, "--password-stdin",
+                         stdin=password)
+    assert code == 0, err
+    assert f"Open the link Supabase sent to {email}" in out
+    assert f"`automata account signin {email}`" in out and "Site URL" in out
+    open_confirmation_link(supabase_stack, email)
+    code, out, err = run(capsys, monkeypatch, "account", "signin", email, "--password-stdin",
                          stdin=password)
     assert code == 0, err
     assert f"signed in as {email}" in out and "1 local generations queued" in out
@@ -66,7 +73,8 @@ def test_sync_without_a_project_says_how_to_set_it_up(capsys, monkeypatch):
 
 
 @pytest.mark.asyncio
-async def test_a_running_app_pushes_each_finished_generation_by_itself(capsys, monkeypatch, machine):
+async def test_a_running_app_pushes_each_finished_generation_by_itself(capsys, monkeypatch, machine,
+                                                                     supabase_stack):  # noqa: F811
     import asyncio
 
     from automata_desktop.config import load_settings
@@ -77,6 +85,9 @@ async def test_a_running_app_pushes_each_finished_generation_by_itself(capsys, m
     email = unique_email("app")
     machine("studio")
     assert run(capsys, monkeypatch, "account", "signup", email, "--password-stdin",
+               stdin="another long password\n")[0] == 0
+    open_confirmation_link(supabase_stack, email)
+    assert run(capsys, monkeypatch, "account", "signin", email, "--password-stdin",
                stdin="another long password\n")[0] == 0
     async with Runtime(load_settings(), listen=False) as rt:
         assert rt.sync is not None and rt.sync.account.email == email
@@ -93,3 +104,32 @@ async def test_a_running_app_pushes_each_finished_generation_by_itself(capsys, m
     run(capsys, monkeypatch, "account", "signin", email, "--password-stdin", stdin="another long password\n")
     code, out, _ = run(capsys, monkeypatch, "sync", "--json")
     assert code == 0 and json.loads(out)["pulled"] == 1
+
+
+def test_signing_in_before_confirming_and_signing_up_twice_say_what_to_do(
+        capsys, monkeypatch, machine, supabase_stack):  # noqa: F811
+    email, password = unique_email("twice"), "a long enough password\n"
+    machine("laptop")
+    assert run(capsys, monkeypatch, "account", "signup", email, "--password-stdin",
+               stdin=password)[0] == 0
+    code, _, err = run(capsys, monkeypatch, "account", "signin", email, "--password-stdin",
+                       stdin=password)
+    assert code == 3 and f"Confirm your email first: open the link Supabase sent to {email}" in err
+
+    open_confirmation_link(supabase_stack, email)
+    mails = len(supabase_stack.mailbox)
+    code, out, err = run(capsys, monkeypatch, "account", "signup", email, "--password-stdin",
+                         stdin=password)
+    assert code == 3 and "Open the link" not in out
+    assert f"{email} already has an account: sign in instead" in err
+    assert len(supabase_stack.mailbox) == mails  # GoTrue sent nothing
+
+
+def test_a_sign_up_the_built_in_mailer_refuses_names_the_fix(capsys, monkeypatch, machine,
+                                                             supabase_stack):  # noqa: F811
+    supabase_stack.mail_recipients = {"owner@example.com"}
+    machine("laptop")
+    code, _, err = run(capsys, monkeypatch, "account", "signup", unique_email("guest"),
+                       "--password-stdin", stdin="a long enough password\n")
+    assert code == 3 and "Traceback" not in err
+    assert "SMTP Settings" in err and "team" in err

@@ -12,7 +12,7 @@ from keyring.backends import fail
 
 from automata_desktop.errors import AutomataError, ConfigError
 from automata_desktop.sync import AuthError, SupabaseSettings
-from tests.supabase_stack.devices import PASSWORD, Device, unique_email
+from tests.supabase_stack.devices import PASSWORD, Device, open_confirmation_link, unique_email
 from tests.supabase_stack.fixtures import pg_cluster, supabase_stack, supabase_stack_session  # noqa: F401
 from tests.supabase_stack.tokens import api_key
 
@@ -24,7 +24,9 @@ def device(supabase_stack, tmp_path):  # noqa: F811
     dev.close()
 
 
-def test_sign_up_signs_the_user_in_when_the_project_does_not_confirm_emails(device):
+def test_sign_up_signs_the_user_in_when_the_project_does_not_confirm_emails(device,
+                                                                           supabase_stack):  # noqa: F811
+    supabase_stack.confirm_email = False
     email = unique_email("ada")
     account = device.auth.sign_up(email, PASSWORD)
 
@@ -58,23 +60,84 @@ def test_wrong_password_says_so(device):
     assert device.auth.account is None
 
 
-def test_unconfirmed_email_tells_the_user_to_open_the_link(device, supabase_stack):  # noqa: F811
-    supabase_stack.confirm_email = True
+def test_with_confirm_email_on_sign_up_mails_a_link_and_sign_in_waits_for_it(
+        device, supabase_stack):  # noqa: F811
     email = unique_email("dan")
 
     assert device.auth.sign_up(email, PASSWORD) is None  # "check your inbox"
-    with pytest.raises(AuthError, match=f"Confirm your email first.*{email}"):
+    assert [mail.to for mail in supabase_stack.mailbox] == [email]
+    with pytest.raises(AuthError, match=f"Confirm your email first.*{email}") as caught:
         device.auth.sign_in(email, PASSWORD)
+    assert caught.value.code == "email_not_confirmed"
+    assert "Site URL" in str(caught.value)
 
-    supabase_stack.confirm_user(email)
+    # The link confirms at GoTrue, then sends the browser to the Site URL, where no page of
+    # ours listens: the address is confirmed all the same.
+    landing = open_confirmation_link(supabase_stack, email).headers["Location"]
+    assert landing.startswith("http://localhost:3000") and "#access_token=" in landing
     assert device.auth.sign_in(email, PASSWORD).email == email
 
 
-def test_signing_up_twice_suggests_signing_in(device):
+def test_the_confirmation_message_says_where_the_link_goes():
+    from automata_desktop.sync.auth import confirmation_sent
+
+    message = confirmation_sent("ann@example.com")
+    assert "ann@example.com" in message and "sign in here" in message
+    assert "Site URL" in message and "http://localhost:3000" in message
+    assert "confirmed all the same" in message
+
+
+def test_a_repeat_sign_up_of_a_confirmed_address_says_to_sign_in_and_sends_no_mail(
+        device, supabase_stack):  # noqa: F811
+    email = unique_email("eve")
+    device.sign_up(email)  # confirmed through the link
+    device.auth.sign_out()
+    mails = len(supabase_stack.mailbox)
+
+    # GoTrue answers 200 with a made-up user (no identities, no session) and mails nothing.
+    with pytest.raises(AuthError, match="already has an account: sign in") as caught:
+        device.auth.sign_up(email, PASSWORD)
+    assert caught.value.code == "user_already_exists"
+    assert len(supabase_stack.mailbox) == mails
+    assert device.auth.account is None
+
+
+def test_signing_up_twice_without_confirmations_also_says_to_sign_in(device,
+                                                                     supabase_stack):  # noqa: F811
+    supabase_stack.confirm_email = False
     email = unique_email("eve")
     device.sign_up(email)
-    with pytest.raises(AuthError, match="already exists; sign in instead"):
+    with pytest.raises(AuthError, match="already has an account: sign in"):
         device.auth.sign_up(email, PASSWORD)
+
+
+def test_signing_up_again_before_confirming_resends_the_link_at_most_once_a_minute(
+        device, supabase_stack):  # noqa: F811
+    email = unique_email("flo")
+    assert device.auth.sign_up(email, PASSWORD) is None
+    with pytest.raises(AuthError, match="moments ago") as caught:
+        device.auth.sign_up(email, PASSWORD)
+    assert caught.value.code == "over_email_send_rate_limit"
+
+    supabase_stack.clock = lambda: time.time() + 61
+    assert device.auth.sign_up(email, PASSWORD) is None
+    assert [mail.to for mail in supabase_stack.mailbox] == [email, email]
+
+
+def test_the_built_in_mailer_refusing_an_address_says_to_set_up_smtp(device,
+                                                                     supabase_stack):  # noqa: F811
+    member, stranger = unique_email("owner"), unique_email("stranger")
+    supabase_stack.mail_recipients = {member}  # no custom SMTP: team members only
+
+    with pytest.raises(AuthError, match="SMTP") as caught:
+        device.auth.sign_up(stranger, PASSWORD)
+    assert caught.value.code == "email_address_not_authorized"
+    assert "Authentication → Emails" in str(caught.value) and "team" in str(caught.value)
+    assert supabase_stack.sql("select 1 from auth.users where email = %s", stranger) == []
+    assert supabase_stack.mailbox == []
+
+    assert device.auth.sign_up(member, PASSWORD) is None
+    assert [mail.to for mail in supabase_stack.mailbox] == [member]
 
 
 def test_session_survives_a_restart_with_the_refresh_token_in_the_keyring(device):

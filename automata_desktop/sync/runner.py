@@ -214,6 +214,8 @@ class SyncRunner:
         return states
 
     def status(self) -> SyncStatus:
+        # The CLI shares this session: notice if it signed out, or the session ended there.
+        self.auth.notice_ended_elsewhere()
         service = self.service
         offline = self._offline or (service is not None and service.worker.offline)
         return SyncStatus(self.account, len(self.outbox), self.outbox.failed_count(),

@@ -21,6 +21,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from automata_desktop.sync.auth import confirmation_sent
+
 MIN_PASSWORD = 6  # GoTrue's default minimum; the server has the final say
 
 
@@ -128,8 +130,7 @@ class AccountDialog(QDialog):
         self.set_mode(AccountMode.SIGN_IN)
         self.set_busy(False)
         self.email.setText(email)
-        self.show_info(f"Account created. Open the link Supabase sent to {email}, then sign in "
-                       "here.")
+        self.show_info(confirmation_sent(email))
 
     def succeeded(self) -> None:
         self.set_busy(False)

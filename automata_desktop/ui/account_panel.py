@@ -215,6 +215,8 @@ class AccountController(QObject):
             self.refresh()
 
         def failed(exc: BaseException) -> None:
+            if getattr(exc, "code", None) == "user_already_exists":
+                dialog.set_mode(AccountMode.SIGN_IN)  # the message says to sign in: be ready
             dialog.show_error(user_message(exc))
 
         if AccountMode(mode) is AccountMode.SIGN_UP:

@@ -19,7 +19,7 @@ from automata_desktop.ui.library_browser import COPY_COLUMN
 from automata_desktop.ui.main_window import MainWindow
 from automata_desktop.ui.workbench import Workbench
 from tests.gui.workbench_helpers import wait_for
-from tests.supabase_stack.devices import PASSWORD, unique_email
+from tests.supabase_stack.devices import PASSWORD, open_confirmation_link, unique_email
 from tests.supabase_stack.fixtures import pg_cluster, supabase_stack, supabase_stack_session  # noqa: F401
 
 pytestmark = pytest.mark.gui
@@ -55,6 +55,18 @@ def sign_in_with_dialog(qapp, qtbot, bench, mode, email, password=PASSWORD):
     return dialog
 
 
+def create_account(qapp, qtbot, bench, stack, email, password=PASSWORD):
+    """Sign up in the dialog, open the link Supabase mails (Confirm email is on, as on a real
+    project), then sign in from the same dialog."""
+    dialog = sign_in_with_dialog(qapp, qtbot, bench, AccountMode.SIGN_UP, email, password)
+    assert dialog.isVisible() and dialog.mode is AccountMode.SIGN_IN
+    assert f"Open the link Supabase sent to {email}" in dialog.message.text()
+    open_confirmation_link(stack, email)
+    qtbot.mouseClick(dialog.submit_button, Qt.MouseButton.LeftButton)
+    wait_for(qapp, lambda: not dialog.isVisible(), 20, "the sign-in after confirming")
+    return dialog
+
+
 def generate(qapp, bench) -> str:
     request = GenerationRequest(workflow=load_workflow_named("pbr_from_image"), server="local",
                                 image=resources_dir() / "samples" / "sample_basecolor.png")
@@ -80,8 +92,7 @@ def test_sign_up_then_a_finished_generation_uploads_by_itself(qapp, qtbot, bench
     assert account.button.text() == "☁ Sign in to sync"
     email = unique_email("gui")
 
-    dialog = sign_in_with_dialog(qapp, qtbot, bench, AccountMode.SIGN_UP, email)
-    assert not dialog.isVisible()
+    create_account(qapp, qtbot, bench, supabase_stack, email)
     wait_for(qapp, lambda: email in account.button.text(), 10, "the account in the status bar")
 
     gen_id = generate(qapp, bench)
@@ -99,9 +110,10 @@ def test_sign_up_then_a_finished_generation_uploads_by_itself(qapp, qtbot, bench
     copy_marker(qapp, bench, gen_id, "☁ synced")  # the local files stay, so does the marker
 
 
-def test_a_wrong_password_is_said_plainly_and_the_dialog_stays(qapp, qtbot, bench):
+def test_a_wrong_password_is_said_plainly_and_the_dialog_stays(qapp, qtbot, bench,
+                                                               supabase_stack):  # noqa: F811
     email = unique_email("gui")
-    sign_in_with_dialog(qapp, qtbot, bench, AccountMode.SIGN_UP, email)
+    create_account(qapp, qtbot, bench, supabase_stack, email)
     wait_for(qapp, lambda: email in bench.account.button.text(), 10, "the account")
     bench.account.sign_out()
     wait_for(qapp, lambda: bench.account.button.text() == "☁ Sign in to sync", 10, "sign-out")
@@ -124,7 +136,7 @@ def test_a_revoked_session_asks_to_sign_in_again(qapp, qtbot, bench, supabase_st
     messages = []
     bench.account.message.connect(messages.append)
     email = unique_email("gui")
-    sign_in_with_dialog(qapp, qtbot, bench, AccountMode.SIGN_UP, email)
+    create_account(qapp, qtbot, bench, supabase_stack, email)
     wait_for(qapp, lambda: email in bench.account.button.text(), 10, "the account")
     user_id = bench.account.runner().account.user_id
     supabase_stack.sql("delete from auth.sessions where user_id = %s", user_id)  # "sign out all"
@@ -136,10 +148,35 @@ def test_a_revoked_session_asks_to_sign_in_again(qapp, qtbot, bench, supabase_st
     assert "expired or was signed out" in bench.account.button.toolTip()
 
 
+def test_the_dialog_tells_a_new_account_a_repeat_sign_up_and_a_refused_address_apart(
+        qapp, qtbot, bench, supabase_stack):  # noqa: F811
+    email = unique_email("gui")
+    dialog = sign_in_with_dialog(qapp, qtbot, bench, AccountMode.SIGN_UP, email)
+    assert dialog.isVisible() and dialog.mode is AccountMode.SIGN_IN  # ready to sign in
+    assert "Site URL" in dialog.message.text() and "confirmed all the same" in dialog.message.text()
+
+    dialog = sign_in_with_dialog(qapp, qtbot, bench, AccountMode.SIGN_IN, email)
+    assert dialog.message.text().startswith(f"Confirm your email first: open the link Supabase "
+                                            f"sent to {email}")
+
+    open_confirmation_link(supabase_stack, email)
+    mails = len(supabase_stack.mailbox)
+    dialog = sign_in_with_dialog(qapp, qtbot, bench, AccountMode.SIGN_UP, email)
+    assert dialog.message.text().startswith(f"{email} already has an account: sign in instead")
+    assert dialog.mode is AccountMode.SIGN_IN and dialog.isVisible()
+    assert len(supabase_stack.mailbox) == mails  # GoTrue sent nothing: no "check your inbox"
+
+    supabase_stack.mail_recipients = {email}  # the built-in mailer: team members only
+    dialog = sign_in_with_dialog(qapp, qtbot, bench, AccountMode.SIGN_UP, unique_email("guest"))
+    assert "SMTP Settings" in dialog.message.text() and "team" in dialog.message.text()
+    assert bench.account.button.text() == "☁ Sign in to sync"
+    dialog.reject()
+
+
 def test_while_supabase_is_down_the_local_copy_is_used_and_sync_catches_up(
         qapp, qtbot, bench, supabase_stack):  # noqa: F811
     email = unique_email("gui")
-    sign_in_with_dialog(qapp, qtbot, bench, AccountMode.SIGN_UP, email)
+    create_account(qapp, qtbot, bench, supabase_stack, email)
     wait_for(qapp, lambda: email in bench.account.button.text(), 10, "the account")
     supabase_stack.stop_http()
     gen_id = generate(qapp, bench)
@@ -210,7 +247,7 @@ def test_the_settings_dialog_takes_the_project_but_refuses_a_service_role_key(qa
 
 def test_deleting_in_the_library_leaves_a_tombstone_for_other_devices(qapp, qtbot, bench,
                                                                         supabase_stack):  # noqa: F811
-    sign_in_with_dialog(qapp, qtbot, bench, AccountMode.SIGN_UP, unique_email("tomb"))
+    create_account(qapp, qtbot, bench, supabase_stack, unique_email("tomb"))
     gen_id = generate(qapp, bench)
     copy_marker(qapp, bench, gen_id, "☁ synced")
     bench.library.delete(gen_id)  # what the confirmed Delete button does

@@ -74,7 +74,7 @@ def supabase_stack_session(pg_cluster: PgCluster) -> Iterator[SupabaseStack]:
 def supabase_stack(supabase_stack_session: SupabaseStack) -> Iterator[SupabaseStack]:
     """The session's stack, with its switches reset and serving, for one test."""
     stack = supabase_stack_session
-    stack.confirm_email = False
+    stack.reset_auth()
     stack.jwt_expiry = 3600
     stack.max_rows = DEFAULT_MAX_ROWS
     stack.safeupdate = True

@@ -101,8 +101,9 @@ class SupabaseStack:
         self.jwt_secret = TEST_JWT_SECRET
         self.anon_key = api_key("anon", self.jwt_secret)
         self.service_role_key = api_key("service_role", self.jwt_secret)
-        #: GoTrue's "Confirm email" switch; off means sign-up returns a session at once.
-        self.confirm_email = False
+        #: GoTrue's settings (Confirm email, Site URL, mailer, refresh-token reuse window) as a
+        #: new hosted project has them; AuthApi.reset_settings lists them.
+        self.reset_auth()
         #: Lifetime of issued access tokens, seconds (Supabase's default is 3600).
         self.jwt_expiry = 3600
         #: Storage keys ("bucket/name") of every accepted upload, in order.
@@ -188,6 +189,10 @@ class SupabaseStack:
         self._thread.join(timeout=5)
         self._loop.close()
         shutil.rmtree(self._blob_dir, ignore_errors=True)
+
+    def reset_auth(self) -> None:
+        """Auth settings back to a new hosted project's (tests change them one by one)."""
+        AuthApi.reset_settings(self)
 
     # Admin helpers for tests: what a developer would do in the Supabase dashboard.
 

@@ -45,6 +45,7 @@ create table auth.users (
     encrypted_password varchar(255),
     email_confirmed_at timestamptz,
     confirmation_sent_at timestamptz,
+    confirmation_token varchar(255),
     last_sign_in_at timestamptz,
     raw_app_meta_data jsonb default '{"provider": "email", "providers": ["email"]}',
     raw_user_meta_data jsonb default '{}',
@@ -64,7 +65,9 @@ create table auth.refresh_tokens (
     user_id uuid not null references auth.users (id) on delete cascade,
     session_id uuid references auth.sessions (id) on delete cascade,
     revoked boolean not null default false,
-    created_at timestamptz default now()
+    parent varchar(255),
+    created_at timestamptz default now(),
+    updated_at timestamptz default now()
 );
 
 create function auth.uid() returns uuid
