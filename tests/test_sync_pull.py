@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
+import uuid
 
+import psycopg
 import pytest
 
 from automata_desktop.core.generation import GenerationStatus
@@ -135,3 +138,61 @@ def test_the_background_service_pushes_and_pulls_without_being_asked(
         laptop_sync.stop()
         desktop_sync.stop()
     assert len(laptop.outbox) == 0
+
+
+def bulk_insert(stack, user_id, count):
+    """`count` rows in one statement, so the trigger stamps them all with the same now()."""
+    stack.sql("insert into generations (id, user_id, status, prompt) select gen_random_uuid(), "
+              "%s, 'completed', 'tile ' || g from generate_series(1, %s) g", user_id, count)
+    return {r[0] for r in stack.sql("select id::text from generations where user_id = %s",
+                                    user_id)}
+
+
+@pytest.mark.parametrize("page_size", [200, 20])
+def test_a_bulk_change_larger_than_the_servers_row_cap_arrives_whole(
+        laptop_and_desktop, supabase_stack, page_size):  # noqa: F811
+    laptop, desktop = laptop_and_desktop
+    supabase_stack.max_rows = 50  # PostgREST's db-max-rows (1000 on Supabase), made small
+    ids = bulk_insert(supabase_stack, laptop.auth.account.user_id, 120)
+    received: dict[str, str] = {}
+    sink = Puller(desktop.auth, desktop.outbox,
+                  lambda r: received.__setitem__(r.generation.id, r.generation.prompt),
+                  page_size=page_size)
+
+    assert sink.pull() == 120
+    assert set(received) == ids
+
+    # a bulk update: every row again, all stamped with one instant
+    supabase_stack.sql("update generations set prompt = prompt || ', mossy' where user_id = %s",
+                       laptop.auth.account.user_id)
+    assert sink.pull() == 120
+    assert all(prompt.endswith(", mossy") for prompt in received.values())
+    assert sink.pull() == 0
+
+
+def test_a_push_that_commits_after_a_pull_read_past_its_stamp_still_arrives(
+        laptop_and_desktop, supabase_stack, tmp_path):  # noqa: F811
+    laptop, desktop = laptop_and_desktop
+    received = []
+    # The device's clock stands still: the overlap window never settles during this test.
+    sink = Puller(desktop.auth, desktop.outbox, received.append, clock=lambda: 1_000.0)
+    late_id = str(uuid.uuid4())
+    with psycopg.connect(supabase_stack.cluster.conninfo(user="authenticator")) as slow_push:
+        # A push whose transaction begins (and is stamped) first but commits last.
+        slow_push.execute("set local role authenticated")
+        slow_push.execute("select set_config('request.jwt.claims', %s, true)", [json.dumps(
+            {"sub": laptop.auth.account.user_id, "role": "authenticated"})])
+        slow_push.execute("insert into generations (id, status, prompt) values "
+                          "(%s, 'completed', 'slow upload')", [late_id])
+        fast = make_generation(tmp_path / "lib", "fast upload", kinds=(MapKind.BASE_COLOR,))
+        push(laptop, fast)
+        assert sink.pull() == 1 and received[-1].generation.id == fast.id
+    # leaving the block committed the slow push, stamped before the row already pulled
+    assert supabase_stack.sql("select updated_at < (select updated_at from generations "
+                              "where id = %s) from generations where id = %s",
+                              fast.id, late_id) == [(True,)]
+
+    assert sink.pull() == 1
+    assert received[-1].generation.id == late_id and received[-1].generation.prompt == (
+        "slow upload")
+    assert sink.pull() == 0
