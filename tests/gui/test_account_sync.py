@@ -173,6 +173,28 @@ def test_the_dialog_tells_a_new_account_a_repeat_sign_up_and_a_refused_address_a
     dialog.reject()
 
 
+def test_signing_out_with_the_cli_signs_the_app_out_once(qapp, qtbot, bench, monkeypatch,
+                                                         supabase_stack):  # noqa: F811
+    from automata_desktop.cli import main
+
+    messages = []
+    bench.account.message.connect(messages.append)
+    email = unique_email("gui")
+    create_account(qapp, qtbot, bench, supabase_stack, email)
+    wait_for(qapp, lambda: email in bench.account.button.text(), 10, "the account")
+
+    # `automata account signout` on the same computer: the app and the CLI share the session.
+    monkeypatch.setenv("AUTOMATA_SUPABASE_URL", supabase_stack.url)
+    monkeypatch.setenv("AUTOMATA_SUPABASE_ANON_KEY", supabase_stack.anon_key)
+    assert main(["account", "signout"]) == 0
+    wait_for(qapp, lambda: bench.account.button.text() == "☁ Sign in to sync", 20,
+             "the app to notice the sign-out")
+    wait_for(qapp, lambda: any("session ended" in m for m in messages), 5, "the message")
+    bench.account.refresh()
+    wait_for(qapp, lambda: bench.account.status.account is None, 5, "another status")
+    assert sum("session ended" in m for m in messages) == 1
+
+
 def test_while_supabase_is_down_the_local_copy_is_used_and_sync_catches_up(
         qapp, qtbot, bench, supabase_stack):  # noqa: F811
     email = unique_email("gui")
