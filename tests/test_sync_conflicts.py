@@ -1,14 +1,19 @@
-"""Two computers edit the same generation: the last writer wins on updated_at, and files, being
-addressed by their sha256, are never overwritten by a pull."""
+"""Two computers edit the same generation: the last writer wins, judged by the server's clock
+(a device's own clock may be hours off), and files, being addressed by their sha256, are never
+overwritten by a pull."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
+from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from PIL import Image
 
+import automata_desktop.library.store as library_store
 from automata_desktop.core.maps import MapKind
 from automata_desktop.library.store import Library
 from automata_desktop.sync import Puller, SyncWorker
@@ -23,7 +28,7 @@ class Computer:
     def __init__(self, device: Device, library: Library) -> None:
         self.device = device
         self.library = library
-        self.mirror = LibraryMirror(library)
+        self.mirror = LibraryMirror(library, state=device.outbox)
         self.puller = Puller(device.auth, device.outbox, self.mirror.upsert_remote)
         self.mirror.download = self.puller.download
 
@@ -34,6 +39,11 @@ class Computer:
 
     def pull(self) -> int:
         return self.puller.pull()
+
+    def edit(self, gen_id: str, **fields) -> None:
+        """What the app does with a change: write it to the library and queue its push."""
+        self.library.update(gen_id, **fields)
+        self.device.outbox.enqueue(gen_id)
 
     def replace_map(self, gen_id: str, kind: MapKind, color: tuple[int, int, int], folder):
         path = folder / f"{kind.value}-{color[0]}.png"
@@ -99,7 +109,7 @@ def test_a_pull_never_overwrites_a_newer_local_edit(laptop_and_desktop, tmp_path
     laptop.push(gen_id)  # the server stamps this row first...
     time.sleep(0.01)
     local_sha = desktop.replace_map(gen_id, MapKind.NORMAL, (0, 0, 250), tmp_path / "desktop")
-    desktop.library.update(gen_id, prompt="desktop's idea")  # ...the desktop edits after it
+    desktop.edit(gen_id, prompt="desktop's idea")  # ...the desktop edits after it, unpushed
 
     assert desktop.pull() == 1
     got = desktop.library.get(gen_id)
@@ -122,3 +132,48 @@ def test_pulling_the_same_row_twice_changes_nothing(laptop_and_desktop, tmp_path
     again = desktop.library.get(gen_id)
     assert again.updated_at == snapshot.updated_at
     assert sorted(f.sha256 for f in again.files) == sorted(f.sha256 for f in snapshot.files)
+
+
+@contextlib.contextmanager
+def clock_off_by(offset: timedelta) -> Iterator[None]:
+    """This device's clock is `offset` away from the real time (the library stamps with it)."""
+    real = library_store.utcnow
+    library_store.utcnow = lambda: real() + offset
+    try:
+        yield
+    finally:
+        library_store.utcnow = real
+
+
+def test_a_device_whose_clock_runs_a_day_ahead_still_takes_later_edits(
+        laptop_and_desktop, tmp_path):
+    laptop, desktop = laptop_and_desktop
+    gen_id = shared_generation(laptop, desktop, tmp_path)
+    with clock_off_by(timedelta(days=1)):
+        desktop.edit(gen_id, prompt="desktop's idea")  # stamped a day in the future locally
+        desktop.push(gen_id)
+    assert laptop.pull() == 1 and laptop.library.get(gen_id).prompt == "desktop's idea"
+
+    laptop.edit(gen_id, prompt="laptop's later idea")
+    laptop.push(gen_id)
+    with clock_off_by(timedelta(days=1)):
+        assert desktop.pull() == 1
+
+    assert desktop.library.get(gen_id).prompt == "laptop's later idea"
+
+
+def test_a_device_whose_clock_runs_a_day_behind_keeps_its_newer_unpushed_edit(
+        laptop_and_desktop, tmp_path):
+    laptop, desktop = laptop_and_desktop
+    gen_id = shared_generation(laptop, desktop, tmp_path)
+    laptop.edit(gen_id, prompt="laptop's idea")
+    laptop.push(gen_id)
+    with clock_off_by(-timedelta(days=1)):
+        desktop.edit(gen_id, prompt="desktop's later idea")  # a day "before" the laptop's
+        assert desktop.pull() == 1
+        assert desktop.library.get(gen_id).prompt == "desktop's later idea"
+        desktop.push(gen_id)
+
+    assert laptop.pull() == 1
+    assert laptop.library.get(gen_id).prompt == "desktop's later idea"
+

@@ -38,7 +38,7 @@ def test_pushed_generations_land_in_the_other_library_with_their_files(devices, 
     assert report.pushed == [made.id]
 
     desktop_lib = Library(tmp_path / "desktop-lib")
-    mirror = LibraryMirror(desktop_lib)
+    mirror = LibraryMirror(desktop_lib, state=desktop.outbox)
     puller = Puller(desktop.auth, desktop.outbox, mirror.upsert_remote)
     mirror.download = puller.download
     assert puller.pull() == 1

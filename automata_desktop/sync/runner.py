@@ -87,7 +87,7 @@ class SyncRunner:
         store = SessionStore(self.config_dir, self.settings.url)
         self.auth = SyncAuth(self.settings, store, on_change=self._auth_changed)
         self.outbox = Outbox(self.data_dir)
-        self.mirror = LibraryMirror(self.library)
+        self.mirror = LibraryMirror(self.library, state=self.outbox)
 
     @property
     def account(self) -> Account | None:
