@@ -12,6 +12,7 @@ import pytest
 import websockets
 
 from tests.fakecomfy import FakeComfy
+from tests.fakecomfy.proxy import TcpProxy
 from tests.fakecomfy.recorder import Recorder, load_transcript, recorded_client, recorded_types
 
 NOISE = {"progress", "progress_state"}
@@ -216,6 +217,32 @@ async def test_11_second_socket_with_same_client_id_detaches_then_goes_deaf(comf
     recording = load_transcript("11")
     assert dup_second.types() == recorded_types(recorded_client(recording, "dup_second_same_id"))
     await dup_second.close()
+
+
+async def test_a_half_open_drop_then_reconnect_leaves_the_new_socket_deaf(comfy):
+    # ComfyUI #16010: the network kills our side of the socket, ComfyUI's side lingers; we
+    # reconnect with the same clientId; when ComfyUI finally closes the old socket, its cleanup
+    # unregisters the new one, which stays open and hears nothing, while HTTP works.
+    client_id = cid()
+    async with TcpProxy(comfy.port) as proxy:
+        ws_url = f"ws://127.0.0.1:{proxy.port}/ws"
+        first = await Recorder.open(ws_url, client_id)
+        proxy.half_open()
+        assert await first.wait_closed() == 1006
+        second = await Recorder.open(ws_url, client_id)
+        await comfy.until(lambda state: state["connections"][client_id] == 2)
+        assert client_id in comfy.control("state")["sockets"]
+        proxy.close_stale()
+        await comfy.until(lambda state: client_id not in state["sockets"])
+        async with httpx.AsyncClient(base_url=proxy.url) as client:
+            prompt_id = (await post(client, quick(3355443, "probe/deaf"), client_id))["prompt_id"]
+            for _ in range(300):
+                if (await client.get(f"/history/{prompt_id}")).json():
+                    break
+                await asyncio.sleep(0.01)
+            assert (await client.get(f"/history/{prompt_id}")).json()[prompt_id]["status"]["completed"]
+        assert second.types() == ["status"]  # only the greeting: nothing of the run
+        await second.close()
 
 
 async def test_12_and_17_prompts_without_client_id_broadcast_progress_only(comfy):

@@ -84,6 +84,7 @@ def add_control_routes(server: PromptServer, app: web.Application) -> None:
                 "queue_pending": [item[1] for item in sorted(pending, key=lambda i: (i[0], i[1]))],
                 "history": list(server.prompt_queue.history),
                 "sockets": list(server.sockets),
+                "connections": server.connections,
                 "feature_flags": {
                     sid: meta.get("feature_flags", {}) for sid, meta in server.sockets_metadata.items()
                 },

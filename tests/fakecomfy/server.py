@@ -80,6 +80,7 @@ class PromptServer:
         self.messages: asyncio.Queue[tuple[Any, Any, str | None]] = asyncio.Queue()
         self.sockets: dict[str, web.WebSocketResponse] = {}
         self.sockets_metadata: dict[str, dict[str, Any]] = {}
+        self.connections: dict[str, int] = {}  # sockets registered per clientId, ever
         self.transports: dict[int, asyncio.BaseTransport] = {}
         self.prompt_queue = PromptQueue(self)
         self.number = 0
@@ -170,6 +171,7 @@ class PromptServer:
         else:
             sid = uuid.uuid4().hex
         self.sockets[sid] = ws
+        self.connections[sid] = self.connections.get(sid, 0) + 1
         self.sockets_metadata[sid] = {"feature_flags": {}}
         if request.transport is not None:
             self.transports[id(ws)] = request.transport
