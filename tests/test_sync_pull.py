@@ -7,6 +7,7 @@ import json
 import threading
 import uuid
 
+import httpx
 import psycopg
 import pytest
 
@@ -196,3 +197,36 @@ def test_a_push_that_commits_after_a_pull_read_past_its_stamp_still_arrives(
     assert received[-1].generation.id == late_id and received[-1].generation.prompt == (
         "slow upload")
     assert sink.pull() == 0
+
+
+def test_once_the_overlap_has_passed_a_pull_reads_only_what_changed(
+        supabase_stack, tmp_path):  # noqa: F811
+    rows_read: list[int] = []
+
+    def count_rows(response: httpx.Response) -> None:
+        if response.request.method == "GET" and "/rest/v1/generations" in str(
+                response.request.url):
+            response.read()
+            rows_read.append(len(response.json()))
+
+    owner = Device(supabase_stack, tmp_path / "owner",
+                   http_client=httpx.Client(event_hooks={"response": [count_rows]}))
+    try:
+        user_id = owner.sign_up(unique_email("artist"))
+        now = [1_000.0]  # this device's clock, moved by hand
+        sink = Puller(owner.auth, owner.outbox, lambda r: None, clock=lambda: now[0])
+        bulk_insert(supabase_stack, user_id, 120)
+
+        def pull_after(seconds: float) -> tuple[int, int]:
+            now[0] += seconds
+            rows_read.clear()
+            return sink.pull(), sum(rows_read)
+
+        assert pull_after(0) == (120, 120)
+        assert pull_after(1) == (0, 120)  # within the overlap: read again, nothing delivered
+        assert pull_after(10) == (0, 120)  # the last read of that window: it is settled now
+        assert pull_after(1) == (0, 0)
+        bulk_insert(supabase_stack, user_id, 5)
+        assert pull_after(1) == (5, 5)
+    finally:
+        owner.close()
