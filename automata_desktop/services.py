@@ -7,11 +7,14 @@ so a status refresh cannot break the loop that runs the generations.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from automata_desktop.comfy.client import ComfyClient, Timeouts
 from automata_desktop.config import LOCAL_SERVER, is_loopback_url
-from automata_desktop.core.workflow import WorkflowTemplate
+from automata_desktop.core.workflow import WorkflowTemplate, load_workflow
 from automata_desktop.core.workflow_needs import (
     MissingModel,
     NodePackRef,
@@ -20,6 +23,14 @@ from automata_desktop.core.workflow_needs import (
     missing_nodes,
 )
 from automata_desktop.errors import ComfyError
+from automata_desktop.workflow_import import (
+    ImportResult,
+    cached_knowledge,
+    fetch_knowledge,
+    import_workflow,
+)
+
+log = logging.getLogger(__name__)
 
 #: A status probe must answer fast: the dot only says "reachable or not".
 PROBE_TIMEOUTS = Timeouts(connect=3.0, api=6.0)
@@ -90,6 +101,32 @@ async def workflow_readiness(url: str, template: WorkflowTemplate,
     text = "\n".join(part for part in (missing_nodes_text(packs) if packs else "",
                                        missing_models_text(models)) if part)
     return Readiness(False, packs, text, tuple(models))
+
+
+@dataclass(frozen=True, slots=True)
+class ImportedWorkflow:
+    result: ImportResult
+    template: WorkflowTemplate  # as the picker loads it from the saved files
+
+
+async def import_workflow_file(path: Path, server: str) -> ImportedWorkflow:
+    """Import a workflow the user dropped or picked, with `server`'s node definitions (else the
+    cached ones); the file work runs in a thread so the loop keeps serving generations."""
+    knowledge = None
+    if server != LOCAL_SERVER:
+        try:
+            knowledge = await fetch_knowledge(server)
+        except ComfyError as exc:
+            log.info("importing without %s's definitions: %s", server, exc)
+    knowledge = knowledge or cached_knowledge(server) or cached_knowledge()
+    from automata_desktop.runtime import shipped_node_packs, shipped_workflow_names
+
+    def run() -> ImportedWorkflow:
+        result = import_workflow(path, knowledge=knowledge, reserved=shipped_workflow_names(),
+                                 known_packs=shipped_node_packs())
+        return ImportedWorkflow(result, load_workflow(result.path))
+
+    return await asyncio.to_thread(run)
 
 
 def local_refusal(template: WorkflowTemplate) -> str:

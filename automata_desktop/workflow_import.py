@@ -214,6 +214,35 @@ def import_workflow(source: Path, *, knowledge: ServerKnowledge | None, name: st
                         knowledge.url if knowledge else None)
 
 
+def save_parameters(result: ImportResult, parameters: dict[str, dict[str, Any]]) -> None:
+    """Write the parameters the user kept, renamed or added into the saved manifest."""
+    manifest = json.loads(result.manifest_path.read_text(encoding="utf-8"))
+    manifest["parameters"] = parameters
+    graph = json.loads(result.path.read_text(encoding="utf-8"))
+    parse_workflow(graph, name=result.name, manifest=manifest)  # refuse what would not load
+    _write_atomic(result.manifest_path, json.dumps(manifest, indent=1) + "\n")
+    result.parameters = parameters
+
+
+def node_inputs(graph: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Every settable node input as ("node.input", current value): what a user may promote to a
+    parameter. Links are not values and are left out."""
+    out = []
+    for node_id, node in graph.items():
+        for name, value in (node.get("inputs") or {}).items():
+            if not (isinstance(value, list) and len(value) == 2 and isinstance(value[1], int)):
+                out.append((f"{node_id}.{name}", value))
+    return out
+
+
+def parameter_for(path: str, value: Any) -> dict[str, Any]:
+    """A manifest entry for a node input the user promoted, typed by its current value."""
+    kind = ("bool" if isinstance(value, bool) else "int" if isinstance(value, int)
+            else "float" if isinstance(value, float) else "text" if isinstance(value, str) and (
+                "\n" in value or len(value) > 60) else "string")
+    return {"role": "custom", "type": kind, "bind": [path], "default": value}
+
+
 def graph_classes(graph: dict[str, Any]) -> set[str]:
     return {str(n.get("class_type")) for n in graph.values() if isinstance(n, dict)}
 

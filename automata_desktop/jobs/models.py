@@ -36,3 +36,5 @@ class JobUpdate:
     preview_mime: str | None = None
     files: tuple[Path, ...] = ()
     completed_by: str | None = None  # websocket | webhook | history | check | local
+    workflow: str = ""  # the workflow's name, so a row refused at once is titled by it
+    server: str = ""

@@ -258,6 +258,18 @@ class GenerationPanel(QWidget):
     def template(self) -> WorkflowTemplate | None:
         return self.workflows.get(self.workflow.currentData() or "")
 
+    def add_workflow(self, template: WorkflowTemplate) -> None:
+        """Put a (re-)imported workflow in the picker and select it."""
+        self.workflows[template.name] = template
+        index = self.workflow.findData(template.name)
+        if index < 0:
+            self.workflow.addItem(template.title or template.name, template.name)
+            index = self.workflow.count() - 1
+        if self.workflow.currentIndex() == index:
+            self._workflow_changed()
+        else:
+            self.workflow.setCurrentIndex(index)
+
     def select(self, *, server: str | None = None, workflow: str | None = None) -> None:
         if server is not None:
             index = self.server.findData(server)
@@ -450,7 +462,7 @@ class GenerationPanel(QWidget):
         self.clear_message()
         self.generate.setEnabled(False)
         self.generate.setText("Sending…")
-        title = f"{request.workflow.title or request.workflow.name} · {request.server}"
+        title = self._row_title(request.workflow.name, request.server)
 
         async def go(rt: Any) -> tuple[list[Generation], str | None]:
             generations = await rt.engine.submit(request)
@@ -503,7 +515,15 @@ class GenerationPanel(QWidget):
         if row is not None:
             row.set_message(text)
 
+    def _row_title(self, workflow: str, server: str) -> str:
+        template = self.workflows.get(workflow)
+        name = (template.title or template.name) if template else workflow
+        return f"{name} · {server}" if server else name
+
     def _on_update(self, update: JobUpdate, preview: QImage | None) -> None:
+        if update.generation_id not in self.queue.rows and update.workflow:
+            # Also the first sight of a generation refused before its submit call returned.
+            self.queue.row(update.generation_id, self._row_title(update.workflow, update.server))
         row = self.queue.apply(update, preview)
         if update.status is GenerationStatus.COMPLETED and update.files:
             self._thumbnail_from_files(row, update.files)

@@ -13,7 +13,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QIcon, QKeySequence
+from PySide6.QtGui import (
+    QAction,
+    QActionGroup,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QIcon,
+    QKeySequence,
+)
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
@@ -73,6 +81,7 @@ class MainWindow(QMainWindow):
     failed = Signal(str)  # a user-facing error message
     idle = Signal()  # no loading in flight any more
     closing = Signal()  # the window is closing: owners of background services stop them
+    files_dropped = Signal(object)  # [Path]: what is not a mesh or a maps folder, for the owner
 
     def __init__(
         self, *, environment: Environment | None = Environment.STUDIO, interactive: bool = True,
@@ -111,6 +120,7 @@ class MainWindow(QMainWindow):
         self.right_dock = self._add_dock("Material", Qt.DockWidgetArea.RightDockWidgetArea,
                                          self.maps_list)
         self._build_menus()
+        self.setAcceptDrops(True)
         self.statusBar().showMessage("Ready")
 
     # ------------------------------------------------------------------ public API
@@ -414,6 +424,28 @@ class MainWindow(QMainWindow):
     def _turn(self) -> None:
         self.viewport.camera.azimuth += TURNTABLE_DEGREES_PER_TICK
         self.viewport.render()
+
+    # ------------------------------------------------------------------ drag and drop
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if any(url.isLocalFile() for url in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        """A mesh opens, a folder opens as a maps folder; anything else (a workflow, an image
+        ComfyUI saved) goes to whoever listens to `files_dropped`."""
+        paths = [Path(url.toLocalFile()) for url in event.mimeData().urls() if url.isLocalFile()]
+        event.acceptProposedAction()
+        rest = []
+        for path in paths:
+            if path.is_dir():
+                self.open_maps_folder(path)
+            elif path.suffix.lower() in SUPPORTED_SUFFIXES:
+                self.open_mesh(path)
+            else:
+                rest.append(path)
+        if rest:
+            self.files_dropped.emit(rest)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.closing.emit()

@@ -8,13 +8,15 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QFileDialog, QMenu
 
+from automata_desktop import services
 from automata_desktop.config import LOCAL_SERVER, Settings
 from automata_desktop.core.generation import Generation
 from automata_desktop.core.maps import PBR_MAPS, MapKind
 from automata_desktop.core.pbr import PBRSettings
 from automata_desktop.core.texture_set import MapSource, TextureMap, TextureSet
-from automata_desktop.core.workflow import WorkflowTemplate
+from automata_desktop.core.workflow import WorkflowTemplate, load_workflow
 from automata_desktop.errors import AutomataError
 from automata_desktop.jobs.models import GenerationRequest, JobUpdate
 from automata_desktop.library.store import Library
@@ -27,6 +29,8 @@ from automata_desktop.ui.main_window import MainWindow
 from automata_desktop.ui.map_view import MapView
 from automata_desktop.ui.material_inspector import MaterialInspector
 from automata_desktop.ui.workers import BackgroundRunner
+from automata_desktop.ui.workflow_import_dialog import WorkflowImportDialog
+from automata_desktop.workflow_import import ImportResult, save_parameters
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +120,8 @@ class Workbench(QObject):
         self.account.library_changed.connect(self._library_refresh.start)
         self.account.message.connect(lambda text: window.statusBar().showMessage(text, 10000))
         window.closing.connect(self.bridge.stop)
+        window.files_dropped.connect(self.import_workflows)
+        self.import_dialog: WorkflowImportDialog | None = None
         self._add_menu()
         self.bridge.start()
 
@@ -140,6 +146,62 @@ class Workbench(QObject):
         action.triggered.connect(self.open_settings)
         menu.insertAction(menu.actions()[-1], action)
         self.window.addAction(action)
+        workflows = QMenu("&Workflows", self.window)
+        self.window.menuBar().insertMenu(self.window.menuBar().actions()[1], workflows)
+        action = workflows.addAction("&Import…")
+        action.setShortcut(QKeySequence("Ctrl+I"))
+        action.triggered.connect(self._ask_workflow)
+        self.window.addAction(action)
+
+    # ------------------------------------------------------------------ importing workflows
+
+    def _ask_workflow(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self.window, "Import a ComfyUI workflow", "",
+            "ComfyUI workflows (*.json *.png *.webp);;All files (*)")
+        if path:
+            self.import_workflows([Path(path)])
+
+    def import_workflows(self, paths: list[Path]) -> None:
+        """Import each file as a workflow (dropped or picked); the last import's dialog opens."""
+        server = self.generation.server_url
+        for path in paths:
+            if path.suffix.lower() not in (".json", ".png", ".webp"):
+                self.window.statusBar().showMessage(
+                    f"{path.name}: drop a mesh, a maps folder, or a ComfyUI workflow "
+                    "(.json, or a .png/.webp ComfyUI saved)", 10000)
+                continue
+            self.window.statusBar().showMessage(f"Importing {path.name}…")
+            self.bridge.call(lambda _rt, p=path: services.import_workflow_file(p, server),
+                             self._workflow_imported,
+                             lambda exc, p=path: self._import_failed(p, exc))
+
+    def _import_failed(self, path: Path, exc: BaseException) -> None:
+        text = str(exc) if isinstance(exc, AutomataError) else f"{type(exc).__name__}: {exc}"
+        self.generation.show_message(f"Could not import {path.name}: {text}", "error")
+        self.window.statusBar().showMessage(f"Could not import {path.name}", 10000)
+
+    def _workflow_imported(self, imported: services.ImportedWorkflow) -> None:
+        self._show_template(imported.template)
+        result = imported.result
+        self.window.statusBar().showMessage(
+            f"Imported {result.name}: {len(result.parameters)} parameters", 10000)
+        self.import_dialog = WorkflowImportDialog(result, dict(imported.template.graph),
+                                                  self.window)
+        self.import_dialog.saved.connect(self._save_import)
+        self.import_dialog.open()
+
+    def _save_import(self, result: ImportResult, parameters: dict) -> None:
+        def save() -> WorkflowTemplate:
+            save_parameters(result, parameters)
+            return load_workflow(result.path)
+
+        self._runner.submit(save, self._show_template,
+                            lambda exc: self._import_failed(result.path, exc))
+
+    def _show_template(self, template: WorkflowTemplate) -> None:
+        self.workflows[template.name] = template
+        self.generation.add_workflow(template)
 
     # ------------------------------------------------------------------ generations
 
