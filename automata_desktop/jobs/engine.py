@@ -198,7 +198,10 @@ class _ServerSession:
             interval = self.engine.fast_poll_s if fast else self.engine.poll_interval_s
             self._pace_changed.clear()
             try:
-                await asyncio.wait_for(self._pace_changed.wait(), interval)
+                # Not wait_for: on Python 3.11 it swallows a cancel that lands as the event is
+                # set (a disconnect during close), and this loop then never ends.
+                async with asyncio.timeout(interval):
+                    await self._pace_changed.wait()
                 continue  # sleep again at the new pace
             except TimeoutError:
                 pass
@@ -349,6 +352,8 @@ class JobEngine:
         session = await self.session(job.server)
         session.add(job)
         await self._check(session, job, completed_by="check")
+        if job.finishing:  # the answer is in: return once its files are stored, not before
+            await self._done[job.id].wait()
         return self.library.get(generation_id)
 
     async def handle_webhook(self, event: WebhookEvent) -> None:
