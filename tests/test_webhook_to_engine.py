@@ -1,0 +1,153 @@
+"""Webhooks that end, or cannot change, a generation: the real listener on loopback, real signing,
+the real engine and library, generations queued on the test ComfyUI.
+
+- `generation.failed` ends a running generation failed, showing the node's message;
+- a webhook for a generation this library does not know, or for one that already finished, is
+  answered 200 (so the node stops retrying) and ignored: no row, file or status changes.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from PIL import Image
+
+from automata_desktop.core.generation import GenerationStatus
+from automata_desktop.errors import PromptRejected
+from automata_desktop.jobs.engine import JobEngine
+from automata_desktop.webhook import WebhookListener, generate_secret, sign_headers
+from tests.engine_helpers import UpdateLog, request, running_engine, save_graph, slow_graph, template
+
+pytestmark = pytest.mark.asyncio
+
+SECRET = generate_secret()
+
+
+class App:
+    """The app's side: an engine whose webhook listener is on loopback, and a signing sender."""
+
+    def __init__(self, engine: JobEngine, listener: WebhookListener, http: httpx.AsyncClient):
+        self.engine, self.listener, self.http = engine, listener, http
+
+    async def webhook(self, kind: str, generation_id: str, **data: object) -> httpx.Response:
+        payload = {"type": kind, "timestamp": "2025-01-01T12:00:00Z",
+                   "data": {"generation_id": generation_id, **data}}
+        body = json.dumps(payload).encode()
+        headers = {"content-type": "application/json", **sign_headers(SECRET, body)}
+        return await self.http.post(self.listener.url, content=body, headers=headers)
+
+    def files_on_disk(self) -> set[str]:
+        root = self.engine.library.root
+        return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()
+                and not p.name.startswith("library.sqlite3")}
+
+
+@pytest.fixture
+async def app(tmp_path) -> AsyncIterator[App]:
+    async with running_engine(tmp_path / "lib", poll_interval_s=60) as engine:
+        listener = WebhookListener(secret=SECRET, on_event=engine.handle_webhook)
+        await listener.start()
+        try:
+            async with httpx.AsyncClient(timeout=30) as http:
+                yield App(engine, listener, http)
+        finally:
+            await listener.stop()
+
+
+def inline_png(color: tuple[int, int, int] = (10, 200, 30)) -> dict:
+    out = io.BytesIO()
+    Image.new("RGB", (16, 16), color).save(out, format="PNG")
+    raw = out.getvalue()
+    return {"kind": "base_color", "filename": "automata_albedo_00001_.png", "subfolder": "automata",
+            "data": base64.b64encode(raw).decode(), "size": len(raw),
+            "sha256": hashlib.sha256(raw).hexdigest()}
+
+
+async def test_a_failed_webhook_ends_the_running_generation_with_the_nodes_message(
+    app, fake_comfy
+):
+    log = UpdateLog(app.engine)
+    graph = slow_graph(steps=400, delay_s=0.05, color=0x0A0B0C)  # still running when the hook comes
+    [gen] = await app.engine.submit(request(template(graph), fake_comfy.url))
+    await log.wait_for(lambda u: u.generation_id == gen.id and u.status is GenerationStatus.RUNNING)
+
+    response = await app.webhook("generation.failed", gen.id, prompt_id=gen.prompt_id,
+                                 error="Hy3DPaint: torch.OutOfMemoryError: CUDA out of memory")
+
+    assert response.status_code == 200, response.text
+    [done] = await app.engine.wait([gen.id], timeout=30)
+    log.close()
+    assert done.status is GenerationStatus.FAILED
+    assert done.error == "Hy3DPaint: torch.OutOfMemoryError: CUDA out of memory"
+    assert done.files == []
+    assert app.engine.library.get(gen.id).status is GenerationStatus.FAILED  # the row says so
+    final = [u for u in log.for_(gen.id) if u.status.is_final]
+    assert final and "CUDA out of memory" in final[-1].message
+
+
+async def test_a_failed_webhook_without_a_message_still_says_the_workflow_failed(app, fake_comfy):
+    log = UpdateLog(app.engine)
+    [gen] = await app.engine.submit(request(template(slow_graph(steps=400, delay_s=0.05)),
+                                            fake_comfy.url))
+    await log.wait_for(lambda u: u.generation_id == gen.id and u.status is GenerationStatus.RUNNING)
+    log.close()
+    assert (await app.webhook("generation.failed", gen.id)).status_code == 200
+    [done] = await app.engine.wait([gen.id], timeout=30)
+    assert done.status is GenerationStatus.FAILED and "failed" in done.error
+
+
+@pytest.mark.parametrize("kind", ["generation.completed", "generation.failed"])
+async def test_a_webhook_for_an_unknown_generation_is_acknowledged_and_changes_nothing(app, kind):
+    before = app.files_on_disk()
+    response = await app.webhook(kind, "gen-from-another-install", delivery="inline",
+                                 files=[inline_png()], error="boom")
+    assert response.status_code == 200, response.text  # acknowledged: the node stops retrying
+    assert app.engine.library.list() == []
+    assert app.engine.library.get("gen-from-another-install") is None
+    assert app.files_on_disk() == before
+
+
+async def test_a_webhook_for_a_completed_generation_changes_nothing(app, fake_comfy):
+    [gen] = await app.engine.submit(request(template(save_graph(color=0x204060)), fake_comfy.url))
+    [done] = await app.engine.wait([gen.id], timeout=30)
+    assert done.status is GenerationStatus.COMPLETED and len(done.files) == 1
+    kept = [(f.kind, f.path, f.sha256) for f in done.files]
+    before = app.files_on_disk()
+    log = UpdateLog(app.engine)
+
+    late_failure = await app.webhook("generation.failed", gen.id, error="late and wrong")
+    other_maps = await app.webhook("generation.completed", gen.id, delivery="inline",
+                                   files=[inline_png((1, 2, 3))])
+
+    assert (late_failure.status_code, other_maps.status_code) == (200, 200)
+    await app.engine.wait([gen.id], timeout=5)
+    after = app.engine.library.get(gen.id)
+    log.close()
+    assert after.status is GenerationStatus.COMPLETED and after.error is None
+    assert [(f.kind, f.path, f.sha256) for f in after.files] == kept
+    assert app.files_on_disk() == before
+    assert log.for_(gen.id) == []  # nothing to redraw either
+
+
+async def test_a_webhook_for_a_failed_generation_does_not_bring_it_back(app, fake_comfy):
+    graph = save_graph()
+    del graph["2"]["inputs"]["images"]
+    with pytest.raises(PromptRejected):
+        await app.engine.submit(request(template(graph), fake_comfy.url))
+    [failed] = app.engine.library.list()
+    assert failed.status is GenerationStatus.FAILED
+    before = app.files_on_disk()
+
+    response = await app.webhook("generation.completed", failed.id, delivery="inline",
+                                 files=[inline_png()])
+
+    assert response.status_code == 200
+    after = app.engine.library.get(failed.id)
+    assert after.status is GenerationStatus.FAILED and after.error == failed.error
+    assert after.files == [] and app.files_on_disk() == before
