@@ -97,6 +97,8 @@ class Settings:
     theme: str = "dark"
     supabase_url: str = ""  # empty: sync off, the library stays local only
     supabase_anon_key: str = field(default="", repr=False)  # the public anon key, never service_role
+    #: The project's Storage file size limit (Storage → Settings); Supabase's free plan: 50 MB.
+    supabase_upload_limit_mb: int = 50
 
     @property
     def library_path(self) -> Path:
@@ -126,6 +128,7 @@ _ENV = {
     "AUTOMATA_POLL_INTERVAL": "poll_interval_s",
     "AUTOMATA_SUPABASE_URL": "supabase_url",
     "AUTOMATA_SUPABASE_ANON_KEY": "supabase_anon_key",
+    "AUTOMATA_SUPABASE_UPLOAD_LIMIT_MB": "supabase_upload_limit_mb",
 }
 
 

@@ -74,7 +74,8 @@ def sync_runner(settings: Settings, library: Library) -> SyncRunner | None:
     from automata_desktop.sync.runner import SyncRunner
     from automata_desktop.sync.settings import SupabaseSettings
 
-    supabase = SupabaseSettings(settings.supabase_url, settings.supabase_anon_key)
+    supabase = SupabaseSettings(settings.supabase_url, settings.supabase_anon_key,
+                                upload_limit=settings.supabase_upload_limit_mb * 1024 * 1024)
     return SyncRunner(supabase, library, paths.config_dir(), paths.data_dir())
 
 

@@ -262,6 +262,13 @@ class Outbox:
                     notes[key.removeprefix(_LOCAL_ONLY_KEY)] = value
         return notes
 
+    def local_only_notes(self) -> list[str]:
+        """Every "this file stays here, and why" of pushed generations, oldest first."""
+        with self._lock:
+            return [value for (value,) in self._db.execute(
+                "select value from sync_state where key like ? order by rowid",
+                (f"{_LOCAL_ONLY_KEY}%",))]
+
     def failed_count(self) -> int:
         with self._lock:
             return self._db.execute(

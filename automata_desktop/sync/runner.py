@@ -40,6 +40,10 @@ class SyncStatus:
     last_error: str | None
     offline: bool
     secure_storage: bool  # the refresh token is in the OS keyring, not a 0600 file
+    #: Synced generations with a file the project could not take (over its upload limit): the
+    #: newest reason, e.g. "height.exr (72 MB) is larger than … it stays on this computer".
+    partial: int = 0
+    partial_reason: str | None = None
 
 
 class _ReportingPuller(Puller):
@@ -218,8 +222,10 @@ class SyncRunner:
         self.auth.notice_ended_elsewhere()
         service = self.service
         offline = self._offline or (service is not None and service.worker.offline)
+        partial = self.outbox.local_only_notes()
         return SyncStatus(self.account, len(self.outbox), self.outbox.failed_count(),
-                          self.last_sync_at, self.last_error, offline, self.auth.store.secure)
+                          self.last_sync_at, self.last_error, offline, self.auth.store.secure,
+                          len(partial), partial[-1] if partial else None)
 
     def _remote_arrived(self, remote: RemoteGeneration) -> None:
         self.mirror.upsert_remote(remote)

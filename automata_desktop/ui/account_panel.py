@@ -71,6 +71,10 @@ def status_tooltip(status: SyncStatus | None) -> str:
         lines.append("Supabase is unreachable; uploads wait and resume by themselves")
     if status.last_error:
         lines.append(f"Last error: {status.last_error}")
+    if status.partial:
+        lines.append(f"Kept on this computer only: files of {status.partial} generation(s), "
+                     f"e.g. {status.partial_reason} (raise the limit in Supabase → Storage → "
+                     "Settings and in AUTOMATA's settings)")
     if status.account and not status.secure_storage:
         lines.append("No OS keyring: the session is kept in a private file (mode 0600)")
     return "\n".join(lines)
