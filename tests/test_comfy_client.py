@@ -78,22 +78,51 @@ async def test_messages_that_beat_the_post_reply_are_not_lost(fake_comfy, tmp_pa
     assert [u.completed_by for u in log.for_(gen.id) if u.status.is_final] == ["websocket"]
 
 
+def _progress(prompt_id: str, value: int) -> dict[str, Any]:
+    return {"type": "progress",
+            "data": {"value": value, "max": 9, "prompt_id": prompt_id, "node": "2"}}
+
+
+def _progress_state(prompt_id: str) -> dict[str, Any]:
+    node = {"value": 1, "max": 9, "state": "running", "node_id": "2", "prompt_id": prompt_id,
+            "display_node_id": "2", "parent_node_id": None, "real_node_id": "2"}
+    return {"type": "progress_state", "data": {"prompt_id": prompt_id, "nodes": {"2": node}}}
+
+
 async def test_each_client_only_hears_about_its_own_prompts(fake_comfy):
+    """A real ComfyUI sends progress, progress_state and previews to `server.client_id`, which is
+    None, i.e. every socket, for a prompt queued without a client id; the client must drop what
+    names a prompt it does not track, and keep what names its own."""
+    stranger_graph = slow_graph(steps=4, delay_s=0.05, color=0x0C0C0C, prefix="automata/stranger")
     async with ComfyClient(fake_comfy.url) as owner, ComfyClient(fake_comfy.url) as other:
         assert owner.client_id != other.client_id
-        theirs = other.events()
-        mine = owner.events()
-        queued = await owner.queue_prompt(save_graph(color=0x654321))
-        await _until(mine, lambda e: isinstance(e, ev.PromptFinished))
-        await asyncio.sleep(0.2)
-        other_saw = []
-        while True:
-            try:
-                other_saw.append(await asyncio.wait_for(anext(theirs), 0.05))
-            except TimeoutError:
-                break
-    assert all(isinstance(e, ev.QueueStatus | ev.Connected) for e in other_saw)
-    assert not any(getattr(e, "prompt_id", None) == queued.prompt_id for e in other_saw)
+        streams = {owner: owner.events(), other: other.events()}
+        mine = await owner.queue_prompt(slow_graph(steps=3, delay_s=0.05, color=0x654321))
+        theirs = await other.queue_prompt(slow_graph(steps=3, delay_s=0.05, color=0x123456))
+        async with httpx.AsyncClient(base_url=fake_comfy.url) as stranger:
+            reply = await stranger.post("/prompt", json={"prompt": stranger_graph})
+            strangers = reply.json()["prompt_id"]
+            for prompt_id in (mine.prompt_id, theirs.prompt_id, strangers):  # to both sockets
+                for message in (_progress(prompt_id, 1), _progress_state(prompt_id)):
+                    await asyncio.to_thread(fake_comfy.control, "broadcast", message)
+            for _ in range(400):
+                if (await stranger.get(f"/history/{strangers}")).json():
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                pytest.fail("the stranger's prompt never finished")
+        # Frames reach a socket in order: once a marker sent after everything has arrived,
+        # each client has heard all it will hear.
+        marker = {"type": "status", "data": {"status": {"exec_info": {"queue_remaining": 4242}}}}
+        await asyncio.to_thread(fake_comfy.control, "broadcast", marker)
+        heard = {client: await _until(stream, lambda e: e == ev.QueueStatus(4242))
+                 for client, stream in streams.items()}
+
+    for client, own in ((owner, mine.prompt_id), (other, theirs.prompt_id)):
+        named = {getattr(e, "prompt_id", None) for e in heard[client]} - {None}
+        assert named == {own}, f"{client.client_id} heard about {named - {own}}"
+        kinds = {type(e) for e in heard[client]}
+        assert {ev.Progress, ev.ProgressState, ev.PromptFinished} <= kinds  # its own, kept
 
 
 async def test_a_dropped_socket_reconnects_with_one_socket_for_our_client_id(fake_comfy):

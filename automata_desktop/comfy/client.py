@@ -39,8 +39,12 @@ from automata_desktop.comfy.events import (
     ComfyEvent,
     Connected,
     Disconnected,
+    ExecutionInterrupted,
     HistoryResult,
     OutputRef,
+    Preview,
+    Progress,
+    ProgressState,
     PromptLost,
 )
 from automata_desktop.errors import (
@@ -58,6 +62,8 @@ from automata_desktop.library.files import atomic_write_stream_async
 log = logging.getLogger(__name__)
 
 CHUNK = 1024 * 1024
+#: Events a real ComfyUI may send to every socket (see `ComfyClient._is_ours`).
+_BROADCAST_TO_ALL = (Progress, ProgressState, Preview, ExecutionInterrupted)
 DEFAULT_MAX_DOWNLOAD = 2 * 1024**3  # a 100 MB GLB or an 8K 16-bit PNG fits with room to spare
 
 
@@ -210,6 +216,19 @@ class ComfyClient:
     def _emit(self, event: ComfyEvent) -> None:
         self._events.publish(event)
 
+    def _is_ours(self, event: ComfyEvent) -> bool:
+        """False for what a real ComfyUI sent every socket about a prompt we do not track.
+
+        ComfyUI addresses progress, progress_state and previews to the running prompt's client
+        id, which is None (every socket) for a prompt queued without one, and broadcasts such a
+        prompt's interrupt on purpose. Lifecycle messages only ever go to the prompt's own
+        client id, so they pass even before `track`: a server that picks its own prompt ids
+        answers POST /prompt after the run has started.
+        """
+        prompt_id = getattr(event, "prompt_id", None)
+        return (prompt_id is None or prompt_id in self._tracked
+                or not isinstance(event, _BROADCAST_TO_ALL))
+
     # -- websocket -------------------------------------------------------------------------
 
     def _ws_url(self) -> str:
@@ -273,7 +292,7 @@ class ComfyClient:
             last_heard = loop.time()
             event = (protocol.parse_binary(frame) if isinstance(frame, bytes)
                      else protocol.parse_text(frame))
-            if event is not None:
+            if event is not None and self._is_ours(event):
                 self._emit(event)
 
     async def _resync_tracked(self) -> None:
