@@ -130,3 +130,16 @@ def test_an_imported_ui_workflow_runs_on_comfyui(capsys, tmp_path, fake_comfy):
     assert gen["status"] == "completed" and gen["workflow"] == "swatch"
     [file] = gen["files"]
     assert file["kind"] == "base_color" and (file["width"], file["height"]) == (64, 48)
+
+
+def test_an_output_named_only_by_its_node_title_lands_as_that_map(capsys, tmp_path, fake_comfy):
+    ui = solid_colour_ui()
+    save = next(n for n in ui["nodes"] if n["type"] == "SaveImage")
+    save["title"], save["widgets_values"] = "Roughness", ["ComfyUI"]  # files: ComfyUI_00001_.png
+    source = tmp_path / "rough.json"
+    source.write_text(json.dumps(ui))
+    assert run(capsys, "workflows", "import", str(source), "--server", fake_comfy.url)[0] == 0
+    code, out, err = run(capsys, "generate", "-w", "rough", "--server", fake_comfy.url, "--json")
+    assert code == 0, err
+    [gen] = json.loads(out)
+    assert [f["kind"] for f in gen["files"]] == ["roughness"]

@@ -332,6 +332,14 @@ def output_kind(title: str, filename_prefix: str) -> MapKind:
     return MapKind.OTHER
 
 
+def node_output_kind(node: Mapping[str, Any]) -> MapKind:
+    """What an output node's files are, by its title and filename prefix (for files whose own
+    names say nothing, such as SaveImage's default "ComfyUI_00001_.png")."""
+    title = str((node.get("_meta") or {}).get("title") or "")
+    prefix = (node.get("inputs") or {}).get("filename_prefix")
+    return output_kind(title, prefix if isinstance(prefix, str) else "")
+
+
 def _role_of(name: str) -> str:
     return re.sub(r"_\d+$", "", name)
 
