@@ -327,6 +327,10 @@ class ComfyClient:
 
     async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         response = await self._request(method, path, **kwargs)
+        if response.status_code == 401:
+            raise ServerResponseError(
+                f"{self.url} refused {path} (401): the API key is missing or wrong; set it in "
+                "the server's settings (Comfy Cloud keys come from platform.comfy.org)", 401)
         if response.status_code == 403:
             raise ServerResponseError(
                 f"ComfyUI at {self.url} refused {path} (403); a proxy or the server's origin check "
@@ -454,7 +458,10 @@ class ComfyClient:
         queue = await self.get_queue()
         if prompt_id in queue.pending:
             await self._request("POST", "/queue", json={"delete": [prompt_id]})
-            return "removed"
+            queue = await self.get_queue()
+            if prompt_id not in queue.running:
+                return "removed"
+            # The worker took it between our two calls (the prompt ahead just ended): stop it.
         if prompt_id in queue.running:
             await self._request("POST", "/interrupt", json={"prompt_id": prompt_id})
             return "interrupted"

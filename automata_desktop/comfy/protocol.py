@@ -241,10 +241,16 @@ def _validation_problem(label: str, class_type: str, err: Mapping[str, Any]) -> 
 
 
 def _error_text(data: Mapping[str, Any]) -> str:
-    node = data.get("node_type") or data.get("node_id")
-    text = str(data.get("exception_message") or "execution failed").strip()
+    """`ProbeRaise (node 2): RuntimeError: out of memory`: which node, to find it in the graph."""
+    node_type, node_id = data.get("node_type"), data.get("node_id")
+    text = str(data.get("exception_message") or "execution failed").strip()  # ends in "\n"
     kind = data.get("exception_type")
-    prefix = f"{node}: " if node else ""
+    if node_type and node_id is not None:
+        prefix = f"{node_type} (node {node_id}): "
+    elif node_type or node_id is not None:
+        prefix = f"{node_type or 'node ' + str(node_id)}: "
+    else:
+        prefix = ""
     return f"{prefix}{kind + ': ' if kind else ''}{text}"
 
 

@@ -97,10 +97,10 @@ async def serve(args: argparse.Namespace) -> None:
         server.api_key = args.api_key
         storage = web.AppRunner(storage_app(server), handle_signals=False, access_log=None)
         await storage.setup()
-        storage_site = web.TCPSite(storage, args.host, 0)
+        storage_site = web.TCPSite(storage, "127.0.0.1", 0)
         await storage_site.start()
         storage_port = storage_site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        server.storage_url = f"http://{args.host}:{storage_port}"
+        server.storage_url = f"http://127.0.0.1:{storage_port}"
     server.start_worker()
     publisher = asyncio.create_task(server.publish_loop())
     print(READY_LINE.format(port=server.port), flush=True)

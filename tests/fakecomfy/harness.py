@@ -47,6 +47,7 @@ class FakeComfy:
         startup_timeout: float = 20.0,
         restart_down_s: float = RESTART_DOWN_S,
         api_key: str | None = None,
+        host: str = "127.0.0.1",
     ) -> None:
         self.root = Path(root)
         self.version = version
@@ -56,6 +57,7 @@ class FakeComfy:
         self.startup_timeout = startup_timeout
         self.restart_down_s = restart_down_s
         self.api_key = api_key  # Comfy Cloud mode: X-API-Key / ?token= required, /view redirects
+        self.host = host  # "0.0.0.0" to be reached as a remote machine; `url` stays loopback
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = self.root / "fakecomfy.log"
 
@@ -94,6 +96,8 @@ class FakeComfy:
             str(self.root),
             "--version",
             self.version,
+            "--host",
+            self.host,
         ]
         if self.custom_nodes:
             cmd += ["--custom-nodes", *map(str, self.custom_nodes)]
