@@ -109,7 +109,8 @@ class ImportedWorkflow:
     template: WorkflowTemplate  # as the picker loads it from the saved files
 
 
-async def import_workflow_file(path: Path, server: str) -> ImportedWorkflow:
+async def import_workflow_file(path: Path, server: str, *, name: str | None = None,
+                               add_webhook: bool = False) -> ImportedWorkflow:
     """Import a workflow the user dropped or picked, with `server`'s node definitions (else the
     cached ones); the file work runs in a thread so the loop keeps serving generations."""
     knowledge = None
@@ -122,7 +123,8 @@ async def import_workflow_file(path: Path, server: str) -> ImportedWorkflow:
     from automata_desktop.runtime import shipped_node_packs, shipped_workflow_names
 
     def run() -> ImportedWorkflow:
-        result = import_workflow(path, knowledge=knowledge, reserved=shipped_workflow_names(),
+        result = import_workflow(path, knowledge=knowledge, name=name, add_webhook=add_webhook,
+                                 reserved=shipped_workflow_names(),
                                  known_packs=shipped_node_packs())
         return ImportedWorkflow(result, load_workflow(result.path))
 

@@ -70,6 +70,8 @@ class ImportResult:
     missing_models: list[MissingModel] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
     server: str | None = None
+    source_path: Path | None = None  # the file the user brought
+    webhook_node: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -211,7 +213,7 @@ def import_workflow(source: Path, *, knowledge: ServerKnowledge | None, name: st
     _write_atomic(manifest_path, json.dumps(manifest, indent=1) + "\n")
     return ImportResult(name, graph_path, manifest_path, found.kind, parameters,
                         discovery.outputs, lacking, models, notices,
-                        knowledge.url if knowledge else None)
+                        knowledge.url if knowledge else None, source, webhook)
 
 
 def save_parameters(result: ImportResult, parameters: dict[str, dict[str, Any]]) -> None:

@@ -162,6 +162,14 @@ class Workbench(QObject):
         if path:
             self.import_workflows([Path(path)])
 
+    def _reimport_with_webhook(self, result: ImportResult) -> None:
+        assert result.source_path is not None
+        path, server = result.source_path, self.generation.server_url
+        self.bridge.call(
+            lambda _rt: services.import_workflow_file(path, server, name=result.name,
+                                                      add_webhook=True),
+            self._workflow_imported, lambda exc: self._import_failed(path, exc))
+
     def import_workflows(self, paths: list[Path]) -> None:
         """Import each file as a workflow (dropped or picked); the last import's dialog opens."""
         server = self.generation.server_url
@@ -189,6 +197,7 @@ class Workbench(QObject):
         self.import_dialog = WorkflowImportDialog(result, dict(imported.template.graph),
                                                   self.window)
         self.import_dialog.saved.connect(self._save_import)
+        self.import_dialog.add_webhook_requested.connect(self._reimport_with_webhook)
         self.import_dialog.open()
 
     def _save_import(self, result: ImportResult, parameters: dict) -> None:

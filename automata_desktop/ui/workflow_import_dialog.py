@@ -34,6 +34,7 @@ KEEP, NAME, ROLE, TYPE, BIND, DEFAULT = range(6)
 
 class WorkflowImportDialog(QDialog):
     saved = Signal(object, object)  # ImportResult, {name: manifest entry}
+    add_webhook_requested = Signal(object)  # ImportResult: import it again with a Webhook node
 
     def __init__(self, result: ImportResult, graph: dict[str, Any],
                  parent: QWidget | None = None) -> None:
@@ -78,6 +79,13 @@ class WorkflowImportDialog(QDialog):
         self.error.setStyleSheet("color: #ff9f6b;")
         self.error.hide()
         buttons = QDialogButtonBox()
+        self.add_webhook = None
+        if result.webhook_node is None and result.source_path is not None:
+            self.add_webhook = buttons.addButton("Add an AUTOMATA Webhook node",
+                                                 QDialogButtonBox.ButtonRole.ActionRole)
+            self.add_webhook.setToolTip("Results then reach the app the moment ComfyUI saves "
+                                        "them, also from a remote server")
+            self.add_webhook.clicked.connect(self._ask_webhook)
         self.save = buttons.addButton("Save parameters", QDialogButtonBox.ButtonRole.AcceptRole)
         close = buttons.addButton("Keep as found", QDialogButtonBox.ButtonRole.RejectRole)
         self.save.clicked.connect(self._save)
@@ -145,6 +153,10 @@ class WorkflowImportDialog(QDialog):
             self.error.show()
             return
         self.saved.emit(self.result, parameters)
+        self.accept()
+
+    def _ask_webhook(self) -> None:
+        self.add_webhook_requested.emit(self.result)
         self.accept()
 
     # ------------------------------------------------------------------ texts

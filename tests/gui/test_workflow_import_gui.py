@@ -132,3 +132,22 @@ def test_a_generation_refused_by_comfyui_is_titled_with_its_workflow(qapp, qtbot
         assert "ComfyUI/models/checkpoints/" in panel.message.text()
     finally:
         bench.window.close()
+
+
+def test_the_dialog_offers_to_add_a_webhook_node(qapp, tmp_path):
+    bench = open_workbench(qapp, tmp_path / "library")
+    try:
+        source = tmp_path / "plain.json"
+        source.write_text((FIXTURES / "txt2img_sd15.api.json").read_text())
+        drop(bench.window, source)
+        wait_for(qapp, lambda: bench.import_dialog is not None, 30, "the import dialog")
+        first = bench.import_dialog
+        assert first.add_webhook is not None
+        first.add_webhook.click()
+        wait_for(qapp, lambda: bench.import_dialog is not first, 30, "the second import")
+        assert bench.import_dialog.add_webhook is None  # it has one now
+        template = bench.generation.workflows["plain"]
+        assert template.webhook_node is not None
+        assert template.graph[template.webhook_node]["class_type"] == "AutomataWebhook"
+    finally:
+        bench.window.close()
