@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import re
 from typing import Any
 
 import httpx
 import pytest
+import websockets
 
 from automata_desktop.comfy import events as ev
 from automata_desktop.comfy.client import ComfyClient, QueuedPrompt
@@ -138,14 +141,91 @@ async def test_a_dropped_socket_reconnects_with_one_socket_for_our_client_id(fak
                      and e.prompt_id == queued.prompt_id)
 
 
-async def test_requests_carry_no_origin_header_so_the_origin_check_passes(fake_comfy):
-    async with httpx.AsyncClient() as raw:
-        refused = await raw.get(f"{fake_comfy.url}/system_stats",
-                                headers={"Origin": "http://localhost:1"})
-    assert refused.status_code == 403
-    async with ComfyClient(fake_comfy.url) as client:
-        assert "origin" not in {k.lower() for k in client._http.headers}
-        assert client.connected
+class RecordingProxy:
+    """A TCP proxy in front of ComfyUI keeping every byte the client sends, to read its headers."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.sent: list[bytearray] = []
+        self.server: asyncio.Server | None = None
+        self._writers: list[asyncio.StreamWriter] = []
+
+    async def __aenter__(self) -> RecordingProxy:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.server is not None
+        self.server.close()
+        for writer in self._writers:
+            writer.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.server.wait_closed(), 5)
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        self._writers += [writer, up_writer]
+        record = bytearray()
+        self.sent.append(record)
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter, keep: bool) -> None:
+            with contextlib.suppress(ConnectionError, asyncio.CancelledError):
+                while data := await src.read(65536):
+                    if keep:
+                        record.extend(data)
+                    dst.write(data)
+                    await dst.drain()
+            dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer, True), pipe(up_reader, writer, False))
+
+    def request_heads(self) -> list[dict[str, str]]:
+        """Each request's line and headers (lower-cased names); websocket frames are masked
+        binary after the upgrade, and bodies are JSON, so a plain-text head cannot be faked."""
+        heads = []
+        for record in self.sent:
+            for match in re.finditer(rb"(GET|POST) (\S+) HTTP/1\.1\r\n(.*?)\r\n\r\n", record, re.S):
+                fields = dict(line.split(": ", 1) for line in match[3].decode().split("\r\n"))
+                heads.append({"request": f"{match[1].decode()} {match[2].decode()}",
+                              **{k.lower(): v for k, v in fields.items()}})
+        return heads
+
+
+async def test_requests_carry_no_origin_header_so_the_origin_check_passes(fake_comfy, tmp_path):
+    """ComfyUI answers 403 to any request whose Origin differs from its Host (its CSRF guard),
+    the websocket upgrade included; the client must send no Origin at all, on any request."""
+    async with RecordingProxy(fake_comfy.port) as proxy:
+        # What a real ComfyUI refuses: a foreign Origin, over HTTP and on the socket.
+        async with httpx.AsyncClient() as raw:
+            refused = await raw.get(f"{proxy.url}/system_stats",
+                                    headers={"Origin": "http://localhost:1"})
+        assert refused.status_code == 403
+        with pytest.raises(websockets.InvalidStatus) as caught:
+            await websockets.connect(proxy.url.replace("http", "ws") + "/ws?clientId=x",
+                                     origin="http://localhost:1", open_timeout=10)
+        assert caught.value.response.status_code == 403
+        proxy.sent.clear()
+
+        async with ComfyClient(proxy.url) as client:
+            assert client.connected  # the upgrade went through the guard
+            events = client.events()
+            queued = await client.queue_prompt(save_graph(color=0x0F1E2D))
+            seen = await _until(events, lambda e: isinstance(e, ev.NodeOutput))
+            await client.get_history(queued.prompt_id)
+            await client.download(seen[-1].files[0], tmp_path / "out.png")
+
+    heads = proxy.request_heads()
+    requests = {h["request"].split("?")[0] for h in heads}
+    assert {"GET /system_stats", "GET /ws", "POST /prompt", "GET /view"} <= requests, requests
+    assert [h for h in heads if "origin" in h] == []
+    upgrade = next(h for h in heads if h["request"].startswith("GET /ws?"))
+    assert upgrade["upgrade"].lower() == "websocket"
+    assert f"clientId={client.client_id}" in upgrade["request"]
 
 
 async def test_newer_servers_get_canonical_ids_and_previews_on_request(fake_comfy_factory, tmp_path):
