@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+
 import pytest
 
+from automata_desktop.comfy import events as ev
 from automata_desktop.config import generate_webhook_secret
 from automata_desktop.core.generation import GenerationStatus
 from automata_desktop.core.maps import MapKind
 from automata_desktop.paths import resources_dir
 from automata_desktop.runtime import load_workflow_named
-from automata_desktop.webhook import WebhookListener
-from tests.engine_helpers import UpdateLog, client_factory, request, running_engine
+from automata_desktop.webhook import WebhookEvent, WebhookListener
+from tests.engine_helpers import UpdateLog, client_factory, request, running_engine, until
 
 pytestmark = pytest.mark.asyncio
 
@@ -66,11 +70,51 @@ async def test_polling_only(fake_comfy, tmp_path):
 
 
 async def test_all_three_at_once_complete_exactly_once(fake_comfy, tmp_path):
-    done, finals = await _run(fake_comfy, tmp_path, websocket=True, poll_s=0.1, webhook=True,
-                                 seed=3.5)
+    secret = generate_webhook_secret()
+    fake_comfy.hold("1")  # the run waits at its first node until the poller has asked about it
+    async with running_engine(tmp_path / "lib", poll_interval_s=0.1, fast_poll_s=0.1,
+                              webhook_secret=secret) as engine:
+        webhooks: list[WebhookEvent] = []
+
+        async def on_event(event: WebhookEvent) -> None:
+            webhooks.append(event)
+            await engine.handle_webhook(event)
+
+        listener = WebhookListener(secret=secret, on_event=on_event)
+        await listener.start()
+        engine.webhook_url = listener.url
+        heard: list[object] = []
+        stream = (await engine.session(fake_comfy.url)).client.events()
+        listening = asyncio.create_task(_collect(stream, heard))
+        log = UpdateLog(engine)
+        [gen] = await engine.submit(request(load_workflow_named("pbr_from_image"), fake_comfy.url,
+                                            image=SAMPLE, parameters={"normal_strength": 3.5}))
+        await fake_comfy.until(lambda state: "1" in state["waiting"])
+        await until(lambda: _polled(fake_comfy, gen.prompt_id))  # signal 1: polling asked
+        fake_comfy.release("1")
+        [done] = await engine.wait([gen.id], timeout=30)
+        # signal 2: the webhook, signed and accepted; signal 3: the websocket's verdict
+        await until(lambda: any(e.payload.data.generation_id == gen.id for e in webhooks))
+        await until(lambda: any(isinstance(e, ev.ExecutionSucceeded) and e.prompt_id
+                                == gen.prompt_id for e in heard))
+        await listener.stop()
+        listening.cancel()
+        log.close()
+    assert [e.payload.type for e in webhooks] == ["generation.completed"]
+    finals = [u for u in log.for_(gen.id) if u.status.is_final]
     assert done.status is GenerationStatus.COMPLETED
     assert len(finals) == 1  # one completion
     assert sorted(f.kind for f in done.files) == sorted(ALL_MAPS)  # one set of files
     assert len({f.path for f in done.files}) == len(ALL_MAPS)
     files_on_disk = list(done.files[0].path.parent.iterdir())  # no stray partial downloads either
     assert len(files_on_disk) == len(ALL_MAPS)
+
+
+async def _collect(stream: AsyncIterator[object], into: list[object]) -> None:
+    async for event in stream:
+        into.append(event)
+
+
+def _polled(comfy, prompt_id: str | None) -> bool:
+    """The fake answered GET /history/<id> while the run was held: only the poller asks then."""
+    return any(r["path"] == f"/history/{prompt_id}" for r in comfy.requests()["requests"])
