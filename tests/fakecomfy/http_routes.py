@@ -106,7 +106,7 @@ def describe_request(request: web.Request) -> dict[str, Any]:
         "method": request.method,
         "path": request.path,
         "query": dict(request.rel_url.query),
-        "headers": {k: v for k, v in request.headers.items()
+        "headers": {k.lower(): v for k, v in request.headers.items()
                     if k.lower() in ("x-api-key", "authorization", "cookie", "origin")},
     }
 
