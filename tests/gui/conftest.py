@@ -64,9 +64,10 @@ def _qt_torn_down_before_python_exits(qapp):
     gc.collect()
 
 
-@pytest.fixture(scope="module")
-def sample_window(qapp):
-    """One window per module showing the bundled sample (a window + IBL costs ~1-2 s to build)."""
+def open_sample_window(qapp) -> MainWindow:
+    """A shown window that has finished loading the bundled sample mesh and maps."""
+    import time
+
     window = MainWindow(interactive=False)
     window.resize(1100, 700)
     window.show()
@@ -74,13 +75,29 @@ def sample_window(qapp):
     window.mesh_shown.connect(lambda _: shown.__setitem__("mesh", True))
     window.textures_shown.connect(lambda _: shown.__setitem__("textures", True))
     window.open_sample()
-    deadline = 60.0
-    import time
-
     start = time.monotonic()
-    while not all(shown.values()) and time.monotonic() - start < deadline:
+    while not all(shown.values()) and time.monotonic() - start < 120:  # a hang guard, no bound
         qapp.processEvents()
         time.sleep(0.01)
-    assert all(shown.values()), "the sample did not load within a minute"
+    assert all(shown.values()), "the sample did not load within two minutes"
+    return window
+
+
+@pytest.fixture(scope="module")
+def sample_window(qapp):
+    """One window per module showing the bundled sample (a window + IBL costs ~1-2 s to build).
+
+    Shared, so only for tests that leave it as they found it: a test that opens another mesh or
+    other maps, or switches the view mode, takes `own_sample_window` instead.
+    """
+    window = open_sample_window(qapp)
+    yield window
+    window.close()
+
+
+@pytest.fixture
+def own_sample_window(qapp):
+    """A window showing the sample for one test alone, which may change what it shows."""
+    window = open_sample_window(qapp)
     yield window
     window.close()

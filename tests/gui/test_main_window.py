@@ -52,20 +52,20 @@ def test_the_viewport_shows_the_textured_mesh_not_a_blank_or_grey_box(sample_win
     assert teal_fraction(pixels) > 0.05  # the base colour's teal tiles are visible, lit
 
 
-def test_number_keys_switch_view_modes(sample_window, qtbot):
-    sample_window.activateWindow()
-    qtbot.waitUntil(sample_window.isActiveWindow, timeout=5000)
-    viewport = sample_window.viewport.interactor  # the VTK widget holds focus while orbiting
+def test_number_keys_switch_view_modes(own_sample_window, qtbot):
+    own_sample_window.activateWindow()
+    qtbot.waitUntil(own_sample_window.isActiveWindow, timeout=5000)
+    viewport = own_sample_window.viewport.interactor  # the VTK widget holds focus while orbiting
     qtbot.keyClick(viewport, Qt.Key.Key_3)
-    assert sample_window.material_view.mode is ViewMode.NORMAL
-    normal = centre(viewport_pixels(sample_window))
+    assert own_sample_window.material_view.mode is ViewMode.NORMAL
+    normal = centre(viewport_pixels(own_sample_window))
     on_mesh = normal[normal.sum(axis=1) > 150]
     # A tangent-space normal map is mostly (128, 128, 255): blue dominates.
     assert np.mean(on_mesh[:, 2] > on_mesh[:, 0] + 60) > 0.5
 
     qtbot.keyClick(viewport, Qt.Key.Key_1)
-    assert sample_window.material_view.mode is ViewMode.LIT
-    assert sample_window.material_view.vtk_property.GetTexture("albedoTex") is not None
+    assert own_sample_window.material_view.mode is ViewMode.LIT
+    assert own_sample_window.material_view.vtk_property.GetTexture("albedoTex") is not None
 
 
 def test_base_color_mode_shows_the_texture_unlit(sample_window):
@@ -93,20 +93,20 @@ def test_a_corrupt_mesh_explains_itself_and_keeps_the_current_one(sample_window,
     assert sample_window.mesh is before
 
 
-def test_a_mesh_without_uvs_opens_with_a_notice_in_the_status_bar(sample_window, qtbot, tmp_path):
+def test_a_mesh_without_uvs_opens_with_a_notice_in_the_status_bar(own_sample_window, qtbot, tmp_path):
     import trimesh
 
     path = tmp_path / "plain.stl"
     trimesh.creation.icosphere(subdivisions=2).export(path)
-    with qtbot.waitSignal(sample_window.mesh_shown, timeout=20_000) as shown:
-        sample_window.open_mesh(path)
+    with qtbot.waitSignal(own_sample_window.mesh_shown, timeout=20_000) as shown:
+        own_sample_window.open_mesh(path)
     assert shown.args[0].uvs is not None
-    assert "no UVs" in sample_window.statusBar().currentMessage()
+    assert "no UVs" in own_sample_window.statusBar().currentMessage()
     # The sample's maps stay bound on the new mesh.
-    assert sample_window.material_view.vtk_property.GetTexture("albedoTex") is not None
+    assert own_sample_window.material_view.vtk_property.GetTexture("albedoTex") is not None
 
 
-def test_a_base_color_only_folder_is_completed_with_derived_maps(sample_window, qtbot, tmp_path):
+def test_a_base_color_only_folder_is_completed_with_derived_maps(own_sample_window, qtbot, tmp_path):
     import shutil
 
     from automata_desktop.core.texture_set import MapSource
@@ -114,14 +114,14 @@ def test_a_base_color_only_folder_is_completed_with_derived_maps(sample_window, 
 
     shutil.copy(resources_dir() / "samples" / "sample_basecolor.png",
                 tmp_path / "ai_basecolor_00001_.png")
-    with qtbot.waitSignal(sample_window.textures_shown, timeout=30_000) as shown:
-        sample_window.open_maps_folder(tmp_path)
+    with qtbot.waitSignal(own_sample_window.textures_shown, timeout=30_000) as shown:
+        own_sample_window.open_maps_folder(tmp_path)
 
     textures = shown.args[0]
     assert textures.get(MapKind.NORMAL).source is MapSource.DERIVED
-    assert sample_window.material_view.vtk_property.GetTexture("normalTex") is not None
-    sources = [sample_window.maps_list.topLevelItem(i).text(2)
-               for i in range(sample_window.maps_list.topLevelItemCount())]
+    assert own_sample_window.material_view.vtk_property.GetTexture("normalTex") is not None
+    sources = [own_sample_window.maps_list.topLevelItem(i).text(2)
+               for i in range(own_sample_window.maps_list.topLevelItemCount())]
     assert sources.count("derived") == 4 and sources.count("imported") == 1
 
 
