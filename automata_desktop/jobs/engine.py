@@ -38,6 +38,7 @@ from automata_desktop.core.generation import (
     utcnow,
 )
 from automata_desktop.core.maps import MapKind, infer_map_kind
+from automata_desktop.core.workflow_params import node_output_kind
 from automata_desktop.errors import AutomataError, ComfyError, DownloadError, WorkflowError
 from automata_desktop.fanout import Fanout
 from automata_desktop.jobs.models import GenerationRequest, JobUpdate
@@ -654,6 +655,8 @@ class JobEngine:
 
     def _adopt(self, job: _Job, ref: ev.OutputRef, download: DownloadedFile) -> OutputFile:
         kind = infer_map_kind(ref.filename, hint=ref.kind)
+        if kind is MapKind.OTHER and isinstance(job.graph.get(ref.node or ""), dict):
+            kind = node_output_kind(job.graph[ref.node or ""])
         if ref.type == "temp" and kind is MapKind.OTHER:
             kind = MapKind.PREVIEW
         stored = self.library.adopt_file(job.id, kind, download.path, sha256=download.sha256,
