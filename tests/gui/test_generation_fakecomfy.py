@@ -10,6 +10,7 @@ from automata_desktop.config import ServerConfig
 from automata_desktop.core.generation import GenerationStatus
 from automata_desktop.core.maps import MapKind
 from automata_desktop.runtime import all_workflows
+from automata_desktop.ui.queue_view import QueueRow
 from tests.engine_helpers import slow_graph, template
 from tests.fakecomfy.harness import FakeComfy
 from tests.gui.workbench_helpers import albedo_pixels, open_workbench, wait_for
@@ -25,7 +26,26 @@ def comfy(tmp_path):
     server.stop()
 
 
-def test_a_server_generation_shows_live_previews_then_its_maps(qapp, qtbot, comfy, tmp_path):
+@pytest.fixture
+def shown_rows(monkeypatch) -> list[tuple[GenerationStatus, str, bool]]:
+    """What each queue row showed after every update: (status, progress text, with a preview).
+
+    Read afterwards, so a run that finishes before the test looks cannot hide a state it showed.
+    """
+    shown: list[tuple[GenerationStatus, str, bool]] = []
+    real_apply = QueueRow.apply
+
+    def apply(row: QueueRow, update, preview=None) -> None:
+        real_apply(row, update, preview)
+        shown.append((row.status, row.progress.format(), preview is not None))
+
+    monkeypatch.setattr(QueueRow, "apply", apply)
+    return shown
+
+
+def test_a_server_generation_shows_live_previews_then_its_maps(
+    qapp, qtbot, comfy, tmp_path, shown_rows
+):
     slow = template(slow_graph(steps=8, delay_s=0.12, color=0x3366CC), name="slow_probe",
                     title="Slow probe")
     bench = open_workbench(qapp, tmp_path / "library", servers=(ServerConfig(comfy.url, "fake"),),
@@ -43,10 +63,12 @@ def test_a_server_generation_shows_live_previews_then_its_maps(qapp, qtbot, comf
         [row] = panel.queue.rows.values()
         wait_for(qapp, lambda: row.preview.pixmap() is not None and not row.preview.pixmap().isNull(),
                  30, "a live preview frame")
-        assert row.status is GenerationStatus.RUNNING
-        assert "ProbeSlowProgress" in row.progress.format()
-
         wait_for(qapp, lambda: row.status is GenerationStatus.COMPLETED, 30, "completion")
+        # While previews arrived, the row said running and which node was working.
+        with_preview = [(status, text) for status, text, preview in shown_rows if preview]
+        assert with_preview, shown_rows
+        assert any(status is GenerationStatus.RUNNING and "ProbeSlowProgress" in text
+                   for status, text in with_preview), with_preview
         wait_for(qapp, lambda: window.texture_set is not None
                  and row.generation_id in str(window.texture_set.get(MapKind.BASE_COLOR).path),
                  30, "the maps on the mesh")
