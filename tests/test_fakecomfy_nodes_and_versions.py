@@ -217,9 +217,8 @@ async def test_config_pauses_the_worker_and_slows_nodes(tmp_path, version):
             comfy.control("config", {"paused": False})
             started = time.monotonic()
             while not (await client.get(f"/history/{prompt_id}")).json():
-                assert time.monotonic() - started < 5
-                await asyncio.sleep(0.01)
-            assert time.monotonic() - started >= 0.4  # two nodes, 0.2 s each
+                await asyncio.sleep(0.01)  # pytest-timeout ends this if the worker never resumes
+            assert time.monotonic() - started >= 0.4  # two nodes, 0.2 s each: a floor, not a bound
         with pytest.raises(Exception, match="unknown keys"):
             comfy.control("config", {"bogus": 1})
 
