@@ -1,30 +1,35 @@
-"""Loading a mesh file into one triangle mesh with UVs, ready to texture and preview.
+"""A scene flattened into one triangle mesh with UVs, for the single-actor viewport.
 
-trimesh reads the formats; this module flattens scenes (node transforms applied), checks the result
-is a usable surface, and gives every mesh UVs: texturing needs them, and a file without them still
-deserves a preview. Pure Python + numpy: call it from a worker thread, never the UI thread.
+The file is read as a Scene (`core.scene_io.load_scene`: hierarchy, a material per primitive, UVs
+generated only where a primitive has none); `merge_scene` then places every primitive in world space
+and concatenates them, each keeping its own UVs. This is the bridge for the current viewport, which
+draws one actor with one material; per-material drawing reads the Scene itself.
+Pure Python + numpy: call it from a worker thread, never the UI thread.
 """
 
 from __future__ import annotations
 
-import io
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import trimesh
 
-from automata_desktop.errors import AutomataError
+from automata_desktop.core.scene import (
+    MeshError,
+    Scene,
+    mirrors,
+    unit,
+    world_normals,
+    world_positions,
+)
+from automata_desktop.core.scene_io import SUPPORTED_SUFFIXES, load_scene
+from automata_desktop.core.scene_uvs import spherical_uvs
+from automata_desktop.core.texture_set import TextureError
+
+__all__ = ["SUPPORTED_SUFFIXES", "MeshData", "MeshError", "load_mesh", "merge_scene", "spherical_uvs"]
 
 log = logging.getLogger(__name__)
-
-#: Formats we promise to open. trimesh reads more, but these are the ones tested.
-SUPPORTED_SUFFIXES: tuple[str, ...] = (".glb", ".gltf", ".obj", ".ply", ".stl", ".off")
-
-
-class MeshError(AutomataError):
-    """A mesh file could not be opened or holds no usable surface."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -36,8 +41,9 @@ class MeshData:
     normals: np.ndarray  # (n, 3) float32, unit length
     uvs: np.ndarray | None = None  # (n, 2) float32
     source: Path | None = None
-    base_color_image: np.ndarray | None = None  # (h, w, 3|4) uint8, embedded in the file
+    base_color_image: np.ndarray | None = None  # (h, w, 3|4) uint8, the first material's own
     notices: tuple[str, ...] = field(default=())  # things the user should know (UVs generated...)
+    scene: Scene | None = None  # what it was merged from, for views that draw per material
 
     @property
     def triangle_count(self) -> int:
@@ -55,131 +61,56 @@ class MeshData:
 def load_mesh(path: str | Path, *, generate_uvs: bool = True) -> MeshData:
     """Read `path` into a single mesh; raise MeshError with a readable reason if that fails.
 
-    Scenes (glTF, multi-object OBJ) are merged into one mesh in world space. Without UVs, a mesh gets
-    generated ones (see `ensure_uvs`) unless `generate_uvs` is False.
+    Without `generate_uvs`, a file in which any primitive lacks UVs gives a mesh without UVs.
     """
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in SUPPORTED_SUFFIXES:
-        raise MeshError(
-            f"Cannot open {path.name}: {suffix or 'no extension'} is not a supported mesh format "
-            f"(use {', '.join(SUPPORTED_SUFFIXES)})"
-        )
-    if not path.is_file():
-        raise MeshError(f"Cannot open {path}: the file does not exist")
-    if path.stat().st_size == 0:
-        raise MeshError(f"Cannot open {path.name}: the file is empty")
-    try:
-        # process=False keeps duplicated vertices along UV seams, which merging would destroy.
-        loaded = trimesh.load(path, process=False)
-    except Exception as exc:  # trimesh raises anything from ValueError to struct.error
-        raise MeshError(f"Cannot open {path.name}: the file is damaged or not a {suffix[1:].upper()}"
-                        f" mesh ({type(exc).__name__}: {exc})") from exc
-    mesh = from_trimesh(loaded, source=path)
-    return ensure_uvs(mesh) if generate_uvs else mesh
+    return merge_scene(load_scene(path, generate_uvs=generate_uvs))
 
 
-def from_trimesh(loaded: object, source: Path | None = None) -> MeshData:
-    """Convert a trimesh Trimesh or Scene into MeshData (raises MeshError if there is no surface)."""
-    name = source.name if source else "mesh"
-    parts = _triangle_parts(loaded)
-    if not parts:
-        raise MeshError(f"Cannot open {name}: it contains no triangles (a point cloud or empty file)")
-    have_uvs = all(_uvs_of(part) is not None for part in parts)
+def merge_scene(scene: Scene) -> MeshData:
+    """Every drawn primitive in world space, concatenated; UV set 0 of each kept as the file has it.
+
+    UVs are turned from glTF's top-left origin to VTK's bottom-left. A mirroring node transform
+    reverses its faces' winding so they still face outwards.
+    """
     vertices, faces, normals, uvs = [], [], [], []
     offset = 0
-    for part in parts:
-        vertices.append(np.asarray(part.vertices, dtype=np.float32))
-        faces.append(np.asarray(part.faces, dtype=np.int64) + offset)
-        normals.append(np.asarray(part.vertex_normals, dtype=np.float32))
+    instances = list(scene.instances())
+    have_uvs = all(scene.primitive(i).uvs for i in instances)
+    for instance in instances:
+        primitive = scene.primitive(instance)
+        vertices.append(world_positions(primitive.positions, instance.world))
+        normals.append(world_normals(primitive.normals, instance.world))
+        corners = primitive.faces[:, ::-1] if mirrors(instance.world) else primitive.faces
+        faces.append(corners + offset)
         if have_uvs:
-            uvs.append(np.asarray(_uvs_of(part), dtype=np.float32))
-        offset += len(part.vertices)
-    all_vertices = np.concatenate(vertices)
-    if not np.isfinite(all_vertices).all():
-        raise MeshError(f"Cannot open {name}: it has vertices at NaN or infinite positions")
-    notices: list[str] = []
-    if len(parts) > 1:
-        notices.append(f"Merged {len(parts)} objects of {name} into one mesh.")
+            uv = primitive.uvs[0].astype(np.float32, copy=True)
+            uv[:, 1] = 1.0 - uv[:, 1]
+            uvs.append(uv)
+        offset += primitive.vertex_count
+    notices = list(scene.notices)
+    if len(instances) > 1:
+        notices.append(f"Merged {len(instances)} objects of {scene.name} into one mesh.")
     return MeshData(
-        vertices=all_vertices,
-        faces=np.concatenate(faces),
-        normals=_unit(np.concatenate(normals)),
+        vertices=np.concatenate(vertices).astype(np.float32, copy=False),
+        faces=np.concatenate(faces).astype(np.int64, copy=False),
+        normals=unit(np.concatenate(normals)),
         uvs=np.concatenate(uvs) if have_uvs else None,
-        source=source,
-        base_color_image=next(
-            (img for img in map(_embedded_base_color, parts) if img is not None), None
-        ),
+        source=scene.source,
+        base_color_image=_first_base_color(scene),
         notices=tuple(notices),
+        scene=scene,
     )
 
 
-def ensure_uvs(mesh: MeshData) -> MeshData:
-    """Return `mesh` unchanged if it has UVs, else a copy with generated UVs and a notice.
-
-    xatlas gives a proper chart atlas (vertices are split along the new seams); without it, a
-    spherical projection is used: crude, but enough to preview a texture.
-    """
-    if mesh.uvs is not None:
-        return mesh
-    try:
-        import xatlas
-    except ImportError:
-        xatlas = None
-    if xatlas is not None:
-        mapping, faces, uvs = xatlas.parametrize(mesh.vertices, mesh.faces.astype(np.uint32))
-        notice = "The mesh had no UVs; generated a UV atlas with xatlas."
-        return replace(
-            mesh,
-            vertices=mesh.vertices[mapping],
-            normals=mesh.normals[mapping],
-            faces=faces.astype(np.int64),
-            uvs=uvs.astype(np.float32),
-            notices=(*mesh.notices, notice),
-        )
-    notice = "The mesh had no UVs; projected UVs from a sphere (seams and stretching likely)."
-    return replace(mesh, uvs=spherical_uvs(mesh.vertices), notices=(*mesh.notices, notice))
-
-
-def spherical_uvs(vertices: np.ndarray) -> np.ndarray:
-    """Longitude/latitude of each vertex around the bounding-box centre, in [0, 1]²."""
-    centred = vertices - (vertices.min(axis=0) + vertices.max(axis=0)) / 2
-    x, y, z = centred.T
-    radius = np.linalg.norm(centred, axis=1) + 1e-12
-    u = 0.5 + np.arctan2(x, z) / (2 * np.pi)
-    v = 0.5 + np.arcsin(np.clip(y / radius, -1.0, 1.0)) / np.pi
-    return np.column_stack([u, v]).astype(np.float32)
-
-
-def _triangle_parts(loaded: object) -> list[trimesh.Trimesh]:
-    # Scene.dump returns copies of the geometry with node transforms applied.
-    geometry = loaded.dump(concatenate=False) if isinstance(loaded, trimesh.Scene) else [loaded]
-    return [g for g in geometry if isinstance(g, trimesh.Trimesh) and len(g.faces) > 0]
-
-
-def _uvs_of(part: trimesh.Trimesh) -> np.ndarray | None:
-    uv = getattr(part.visual, "uv", None)
-    if uv is None or len(uv) != len(part.vertices):
-        return None
-    return np.asarray(uv)
-
-
-def _embedded_base_color(part: trimesh.Trimesh) -> np.ndarray | None:
-    material = getattr(part.visual, "material", None)
-    image = getattr(material, "baseColorTexture", None) or getattr(material, "image", None)
-    if image is None:
-        return None
-    try:
-        if not hasattr(image, "mode"):  # some loaders keep the encoded bytes
-            from PIL import Image
-
-            image = Image.open(io.BytesIO(image))
-        return np.asarray(image.convert("RGBA" if "A" in image.mode else "RGB"))
-    except Exception as exc:  # a broken embedded image should not stop the mesh from opening
-        log.warning("ignoring unreadable embedded texture: %s", exc)
-        return None
-
-
-def _unit(normals: np.ndarray) -> np.ndarray:
-    length = np.linalg.norm(normals, axis=1, keepdims=True)
-    return np.divide(normals, length, out=np.zeros_like(normals), where=length > 0)
+def _first_base_color(scene: Scene) -> np.ndarray | None:
+    for instance in scene.instances():
+        texture = scene.material_of(scene.primitive(instance)).base_color_texture
+        if texture is None or not texture.image.exists:
+            continue
+        try:
+            pixels = texture.image.decode()
+        except TextureError as exc:  # a broken texture should not stop the mesh from opening
+            log.warning("ignoring unreadable texture: %s", exc)
+            return None
+        return pixels if pixels.ndim == 3 else np.repeat(pixels[..., None], 3, axis=2)
+    return None
