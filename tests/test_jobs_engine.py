@@ -138,8 +138,13 @@ async def test_missing_nodes_are_named_with_the_pack_that_provides_them(fake_com
 async def test_cancel_while_queued_removes_it_from_the_server_queue(fake_comfy, tmp_path):
     async with running_engine(tmp_path / "lib", poll_interval_s=60) as engine:
         log = UpdateLog(engine)
-        [busy] = await engine.submit(request(template(slow_graph(steps=20, delay_s=0.1, color=5)),
+        # Long enough to be still running when cancelled; the worker is paused once it runs, so
+        # the second prompt stays pending however slow the machine is.
+        [busy] = await engine.submit(request(template(slow_graph(steps=600, delay_s=0.05, color=5)),
                                              fake_comfy.url))
+        await log.wait_for(lambda u: u.generation_id == busy.id
+                           and u.status is GenerationStatus.RUNNING)
+        await asyncio.to_thread(fake_comfy.control, "config", {"paused": True})
         [waiting] = await engine.submit(request(template(save_graph(color=6)), fake_comfy.url))
         await engine.cancel(waiting.id)
         [cancelled] = await engine.wait([waiting.id], timeout=5)
