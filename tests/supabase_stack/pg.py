@@ -40,10 +40,20 @@ def find_pg_bin() -> Path:
     return Path(candidates[0]).parent
 
 
+#: Ports handed out by `free_port`, held until the test process exits.
+_HELD: list[socket.socket] = []
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port held for this process, not freed for a server to bind seconds later (initdb runs in
+    between, and anything on the machine could take a freed port meanwhile): a bound, never
+    listening SO_REUSEADDR socket refuses connections and keeps other programs' bind(0) off it,
+    while PostgreSQL and aiohttp, which set SO_REUSEADDR too, can still listen on it."""
+    holder = socket.socket()
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    holder.bind(("127.0.0.1", 0))
+    _HELD.append(holder)
+    return holder.getsockname()[1]
 
 
 def _run_as() -> str | None:
