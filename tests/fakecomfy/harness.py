@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -60,6 +61,7 @@ class FakeComfy:
         self.host = host  # "0.0.0.0" to be reached as a remote machine; `url` stays loopback
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = self.root / "fakecomfy.log"
+        self._port_holder: socket.socket | None = None
 
     @property
     def url(self) -> str:
@@ -111,6 +113,8 @@ class FakeComfy:
         if self.running:
             raise FakeComfyError("fake ComfyUI is already running")
         self.root.mkdir(parents=True, exist_ok=True)
+        if not self.port:
+            self.port = self._hold_port()
         log = self.log_path.open("ab")
         offset = log.tell()
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -143,6 +147,19 @@ class FakeComfy:
 
     def stop(self) -> None:
         self.kill()
+        if self._port_holder is not None:
+            self._port_holder.close()
+            self._port_holder = None
+
+    def _hold_port(self) -> int:
+        """A port kept ours across kill/restart: a bound, never listening SO_REUSEADDR socket
+        refuses connections while the server is down and keeps other programs off the port, and
+        the server (which sets SO_REUSEADDR too) can still listen on it."""
+        holder = socket.socket()
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        holder.bind(("127.0.0.1", 0))
+        self._port_holder = holder
+        return holder.getsockname()[1]
 
     def restart(self, down_s: float | None = None) -> None:
         """Kill, stay down (connections refused) for `down_s`, then start on the same port.
