@@ -33,6 +33,7 @@ from automata_desktop.errors import (
 from automata_desktop.jobs.models import GenerationRequest, JobUpdate
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXPORT_PRESETS = ["generic", "blender", "unity", "unity_hdrp", "unreal", "godot"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,8 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     export = lib_sub.add_parser("export", help="copy a generation's maps to a folder")
     export.add_argument("id")
     export.add_argument("dir", type=Path)
-    export.add_argument("--preset", default="generic",
-                        choices=["generic", "blender", "unity", "unreal", "godot"])
+    # The keys of library.export.PRESETS (not imported here: it pulls numpy in at start-up).
+    export.add_argument("--preset", default="generic", choices=EXPORT_PRESETS,
+                        help="name and convert the maps as this tool expects (default generic)")
     export.add_argument("--json", action="store_true")
     export.set_defaults(func=cmd_library_export)
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from automata_desktop.core.generation import Generation, GenerationStatus, OutputFile, utcnow
+from automata_desktop.core.map_packing import normal_convention
 from automata_desktop.core.maps import MapKind
 from automata_desktop.errors import LibraryError
 from automata_desktop.library.export import export_files
@@ -614,7 +615,8 @@ class Library:
         if not name:
             words = re.findall(r"[A-Za-z0-9]+", gen.prompt)[:4]
             name = "_".join(words) if words else f"automata_{gen_id[:8]}"
-        return export_files(gen.files, Path(dest), name, preset)
+        return export_files(gen.files, Path(dest), name, preset,
+                            normal_convention=normal_convention(gen.parameters.get("normal_convention")))
 
     def close(self) -> None:
         with self._lock:
