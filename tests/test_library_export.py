@@ -138,4 +138,4 @@ def test_exporting_nothing_says_why(lib: Library, tmp_path: Path) -> None:
 def test_the_cli_offers_every_preset() -> None:
     from automata_desktop.cli import EXPORT_PRESETS
 
-    assert EXPORT_PRESETS == list(PRESETS)
+    assert list(PRESETS) == EXPORT_PRESETS
