@@ -38,6 +38,8 @@ def read_with_trimesh(path: Path, data: bytes) -> Scene:
             if not texture.exists:
                 notices.append(f"Texture {texture.name} is missing (looked for {texture.path}); "
                                "its slot shows no image.")
+    if suffix == ".ply":  # the texture is ours to read, lazily: hide it from trimesh's eager loader
+        data = data.replace(b"comment TextureFile", b"comment texture-by-automata", 1)
     # process=False keeps duplicated vertices along UV seams, which merging would destroy.
     loaded = trimesh.load(io.BytesIO(data), file_type=suffix[1:], process=False)
     parts = loaded.dump(concatenate=False) if isinstance(loaded, trimesh.Scene) else [loaded]
