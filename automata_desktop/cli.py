@@ -150,6 +150,15 @@ def build_parser() -> argparse.ArgumentParser:
     entry.add_argument("--prefix", type=Path, help="data folder (default ~/.local/share)")
     entry.set_defaults(func=cmd_install_desktop_entry)
 
+    inspect = sub.add_parser("inspect", help="what the app sees in a mesh file: up axis, bounds, "
+                                             "objects, UV sets, materials and their maps",
+                             description="Read a mesh file as the app does and report it (exit 0), "
+                                         "or say in one line why it cannot be read (exit 3).")
+    inspect.add_argument("file", type=Path, help="glb, gltf, obj, ply, stl or off")
+    inspect.add_argument("--up-axis", choices=["Y", "Z"], help="override the file's up axis")
+    inspect.add_argument("--json", action="store_true", help="print the report as JSON")
+    inspect.set_defaults(func=cmd_inspect)
+
     wfs = sub.add_parser("workflows", help="list the workflows (shipped and imported) and their "
                                           "parameters; import your own")
     wfs.add_argument("--json", action="store_true")
@@ -736,6 +745,15 @@ def cmd_workflows(args: argparse.Namespace) -> int:
             print(f"    {p.name:<18} {p.type}{' (required)' if p.required else ''}")
     return EXIT_OK
 
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from automata_desktop.core.scene_io import load_scene
+    from automata_desktop.core.scene_report import describe, format_report
+
+    # MeshError is an AutomataError: main() prints its one line and exits 3.
+    report = describe(load_scene(args.file, up_axis=args.up_axis))
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
+    return EXIT_OK
 
 if __name__ == "__main__":
     raise SystemExit(main())
