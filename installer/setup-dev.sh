@@ -38,4 +38,23 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[test,freeze]'
+
+# The Khronos glTF validator, which the GLB export tests run (tests/gltf_validator.py), with the
+# machine's Node.js into a project-local folder. Pinned: a new validator release may add checks,
+# and "0 errors, 0 warnings" must mean the same thing on every machine. Keep the version equal to
+# PINNED_VERSION in tests/gltf_validator.py.
+GLTF_VALIDATOR_VERSION="2.0.0-dev.3.10"
+TOOLS_DIR=".tools"
+if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+  installed="$(node -p "require('./$TOOLS_DIR/node_modules/gltf-validator/package.json').version" \
+    2>/dev/null || true)"
+  if [ "$installed" != "$GLTF_VALIDATOR_VERSION" ]; then
+    echo "installing gltf-validator $GLTF_VALIDATOR_VERSION into $TOOLS_DIR/node_modules"
+    npm install --prefix "$TOOLS_DIR" --no-save --no-audit --no-fund --loglevel=error \
+      "gltf-validator@$GLTF_VALIDATOR_VERSION" >/dev/null
+  fi
+else
+  echo "note: Node.js and npm not found; the glTF validator tests skip (and fail in CI)." \
+    "Install nodejs and npm, then run this script again" >&2
+fi
 echo "ready: .venv/bin/automata-desktop starts the app, .venv/bin/python -m pytest runs the tests"

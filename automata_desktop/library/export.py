@@ -283,10 +283,11 @@ def export_files(files: Sequence[OutputFile], dest: Path, name: str, preset: str
 
 def source_textures(files: Iterable[OutputFile],
                     kinds: Iterable[MapKind] = PBR_MAPS) -> TextureSet:
-    """The first map of each of `kinds`, checked against its checksum and decoded (blocking)."""
+    """The newest map of each of `kinds` (the one the app shows: a map replaced later is stored
+    after the old one), checked against its checksum and decoded (blocking)."""
     wanted = frozenset(kinds)
     maps: dict[MapKind, TextureMap] = {}
-    for f in files:
+    for f in reversed(list(files)):
         if f.kind in wanted and f.kind not in maps:
             maps[f.kind] = TextureMap(f.kind, path=f.path, pixels=decoded(f))
     return TextureSet(maps)
