@@ -108,6 +108,14 @@ def build_parser() -> argparse.ArgumentParser:
     # The keys of library.export.PRESETS (not imported here: it pulls numpy in at start-up).
     export.add_argument("--preset", default="generic", choices=EXPORT_PRESETS,
                         help="name and convert the maps as this tool expects (default generic)")
+    export.add_argument("--glb", action="store_true",
+                        help="write a textured model (GLB, glTF 2.0 PBR) instead of the maps: the "
+                             "generation's mesh, or --mesh, with the generated material on it")
+    export.add_argument("--mesh", type=Path, metavar="FILE",
+                        help="with --glb: the mesh to put the material on (glb, gltf, obj, ply, stl)")
+    export.add_argument("--material", metavar="NAME",
+                        help="with --glb: which of the mesh's materials gets the generated maps "
+                             "(default: the first; the others keep their own)")
     export.add_argument("--json", action="store_true")
     export.set_defaults(func=cmd_library_export)
 
@@ -438,12 +446,26 @@ def cmd_library_show(args: argparse.Namespace) -> int:
 def cmd_library_export(args: argparse.Namespace) -> int:
     library = _open_library(args)
     gen = _find(library, args.id)
-    written = library.export(gen.id, args.dir, preset=args.preset)
+    if (args.mesh or args.material) and not args.glb:
+        raise ParameterError("--mesh and --material go with --glb (a textured model); "
+                             "add --glb, or leave them out to export the maps")
+    notices: tuple[str, ...] = ()
+    if args.glb:
+        from automata_desktop.library.glb_export import export_generation_glb
+
+        result = export_generation_glb(gen, args.dir, preset=args.preset, mesh=args.mesh,
+                                       material=args.material)
+        written, notices = result.paths, result.notices
+    else:
+        written = library.export(gen.id, args.dir, preset=args.preset)
     if args.json:
-        print(json.dumps([str(p) for p in written], indent=2))
+        print(json.dumps([str(p) for p in written] if not args.glb else
+                         {"files": [str(p) for p in written], "notices": list(notices)}, indent=2))
     else:
         for path in written:
             print(path)
+        for notice in notices:
+            print(f"note: {notice}", file=sys.stderr)
     return EXIT_OK
 
 
