@@ -118,8 +118,15 @@ def _split_glb(path: Path, data: bytes) -> tuple[dict[str, Any], memoryview | No
 
 def _parse_json(path: Path, data: bytes) -> dict[str, Any]:
     try:
-        doc = json.loads(data.decode("utf-8-sig").rstrip(" \x00"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        text = data.decode("utf-8-sig").rstrip(" \x00")
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        if exc.pos >= len(text.rstrip()) - 1:  # the document stops before it is complete
+            raise MeshError(f"Cannot open {path.name}: the file is truncated: its JSON ends before "
+                            "the document does (fetch it again)") from exc
+        raise MeshError(f"Cannot open {path.name}: the file is damaged or not a glTF mesh (its JSON "
+                        f"does not parse: {exc})") from exc
+    except UnicodeDecodeError as exc:
         raise MeshError(f"Cannot open {path.name}: the file is damaged or not a glTF mesh (its JSON "
                         f"does not parse: {exc})") from exc
     if not isinstance(doc, dict):

@@ -43,6 +43,7 @@ def read_obj(path: Path, data: bytes) -> Scene:
     libraries: list[str] = []
     obj, material = path.stem, None
     named_objects = False
+    vertices_at_object = 0
     bad_lines = 0
     for line in text.splitlines():
         head, _, rest = line.strip().partition(" ")
@@ -63,6 +64,7 @@ def read_obj(path: Path, data: bytes) -> Scene:
                 group.corners += (corners[0], corners[i], corners[i + 1])
         elif head == "o" and rest.strip():
             obj, named_objects = rest.strip(), True
+            vertices_at_object = len(positions)
         elif head == "g" and rest.strip() and not named_objects:
             obj = rest.strip()  # files without `o` lines name their parts with groups
         elif head == "usemtl":
@@ -70,6 +72,15 @@ def read_obj(path: Path, data: bytes) -> Scene:
         elif head == "mtllib":
             libraries.append(rest.strip())
     notices: list[str] = []
+    # An OBJ declares no counts: a cut-off file shows as a last line without its newline, or a last
+    # object whose vertices arrived but whose faces did not.
+    if text and not text.endswith(("\n", "\r")):
+        notices.append(f"{path.name} looks truncated: it ends in the middle of a line; showing what "
+                       "is there (fetch the file again for the rest).")
+    elif named_objects and len(positions) > vertices_at_object and not any(
+            k[0] == obj for k in groups):
+        notices.append(f"{path.name} looks truncated: its last object, {obj}, has vertices but no "
+                       "faces; showing the rest (fetch the file again).")
     materials, notices_mtl = _materials(path, libraries)
     notices += notices_mtl
     vertex_array = _array(positions, 3)

@@ -41,7 +41,14 @@ def read_with_trimesh(path: Path, data: bytes) -> Scene:
     if suffix == ".ply":  # the texture is ours to read, lazily: hide it from trimesh's eager loader
         data = data.replace(b"comment TextureFile", b"comment texture-by-automata", 1)
     # process=False keeps duplicated vertices along UV seams, which merging would destroy.
-    loaded = trimesh.load(io.BytesIO(data), file_type=suffix[1:], process=False)
+    try:
+        loaded = trimesh.load(io.BytesIO(data), file_type=suffix[1:], process=False)
+    except Exception as exc:  # trimesh raises anything from ValueError to struct.error
+        binary = suffix == ".ply" and b"format binary" in data[:512]
+        reason = ("is truncated or damaged: its data does not match what its header describes"
+                  if binary else f"is damaged or not a {suffix[1:].upper()} mesh")
+        raise MeshError(f"Cannot open {path.name}: the file {reason} ({type(exc).__name__}: "
+                        f"{exc})") from exc
     parts = loaded.dump(concatenate=False) if isinstance(loaded, trimesh.Scene) else [loaded]
     parts = [p for p in parts if isinstance(p, trimesh.Trimesh) and len(p.faces) > 0]
     primitives = []
