@@ -10,6 +10,7 @@ from PIL import Image
 from automata_desktop.core.mesh import MeshError, load_mesh, spherical_uvs
 from automata_desktop.errors import AutomataError
 from automata_desktop.paths import resources_dir
+from tests.fixtures import assets
 
 SAMPLE = resources_dir() / "samples" / "sample.glb"
 
@@ -113,3 +114,39 @@ def test_spherical_fallback_uvs_wrap_around_the_mesh():
     around = uvs[2:, 0]
     assert around.min() >= 0.0 and around.max() <= 1.0
     assert len(np.unique(np.round(around, 3))) == 4  # the equator spreads across u
+
+
+# --- The merged mesh the current viewport draws, from files other tools wrote ---------------------
+
+def test_a_truck_whose_glass_has_no_uvs_keeps_its_bodys_own_uvs(tmp_path):
+    truck = assets.milk_truck(tmp_path)
+
+    mesh = load_mesh(truck.path)
+
+    body = truck.facts["uvs"]["truck"]
+    np.testing.assert_allclose(mesh.uvs[: len(body)], np.column_stack([body[:, 0], 1 - body[:, 1]]))
+    assert any("glass" in notice and "no UVs" in notice for notice in mesh.notices)
+
+
+def test_a_draco_glb_is_not_an_empty_view(tmp_path):
+    mesh = load_mesh(assets.draco_box(tmp_path).path)
+
+    assert mesh.triangle_count == 12
+    assert np.allclose(mesh.bounds[1] - mesh.bounds[0], (1, 3, 1), atol=1e-3)  # not zeros
+
+
+def test_an_obj_brings_its_mtl_base_colour_texture(tmp_path):
+    mesh = load_mesh(assets.blender_obj(tmp_path).path)
+
+    assert mesh.base_color_image is not None and mesh.base_color_image.shape[:2] == (16, 32)
+
+
+def test_an_obj_with_faces_past_its_vertices_is_not_opened_silently(tmp_path):
+    crate = assets.blender_obj(tmp_path)
+    lines = crate.path.read_text().splitlines()
+    last_v = max(i for i, line in enumerate(lines) if line.startswith("v "))
+    crate.path.write_text("\n".join(lines[: last_v - 3] + lines[last_v + 1:]) + "\n")
+
+    mesh = load_mesh(crate.path)
+
+    assert any("truncated" in notice for notice in mesh.notices)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -195,3 +196,14 @@ def test_a_missing_texture_is_a_notice_and_the_mesh_still_opens(tmp_path):
     assert not scene.materials[0].base_color_texture.image.exists
     assert any("Cesium Milk Truck.png is missing" in n for n in scene.notices)
     assert load_mesh(truck.path).base_color_image is None
+
+
+def test_without_dracopy_a_draco_glb_is_refused_by_name_never_shown_empty(tmp_path, monkeypatch):
+    box = assets.draco_box(tmp_path)  # encoding needs DracoPy; reading is what is tested
+    monkeypatch.setitem(sys.modules, "DracoPy", None)
+
+    with pytest.raises(MeshError) as caught:
+        load_mesh(box.path)
+
+    assert "KHR_draco_mesh_compression" in str(caught.value)
+    assert "pip install DracoPy" in str(caught.value)
