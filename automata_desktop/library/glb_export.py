@@ -100,7 +100,9 @@ def export_generation_glb(gen: Generation, dest: Path, *, preset: str = "generic
             notices.append(f"The height map was not written beside the model: {exc}")
     convention = map_packing.normal_convention(gen.parameters.get("normal_convention"))
     glb = Path(dest) / safe_filename(chosen.stem(name, MapKind.MESH, "") + ".glb")
-    result = write_scene_glb(scene, glb, {_target(scene, material, notices): textures},
+    target, chosen_notices = target_material(scene, material)
+    notices += chosen_notices
+    result = write_scene_glb(scene, glb, {target: textures},
                              normal_convention=convention, heights=heights,
                              height_stem=chosen.stem(name, MapKind.HEIGHT, ""))
     return GlbExport(result.paths, mesh_path, (*notices, *result.notices))
@@ -145,24 +147,29 @@ def write_scene_glb(scene: Scene, path: Path, materials: dict[int | None, Textur
     return GlbExport(written, scene.source, converted.notices)
 
 
-def _target(scene: Scene, material: str | None, notices: list[str]) -> int | None:
+def target_material(scene: Scene, material: str | None = None) -> tuple[int | None, list[str]]:
+    """Which material gets the generated maps (see the module docstring), and notices.
+
+    `material` is a name or an index; None (the result) means the primitives without one.
+    """
+    notices: list[str] = []
     used = sorted({p.material for m in scene.meshes for p in m.primitives
                    if p.material is not None and p.material < len(scene.materials)})
     if material is not None:
         for index, m in enumerate(scene.materials):
             if m.name == material:
-                return index
+                return index, notices
         if material.isdigit() and int(material) < len(scene.materials):
-            return int(material)
+            return int(material), notices
         names = ", ".join(repr(m.name) for m in scene.materials) or "none"
         raise LibraryError(f"{scene.name} has no material {material!r}; its materials: {names}")
     if not used:
-        return None
+        return None, notices
     if len(used) > 1:
         first = scene.materials[used[0]].name or f"material {used[0]}"
         notices.append(f"{scene.name} has {len(used)} materials; the generated maps went onto "
-                       f"{first!r} and the others kept their own (--material NAME picks another).")
-    return used[0]
+                       f"{first!r}; the others kept their own.")
+    return used[0], notices
 
 
 def _newest(files: Sequence[OutputFile], kind: MapKind) -> OutputFile | None:

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QMenu,
     QMessageBox,
     QPushButton,
     QTreeWidget,
@@ -29,6 +30,7 @@ from automata_desktop.core.generation import Generation, GenerationStatus
 from automata_desktop.core.maps import MapKind
 from automata_desktop.errors import AutomataError
 from automata_desktop.library.export import PRESETS
+from automata_desktop.library.glb_export import GlbExport, export_generation_glb
 from automata_desktop.library.store import Library
 from automata_desktop.ui.images import thumbnail_of_file
 from automata_desktop.ui.workers import BackgroundRunner
@@ -78,6 +80,7 @@ class LibraryBrowser(QWidget):
     message = Signal(str)  # for the status bar
     refreshed = Signal()
     deleted = Signal(str)  # generation id, after its row and files are gone
+    exported = Signal(object)  # GlbExport, once a textured model is written
 
     def __init__(self, library: Callable[[], Library | None]) -> None:
         super().__init__()
@@ -115,11 +118,20 @@ class LibraryBrowser(QWidget):
         self.preset = QComboBox()
         for key, preset in PRESETS.items():
             self.preset.addItem(preset.label, key)
-        self.export_button = QPushButton("Export maps…")
+        # Export ▸ Maps (named and converted for the preset's tool) | Textured model (GLB).
+        self.export_button = QPushButton("Export")
+        export_menu = QMenu(self.export_button)
+        self.export_maps_action = export_menu.addAction("Maps…")
+        self.export_maps_action.setToolTip("The maps, named and converted as the chosen tool wants")
+        self.export_glb_action = export_menu.addAction("Textured model (GLB)…")
+        self.export_glb_action.setToolTip(
+            "The generation's mesh (or the sample cube) with its material, as one glTF 2.0 file")
+        self.export_button.setMenu(export_menu)
         self.delete_button = QPushButton("Delete…")
         self.open_button.clicked.connect(self.open_selected)
         self.rerun_button.clicked.connect(self._rerun)
-        self.export_button.clicked.connect(self._ask_export)
+        self.export_maps_action.triggered.connect(self._ask_export)
+        self.export_glb_action.triggered.connect(self._ask_export_glb)
         self.delete_button.clicked.connect(self._ask_delete)
 
         filters = QHBoxLayout()
@@ -302,3 +314,32 @@ class LibraryBrowser(QWidget):
             lambda: library.export(gen_id, dest, preset=preset),
             lambda paths: self.message.emit(f"Exported {len(paths)} files to {dest}"),
             failed)
+
+    def _ask_export_glb(self) -> None:
+        gen = self.selected()
+        if gen is None:
+            return
+        folder = QFileDialog.getExistingDirectory(self, "Export the textured model to")
+        if folder:
+            self.export_glb(gen.id, Path(folder), self.preset.currentData())
+
+    def export_glb(self, gen_id: str, dest: Path, preset: str) -> None:
+        """The generation as a GLB in `dest` (see library.glb_export), off the Qt thread."""
+        library = self._library()
+        if library is None:
+            return
+
+        def export() -> GlbExport:
+            gen = library.get(gen_id)
+            if gen is None:
+                raise AutomataError(f"Generation {gen_id[:8]} is no longer in the library")
+            return export_generation_glb(gen, dest, preset=preset)
+
+        def done(result: GlbExport) -> None:
+            notes = " ".join(result.notices)
+            self.message.emit(f"Exported {result.paths[0].name} to {dest}"
+                              + (f". {notes}" if notes else ""))
+            self.exported.emit(result)
+
+        self._runner.submit(export, done, lambda exc: self.message.emit(
+            str(exc) if isinstance(exc, AutomataError) else f"Export failed: {exc}"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
@@ -41,6 +42,7 @@ from automata_desktop.core.mesh import SUPPORTED_SUFFIXES, MeshData, load_mesh
 from automata_desktop.core.pbr import PBRSettings
 from automata_desktop.core.texture_set import TextureSet
 from automata_desktop.errors import AutomataError
+from automata_desktop.library.glb_export import GlbExport, target_material, write_scene_glb
 from automata_desktop.paths import resources_dir
 from automata_desktop.ui.theme import VIEWPORT_BOTTOM, VIEWPORT_TOP
 from automata_desktop.ui.workers import BackgroundRunner
@@ -81,6 +83,7 @@ class MainWindow(QMainWindow):
     failed = Signal(str)  # a user-facing error message
     idle = Signal()  # no loading in flight any more
     closing = Signal()  # the window is closing: owners of background services stop them
+    scene_exported = Signal(object)  # GlbExport, once File → Export scene as GLB has written it
     files_dropped = Signal(object)  # [Path]: what is not a mesh or a maps folder, for the owner
 
     def __init__(
@@ -96,6 +99,9 @@ class MainWindow(QMainWindow):
         self._applied_textures = 0
         self.mesh: MeshData | None = None
         self.texture_set: TextureSet | None = None
+        # Which of the scene's materials the shown maps belong to (None: the first, see
+        # library.glb_export.target_material); the per-material panel sets it. Export reads it.
+        self.material_targets: tuple[int | None, ...] | None = None
 
         self.viewport = QtInteractor(self, auto_update=False)
         self.viewport.set_background(VIEWPORT_BOTTOM, top=VIEWPORT_TOP)
@@ -348,6 +354,7 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "Open &sample", None, self.open_sample)
         file_menu.addSeparator()
         self._action(file_menu, "Save &screenshot…", "Ctrl+Shift+S", self._ask_screenshot)
+        self._action(file_menu, "&Export scene as GLB…", "Ctrl+E", self._ask_export_glb)
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
 
@@ -420,6 +427,55 @@ class MainWindow(QMainWindow):
                 self.show_error(str(exc))
             else:
                 self.statusBar().showMessage(f"Saved {path}", 5000)
+
+    def export_scene_glb(self, path: str | Path) -> None:
+        """Write the open scene as a GLB, the shown maps on their target material (off the Qt thread).
+
+        Every other material is written as the file had it. The viewport shows normal maps as
+        OpenGL (+Y), so that is what the shown maps are taken to be.
+        """
+        scene = None if self.mesh is None else self.mesh.scene
+        if scene is None:
+            self.show_error("There is no scene to export: open a mesh first (File → Open mesh…)")
+            return
+        target = Path(path)
+        if target.suffix.lower() != ".glb":
+            target = target.with_name(target.name + ".glb")
+        textures, chosen = self.texture_set, self.material_targets
+
+        def job() -> GlbExport:
+            notices: list[str] = []
+            materials: dict[int | None, TextureSet] = {}
+            if textures is not None and len(textures):
+                targets = chosen
+                if targets is None:
+                    first, notices = target_material(scene)
+                    targets = (first,)
+                loaded = textures.loaded()
+                materials = {index: loaded for index in targets}
+            result = write_scene_glb(scene, target, materials)
+            return replace(result, notices=(*notices, *result.notices))
+
+        def done(result: GlbExport) -> None:
+            notes = " ".join(result.notices)
+            self.statusBar().showMessage(f"Exported {target.name}" + (f". {notes}" if notes else ""),
+                                         8000)
+            self.scene_exported.emit(result)
+            self._maybe_idle()
+
+        self.statusBar().showMessage(f"Exporting {target.name}…")
+        self._runner.submit(job, done,
+                            lambda exc: self._job_failed(exc, f"Could not export {target.name}"))
+
+    def _ask_export_glb(self) -> None:
+        if self.mesh is None or self.mesh.scene is None:
+            self.show_error("There is no scene to export: open a mesh first (File → Open mesh…)")
+            return
+        stem = self.mesh.source.stem if self.mesh.source else "scene"
+        path, _ = QFileDialog.getSaveFileName(self, "Export scene as GLB", f"{stem}.glb",
+                                              "glTF binary (*.glb)")
+        if path:
+            self.export_scene_glb(path)
 
     def _turn(self) -> None:
         self.viewport.camera.azimuth += TURNTABLE_DEGREES_PER_TICK
