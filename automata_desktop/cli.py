@@ -628,7 +628,7 @@ async def _serve(settings: Settings) -> int:
 def cmd_install_nodes(args: argparse.Namespace) -> int:
     from automata_desktop.nodepack import install_nodes
 
-    report = install_nodes(args.comfyui, link=args.link)
+    report = install_nodes(args.comfyui, link=args.link, secret=_settings(args).webhook_secret)
     print(report.message)
     return EXIT_OK
 
@@ -776,6 +776,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     report = describe(load_scene(args.file, up_axis=args.up_axis))
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     return EXIT_OK
+
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -5,6 +5,7 @@ Idempotent: the same version with the same content is left alone; anything else 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -16,6 +17,7 @@ from typing import Literal
 from automata_desktop.errors import ConfigError
 
 PACK_FOLDER = "automata_nodes"
+KEY_FILE = "automata_webhook.key"  # comfy_nodes/delivery.py reads it from the same place
 COMFYUI_ENV = "COMFYUI_PATH"
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".*")
 
@@ -29,9 +31,15 @@ class InstallReport:
     action: Action
     version: str
     previous_version: str | None = None
+    key_file: Path | None = None  # the webhook key written beside the pack, if one was given
 
     @property
     def message(self) -> str:
+        key = (f"\nThe webhook signing key is in {self.key_file} (readable by you only)"
+               if self.key_file else "")
+        return self._action_text() + key
+
+    def _action_text(self) -> str:
         if self.action == "already installed":
             return f"AUTOMATA nodes {self.version} already installed in {self.target}"
         if self.action == "updated":
@@ -81,33 +89,52 @@ def find_comfyui_dirs() -> list[Path]:
     return found
 
 
-def install_nodes(comfyui_dir: Path | None = None, *, link: bool = False) -> InstallReport:
-    """Copy (or symlink, for development) the pack to `<ComfyUI>/custom_nodes/automata_nodes`."""
+def install_nodes(comfyui_dir: Path | None = None, *, link: bool = False,
+                  secret: str | None = None) -> InstallReport:
+    """Copy (or symlink, for development) the pack to `<ComfyUI>/custom_nodes/automata_nodes`,
+    and put the app's webhook `secret` beside it (`custom_nodes/automata_webhook.key`, 0600) so a
+    ComfyUI on this machine signs its callbacks without the secret ever being in a prompt."""
     root = _choose(comfyui_dir)
     custom = root / "custom_nodes"
     custom.mkdir(exist_ok=True)
+    key_file = write_key(custom, secret) if secret else None
     target = custom / PACK_FOLDER
     source = pack_source()
     version = pack_version()
 
     if link:
         if target.is_symlink() and target.resolve() == source:
-            return InstallReport(root, target, "already installed", version, version)
+            return InstallReport(root, target, "already installed", version, version, key_file)
         previous = _installed_version(target)
         _remove(target)
         target.symlink_to(source, target_is_directory=True)
-        return InstallReport(root, target, "linked", version, previous)
+        return InstallReport(root, target, "linked", version, previous, key_file)
 
     previous = _installed_version(target)
     if previous == version and not target.is_symlink() and _digest(target) == _digest(source):
-        return InstallReport(root, target, "already installed", version, previous)
+        return InstallReport(root, target, "already installed", version, previous, key_file)
     existed = target.exists() or target.is_symlink()
     staging = custom / f".{PACK_FOLDER}.installing"
     _remove(staging)
     shutil.copytree(source, staging, ignore=_IGNORE)
     _remove(target)
     staging.rename(target)  # swap in one step so ComfyUI never sees a half-copied pack
-    return InstallReport(root, target, "updated" if existed else "installed", version, previous)
+    return InstallReport(root, target, "updated" if existed else "installed", version, previous,
+                         key_file)
+
+
+def write_key(custom_nodes: Path, secret: str) -> Path:
+    """The signing key for the pack's webhook node, created 0600 (never world-readable, not even
+    for the instant between create and chmod)."""
+    path = custom_nodes / KEY_FILE
+    tmp = custom_nodes / f".{KEY_FILE}.part"
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(secret + "\n")
+    os.replace(tmp, path)
+    return path
 
 
 def _choose(comfyui_dir: Path | None) -> Path:

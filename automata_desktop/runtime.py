@@ -97,7 +97,7 @@ class Runtime:
         self.library = Library(self.settings.library_path)
         self.engine = JobEngine(
             self.library, timeout_s=self.settings.timeout_minutes * 60,
-            poll_interval_s=self.settings.poll_interval_s, webhook_secret=self.settings.webhook_secret,
+            poll_interval_s=self.settings.poll_interval_s,
             local_runner=run_pbr_from_image,
         )
         if self.listen:

@@ -28,6 +28,10 @@ from dataclasses import dataclass
 log = logging.getLogger("automata_nodes.webhook")
 
 SECRET_ENV = "AUTOMATA_WEBHOOK_SECRET"
+#: Written beside the pack folder (`custom_nodes/automata_webhook.key`, mode 0600) by
+#: `automata comfy install-nodes` on the app's own machine: the key never travels in a prompt,
+#: where anyone who can read ComfyUI's /history would find it.
+KEY_FILE = "automata_webhook.key"
 MAX_SECONDS_ENV = "AUTOMATA_WEBHOOK_MAX_SECONDS"
 DEFAULT_MAX_SECONDS = 30.0
 FIRST_DELAY = 0.5
@@ -55,6 +59,17 @@ def decode_secret(secret: str) -> bytes:
     if not key:
         raise ValueError("webhook secret is empty")
     return key
+
+
+def installed_secret() -> str | None:
+    """The key `install-nodes` left beside this pack, or None. The path is taken as ComfyUI
+    imported the pack (not resolved), so a symlinked development pack finds it too."""
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), KEY_FILE)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read().strip() or None
+    except OSError:
+        return None
 
 
 def sign(key: bytes, msg_id: str, timestamp: int, body: bytes) -> str:
@@ -91,7 +106,7 @@ def deliver(
         log.warning("AUTOMATA webhook: not delivering to %r: only http(s) URLs", where)
         return DeliveryResult(False, msg_id, 0, error="webhook URL must start with http:// or https://")
     key: bytes | None = None
-    secret = secret or os.environ.get(SECRET_ENV) or None
+    secret = secret or os.environ.get(SECRET_ENV) or installed_secret()
     if secret:
         try:
             key = decode_secret(secret)
@@ -99,7 +114,8 @@ def deliver(
             log.warning("AUTOMATA webhook: %s; not delivering", exc)
             return DeliveryResult(False, msg_id, 0, error=str(exc))
     else:
-        log.warning("AUTOMATA webhook: no secret set (%s); sending unsigned", SECRET_ENV)
+        log.warning("AUTOMATA webhook: no secret (neither %s nor custom_nodes/%s; run `automata "
+                    "comfy install-nodes`); sending unsigned", SECRET_ENV, KEY_FILE)
 
     budget = max_seconds() if deadline_seconds is None else deadline_seconds
     deadline = time.monotonic() + budget

@@ -83,7 +83,8 @@ class AutomataWebhook:
                 "mesh_path": ("STRING", {"default": "", "tooltip": "A mesh in the output folder, "
                                          "e.g. the path from Hy3DExportMesh."}),
                 "secret": ("STRING", {"default": "", "tooltip": "whsec_… signing secret; empty = "
-                                      "AUTOMATA_WEBHOOK_SECRET from the environment."}),
+                                      "AUTOMATA_WEBHOOK_SECRET from the environment, else the "
+                                      "key `automata comfy install-nodes` wrote."}),
             },
             "hidden": {"unique_id": "UNIQUE_ID"},
         }

@@ -34,8 +34,10 @@ def test_install_nodes_into_a_comfyui_folder_is_idempotent(capsys, tmp_path):
     first = capsys.readouterr().out
     assert main(["comfy", "install-nodes", "--comfyui", str(comfyui)]) == 0
     second = capsys.readouterr().out
-    installed = list((comfyui / "custom_nodes").iterdir())
-    assert len(installed) == 1 and (installed[0] / "__init__.py").is_file()
+    installed = sorted(p.name for p in (comfyui / "custom_nodes").iterdir())
+    assert installed == ["automata_nodes", "automata_webhook.key"]  # one pack, no staging left
+    assert (comfyui / "custom_nodes" / "automata_nodes" / "__init__.py").is_file()
+    assert "webhook signing key" in first
     assert first.startswith("Installed AUTOMATA nodes 0.1.0") and "already installed" in second.lower()
 
 

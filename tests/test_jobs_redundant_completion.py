@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 
 import pytest
@@ -23,11 +24,22 @@ ALL_MAPS = {MapKind.BASE_COLOR, MapKind.NORMAL, MapKind.HEIGHT, MapKind.ROUGHNES
             MapKind.METALLIC, MapKind.AO, MapKind.ORM}
 
 
+@pytest.fixture
+def secret() -> str:
+    return generate_webhook_secret()
+
+
+@pytest.fixture
+def fake_comfy(fake_comfy_factory, secret):
+    """A ComfyUI whose AUTOMATA nodes sign with the app's secret from their own environment, as
+    a remote box does; nothing secret is ever in the prompt."""
+    return fake_comfy_factory(env={"AUTOMATA_WEBHOOK_SECRET": secret})
+
+
 async def _run(fake_comfy, tmp_path, *, websocket: bool, poll_s: float, webhook: bool,
                seed: float = 2.0):
-    secret = generate_webhook_secret()
+    secret = fake_comfy.env["AUTOMATA_WEBHOOK_SECRET"]
     async with running_engine(tmp_path / "lib", poll_interval_s=poll_s, fast_poll_s=poll_s,
-                              webhook_secret=secret,
                               client_factory=client_factory(websocket=websocket)) as engine:
         listener = None
         if webhook:
@@ -69,11 +81,9 @@ async def test_polling_only(fake_comfy, tmp_path):
     assert [u.completed_by for u in finals] == ["history"]
 
 
-async def test_all_three_at_once_complete_exactly_once(fake_comfy, tmp_path):
-    secret = generate_webhook_secret()
+async def test_all_three_at_once_complete_exactly_once(fake_comfy, secret, tmp_path):
     fake_comfy.hold("1")  # the run waits at its first node until the poller has asked about it
-    async with running_engine(tmp_path / "lib", poll_interval_s=0.1, fast_poll_s=0.1,
-                              webhook_secret=secret) as engine:
+    async with running_engine(tmp_path / "lib", poll_interval_s=0.1, fast_poll_s=0.1) as engine:
         webhooks: list[WebhookEvent] = []
 
         async def on_event(event: WebhookEvent) -> None:
@@ -108,6 +118,9 @@ async def test_all_three_at_once_complete_exactly_once(fake_comfy, tmp_path):
     assert len({f.path for f in done.files}) == len(ALL_MAPS)
     files_on_disk = list(done.files[0].path.parent.iterdir())  # no stray partial downloads either
     assert len(files_on_disk) == len(ALL_MAPS)
+    # The webhook was signed, yet no prompt this (same-machine) server received holds the secret.
+    sent = json.dumps(fake_comfy.requests()["prompts"])
+    assert '"webhook_url"' in sent and secret.removeprefix("whsec_") not in sent
 
 
 async def _collect(stream: AsyncIterator[object], into: list[object]) -> None:

@@ -73,3 +73,63 @@ def test_a_folder_that_is_not_comfyui_gets_a_clear_error(home, tmp_path):
         nodepack.install_nodes(tmp_path)
     with pytest.raises(ConfigError, match="--comfyui"):
         nodepack.install_nodes(None)
+
+
+def _installed_delivery(target: Path, name: str):
+    """The installed copy's delivery module, imported from where ComfyUI would import it."""
+    import importlib.util
+
+    import sys
+
+    spec = importlib.util.spec_from_file_location(name, target / "delivery.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("link", [False, True])
+def test_the_webhook_key_goes_beside_the_pack_readable_by_its_owner_only(home, link):
+    from automata_desktop.config import generate_webhook_secret
+
+    secret = generate_webhook_secret()
+    comfy = make_comfyui(home / "ComfyUI")
+    report = nodepack.install_nodes(comfy, link=link, secret=secret)
+    key = comfy / "custom_nodes" / "automata_webhook.key"
+    assert report.key_file == key and str(key) in report.message
+    assert key.read_text().strip() == secret and key.stat().st_mode & 0o777 == 0o600
+    # the installed node finds it, through the symlink of a development install too
+    delivery = _installed_delivery(comfy / "custom_nodes" / "automata_nodes",
+                                   f"installed_delivery_{int(link)}")
+    assert delivery.installed_secret() == secret
+    # a new secret (Settings → Webhook → Regenerate) is written over the old one
+    again = generate_webhook_secret()
+    assert nodepack.install_nodes(comfy, link=link, secret=again).action == "already installed"
+    assert key.read_text().strip() == again and key.stat().st_mode & 0o777 == 0o600
+
+
+async def test_a_delivery_from_the_installed_pack_is_signed_with_the_key_beside_it(
+        home, monkeypatch):
+    from automata_desktop.config import generate_webhook_secret
+    from automata_desktop.webhook import WebhookListener
+    from tests.test_webhook_listener import completed, encode
+
+    monkeypatch.delenv("AUTOMATA_WEBHOOK_SECRET", raising=False)
+    secret = generate_webhook_secret()
+    comfy = make_comfyui(home / "ComfyUI")
+    nodepack.install_nodes(comfy, secret=secret)
+    delivery = _installed_delivery(comfy / "custom_nodes" / "automata_nodes", "signed_delivery")
+    received = []
+
+    async def record(event):
+        received.append(event)
+
+    listener = WebhookListener(secret=secret, on_event=record, port=0)
+    await listener.start()
+    try:
+        import asyncio
+
+        result = await asyncio.to_thread(delivery.deliver, listener.url, encode(completed()))
+    finally:
+        await listener.stop()
+    assert result.delivered and result.status == 200 and len(received) == 1

@@ -214,7 +214,6 @@ class JobEngine:
     def __init__(self, library: Library, *, timeout_s: float = DEFAULT_TIMEOUT_S,
                  poll_interval_s: float = 30.0, fast_poll_s: float = FAST_POLL_S,
                  webhook_url: str | None = None,
-                 webhook_secret: str | None = None,
                  client_factory: Callable[[str], ComfyClient] = ComfyClient,
                  local_runner: LocalRunner | None = None) -> None:
         self.library = library
@@ -222,7 +221,6 @@ class JobEngine:
         self.poll_interval_s = poll_interval_s
         self.fast_poll_s = fast_poll_s
         self.webhook_url = webhook_url
-        self.webhook_secret = webhook_secret
         self._client_factory = client_factory
         self._local_runner = local_runner
         self._sessions: dict[str, _ServerSession] = {}
@@ -393,13 +391,10 @@ class JobEngine:
         reachable = is_loopback_url(server) or not is_loopback_url(self.webhook_url or "")
         if "webhook_url" in template.parameters and self.webhook_url and reachable:
             params.setdefault("webhook_url", self.webhook_url)
-        graph = template.bind(params)
-        hook = template.webhook_node
-        if hook and hook in graph and self.webhook_secret and is_loopback_url(server):
-            # Same machine: hand the secret over in the graph. A remote ComfyUI reads it from its
-            # own AUTOMATA_WEBHOOK_SECRET, so the secret never crosses the network.
-            graph[hook]["inputs"]["secret"] = self.webhook_secret
-        return graph
+        # No signing secret goes into the graph, not even for a ComfyUI on this machine: /history
+        # shows every prompt to anyone who can reach the server. The node signs with its own
+        # AUTOMATA_WEBHOOK_SECRET or the key `automata comfy install-nodes` put beside it.
+        return template.bind(params)
 
     async def _queue_one(self, session: _ServerSession, request: GenerationRequest,
                          params: dict[str, Any]) -> Generation:

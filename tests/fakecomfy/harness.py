@@ -49,6 +49,7 @@ class FakeComfy:
         restart_down_s: float = RESTART_DOWN_S,
         api_key: str | None = None,
         host: str = "127.0.0.1",
+        env: dict[str, str] | None = None,
     ) -> None:
         self.root = Path(root)
         self.version = version
@@ -58,6 +59,8 @@ class FakeComfy:
         self.startup_timeout = startup_timeout
         self.restart_down_s = restart_down_s
         self.api_key = api_key  # Comfy Cloud mode: X-API-Key / ?token= required, /view redirects
+        #: Extra environment of the ComfyUI process, e.g. AUTOMATA_WEBHOOK_SECRET for its nodes.
+        self.env = dict(env or {})
         self.host = host  # "0.0.0.0" to be reached as a remote machine; `url` stays loopback
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = self.root / "fakecomfy.log"
@@ -117,7 +120,7 @@ class FakeComfy:
             self.port = self._hold_port()
         log = self.log_path.open("ab")
         offset = log.tell()
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         self.process = subprocess.Popen(
             self.command(), cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env=env
         )
