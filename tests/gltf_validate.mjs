@@ -5,9 +5,10 @@
 import fs from "node:fs";
 import path from "node:path";
 import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
 
 const modules = process.env.GLTF_VALIDATOR_MODULES
-  || path.resolve(path.dirname(new URL(import.meta.url).pathname), "..", ".tools", "node_modules");
+  || path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", ".tools", "node_modules");
 let validator;
 try {
   validator = createRequire(path.join(modules, "noop.js"))("gltf-validator");

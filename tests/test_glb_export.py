@@ -226,3 +226,13 @@ def test_height_goes_beside_the_model_as_a_16_bit_png(tmp_path: Path) -> None:
     glb, height = result.paths
     assert glb.is_file() and height.name == "truck_height.png"
     assert np.array_equal(load_image(height), HEIGHT)
+
+
+def test_a_missing_validator_fails_in_ci_and_skips_locally(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("GLTF_VALIDATOR_MODULES", str(tmp_path))  # nothing installed there
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match=r"setup-dev\.sh.*CI is set"):
+        validator_version()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match=r"setup-dev\.sh"):
+        validator_version()

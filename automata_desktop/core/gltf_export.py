@@ -474,9 +474,11 @@ def _valid_normals(normals: np.ndarray, positions: np.ndarray,
         p = positions.astype(np.float64)
         face = np.cross(p[triangles[:, 1]] - p[triangles[:, 0]],
                         p[triangles[:, 2]] - p[triangles[:, 0]])
-        summed = np.zeros_like(p)
-        for corner in range(3):
-            np.add.at(summed, triangles[:, corner], face)
+        summed = np.empty_like(p)
+        corners = triangles.ravel()
+        for axis in range(3):
+            summed[:, axis] = np.bincount(corners, weights=np.repeat(face[:, axis], 3),
+                                          minlength=len(p))
         normals = normals.copy()
         normals[bad] = summed[bad]
         length = np.linalg.norm(normals, axis=1)

@@ -41,11 +41,8 @@ def vertex_tangents(positions: np.ndarray, normals: np.ndarray, texcoords: np.nd
     area = np.linalg.norm(np.cross(e1, e2), axis=1)[:, None]
     sdir = _unit((e1 * d2[:, 1:2] - e2 * d1[:, 1:2]) * inv) * area
     tdir = _unit((e2 * d1[:, 0:1] - e1 * d2[:, 0:1]) * inv) * area
-    tan = np.zeros_like(p)
-    bit = np.zeros_like(p)
-    for corner in range(3):
-        np.add.at(tan, tri[:, corner], sdir)
-        np.add.at(bit, tri[:, corner], tdir)
+    tan = _per_vertex(tri, sdir, len(p))
+    bit = _per_vertex(tri, tdir, len(p))
     # Gram-Schmidt: the tangent must be orthogonal to the normal the renderer interpolates.
     tan -= n * np.sum(n * tan, axis=1, keepdims=True)
     length = np.linalg.norm(tan, axis=1)
@@ -56,6 +53,15 @@ def vertex_tangents(positions: np.ndarray, normals: np.ndarray, texcoords: np.nd
     tan /= length[:, None]
     handedness = np.where(np.sum(np.cross(n, tan) * bit, axis=1) < 0.0, -1.0, 1.0)
     return np.column_stack([tan, handedness]).astype(np.float32)
+
+
+def _per_vertex(triangles: np.ndarray, values: np.ndarray, count: int) -> np.ndarray:
+    """Sum each triangle's vector into its three corners (bincount: np.add.at is ~10x slower)."""
+    corners = triangles.ravel()
+    out = np.empty((count, 3))
+    for axis in range(3):
+        out[:, axis] = np.bincount(corners, weights=np.repeat(values[:, axis], 3), minlength=count)
+    return out
 
 
 def any_orthogonal(normals: np.ndarray) -> np.ndarray:
