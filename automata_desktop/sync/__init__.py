@@ -12,10 +12,13 @@ Wiring (all blocking calls; run them on a worker thread, never the Qt thread):
     SyncService(worker, puller).start(); .nudge() after enqueue; .stop() at exit
     SyncRunner(settings, library, config_dir, data_dir)  # all of the above, as the app uses it
 
-Conflict rule (see library_mirror.py): last writer wins on `updated_at`; files are addressed by
-their sha256, so a pull never overwrites a newer local edit (nor any local file), and a newer
-remote row updates the local one. Local files always stay: if an upload fails, the generation
-keeps working from them (Outbox.delivery says which copies exist).
+Conflict rule (see library_mirror.py): last writer wins, judged on the server's clock only: a
+pulled row replaces the local copy when its `updated_at` is newer than the server stamp of the
+version this device holds (kept in the outbox's state), unless a local change still waits in
+the outbox. Device clocks never take part. Files are addressed by their sha256, so a pull never
+overwrites a local file. Local files always stay: if an upload fails, or a file is over the
+project's upload limit, the generation keeps working from them (Outbox.delivery says which
+copies exist).
 """
 
 from automata_desktop.sync.auth import Account, AuthListener, SyncAuth
