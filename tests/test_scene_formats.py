@@ -123,3 +123,30 @@ def test_an_override_keeps_the_rest_of_the_scene(tmp_path):
     assert turned.meshes is scene.meshes and turned.notices == scene.notices
     with pytest.raises(ValueError):
         scene.with_up_axis("X")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("corner", "has_uvs"), [
+    ("{v}", False), ("{v}/{v}", True), ("{v}//{v}", False), ("{v}/{v}/{v}", True),
+    ("{r}/{r}/{r}", True), ("MIXED", False)])
+def test_obj_quads_in_every_index_style_become_the_same_two_triangles_each(tmp_path, corner,
+                                                                           has_uvs):
+    # a 2 x 1 strip of quads; "{r}" writes relative (negative) indices, as some exporters do
+    lines = ["o Strip"]
+    for x, y in ((0, 0), (1, 0), (2, 0), (0, 1), (1, 1), (2, 1)):
+        lines += [f"v {x} {y} 0", f"vt {x / 2} {y}", "vn 0 0 1"]
+    for quad in ((1, 2, 5, 4), (2, 3, 6, 5)):
+        styles = ["{v}/{v}/{v}", "{v}//{v}", "{v}", "{r}/{r}/{r}"] if corner == "MIXED" else [corner] * 4
+        lines.append("f " + " ".join(style.format(v=i, r=i - 7) for style, i in zip(
+            styles, quad, strict=True)))
+    path = tmp_path / "strip.obj"
+    path.write_text("\n".join(lines) + "\n")
+
+    scene = load_scene(path, generate_uvs=False)
+
+    primitive = scene.primitive(next(scene.instances()))
+    assert primitive.triangle_count == 4
+    corners = primitive.positions[primitive.faces]
+    assert sorted(map(tuple, corners[:, :, :2].reshape(-1, 2).tolist())) == sorted(
+        [(0, 0), (1, 0), (1, 1), (0, 0), (1, 1), (0, 1), (1, 0), (2, 0), (2, 1), (1, 0), (2, 1),
+         (1, 1)])
+    assert bool(primitive.uvs) == has_uvs

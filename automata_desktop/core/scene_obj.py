@@ -12,6 +12,7 @@ Blender's importer: roughness = 1 - sqrt(Ns / 1000).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -31,37 +32,34 @@ class _Group:
 
     obj: str
     material: str | None
-    corners: list[tuple[int, int, int]] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)  # each face line after "f "
+    counts: list[tuple[int, int, int]] = field(default_factory=list)  # v/vt/vn seen before it
 
 
 def read_obj(path: Path, data: bytes) -> Scene:
     text = data.decode("utf-8", errors="replace")
-    positions: list[list[float]] = []
-    texcoords: list[list[float]] = []
-    normals: list[list[float]] = []
+    positions: list[str] = []
+    texcoords: list[str] = []
+    normals: list[str] = []
     groups: dict[tuple[str, str | None], _Group] = {}
     libraries: list[str] = []
     obj, material = path.stem, None
     named_objects = False
     vertices_at_object = 0
-    bad_lines = 0
+    # One pass that only sorts lines; numbers are parsed in bulk by numpy afterwards.
     for line in text.splitlines():
         head, _, rest = line.strip().partition(" ")
-        if head == "v" or head == "vn" or head == "vt":
-            numbers = _floats(rest)
-            if numbers is None or len(numbers) < (2 if head == "vt" else 3):
-                bad_lines += 1
-                numbers = [np.nan, np.nan, np.nan]  # keeps the numbering of the lines after it
-            (positions if head == "v" else normals if head == "vn" else texcoords).append(numbers)
+        if head == "v":
+            positions.append(rest)
+        elif head == "vt":
+            texcoords.append(rest)
+        elif head == "vn":
+            normals.append(rest)
         elif head == "f":
             key = (obj, material)
             group = groups.get(key) or groups.setdefault(key, _Group(obj, material))
-            corners = _corners(rest, len(positions), len(texcoords), len(normals))
-            if corners is None or len(corners) < 3:
-                bad_lines += 1
-                continue
-            for i in range(1, len(corners) - 1):  # a polygon becomes a fan of triangles
-                group.corners += (corners[0], corners[i], corners[i + 1])
+            group.lines.append(rest)
+            group.counts.append((len(positions), len(texcoords), len(normals)))
         elif head == "o" and rest.strip():
             obj, named_objects = rest.strip(), True
             vertices_at_object = len(positions)
@@ -83,9 +81,11 @@ def read_obj(path: Path, data: bytes) -> Scene:
                        "faces; showing the rest (fetch the file again).")
     materials, notices_mtl = _materials(path, libraries)
     notices += notices_mtl
-    vertex_array = _array(positions, 3)
-    return _scene(path, groups, vertex_array, _array(texcoords, 2), _array(normals, 3), materials,
-                  notices, bad_lines)
+    vertex_array, bad_v = _rows(positions, 3)
+    uv_array, bad_t = _rows(texcoords, 2)
+    normal_array, bad_n = _rows(normals, 3)
+    return _scene(path, groups, vertex_array, uv_array, normal_array, materials, notices,
+                  bad_v + bad_t + bad_n)
 
 
 def _scene(path: Path, groups: dict[tuple[str, str | None], _Group], positions: np.ndarray,
@@ -96,7 +96,9 @@ def _scene(path: Path, groups: dict[tuple[str, str | None], _Group], positions: 
     objects: dict[str, list[Primitive]] = {}
     dropped = 0
     for group in groups.values():
-        corners = np.asarray(group.corners, dtype=np.int64).reshape(-1, 3, 3)  # (tri, corner, v/t/n)
+        corners, bad = _group_corners(group)
+        bad_lines += bad
+        corners = corners.reshape(-1, 3, 3)  # (triangle, corner, v/vt/vn)
         v, t, n = corners[..., 0], corners[..., 1], corners[..., 2]
         present = ((v >= 0) & (v < len(positions))
                    & ((t == -1) | ((t >= 0) & (t < len(texcoords))))
@@ -108,7 +110,7 @@ def _scene(path: Path, groups: dict[tuple[str, str | None], _Group], positions: 
         corners = corners[~broken]
         if not len(corners):
             continue
-        unique, inverse = np.unique(corners.reshape(-1, 3), axis=0, return_inverse=True)
+        unique, inverse = _unique_rows(corners.reshape(-1, 3))
         faces = inverse.reshape(-1, 3).astype(np.int64)
         points = positions[unique[:, 0]]
         uvs: tuple[np.ndarray, ...] = ()
@@ -160,10 +162,96 @@ def _floats(text: str) -> list[float] | None:
         return None
 
 
-def _array(rows: list[list[float]], width: int) -> np.ndarray:
+def _rows(rows: list[str], width: int) -> tuple[np.ndarray, int]:
+    """"x y z" lines → (n, width) float32 in one numpy parse; unreadable lines become NaN rows
+    (keeping the numbering of the lines after them) and are counted."""
     if not rows:
-        return np.zeros((0, width), np.float32)
-    return np.array([row[:width] + [0.0] * (width - len(row[:width])) for row in rows], np.float32)
+        return np.zeros((0, width), np.float32), 0
+    per_line = len(rows[0].split())
+    if per_line >= width:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # numpy warns when text does not parse to its end
+            values = np.fromstring(" ".join(rows), dtype=np.float64, sep=" ")
+        if len(values) == len(rows) * per_line:
+            return values.reshape(len(rows), per_line)[:, :width].astype(np.float32), 0
+    table = np.full((len(rows), width), np.nan, np.float32)  # mixed widths or damage: line by line
+    bad = 0
+    for i, row in enumerate(rows):
+        numbers = _floats(row)
+        if numbers is None or len(numbers) < width:
+            bad += 1
+        else:
+            table[i] = numbers[:width]
+    return table, bad
+
+
+def _group_corners(group: _Group) -> tuple[np.ndarray, int]:
+    """The group's triangles as (3·t, 3) corner rows of 0-based (v, vt, vn), -1 where absent, and
+    how many face lines could not be read. Polygons become fans of triangles."""
+    fast = _fast_corners(group.lines, group.counts)
+    if fast is not None:
+        return fast, 0
+    corners: list[tuple[int, int, int]] = []
+    bad = 0
+    for line, (nv, nt, nn) in zip(group.lines, group.counts, strict=True):
+        polygon = _corners(line, nv, nt, nn)
+        if polygon is None or len(polygon) < 3:
+            bad += 1
+            continue
+        for i in range(1, len(polygon) - 1):
+            corners += (polygon[0], polygon[i], polygon[i + 1])
+    return np.asarray(corners, dtype=np.int64).reshape(-1, 3), bad
+
+
+def _fast_corners(lines: list[str], counts: list[tuple[int, int, int]]) -> np.ndarray | None:
+    """`_group_corners` in numpy, when every corner of the group is written the same way
+    ("v", "v/vt", "v//vn" or "v/vt/vn"); None sends the group to the line-by-line reader."""
+    first = lines[0].split()
+    if not first:
+        return None
+    slashes, double = first[0].count("/"), "//" in first[0]
+    sizes = np.fromiter((len(line.split()) for line in lines), dtype=np.int64, count=len(lines))
+    total = int(sizes.sum())
+    joined = "\n".join(lines)
+    if (sizes < 3).any() or joined.count("/") != total * slashes or (
+            double and joined.count("//") != total):
+        return None
+    width = 1 + slashes - double
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        values = np.fromstring(joined.replace("//", " ").replace("/", " "), dtype=np.int64, sep=" ")
+    if len(values) != total * width:
+        return None
+    values = values.reshape(total, width)
+    seen = np.repeat(np.asarray(counts, np.int64), sizes, axis=0)  # v/vt/vn counts per corner
+
+    def zero_based(column: np.ndarray, count: np.ndarray) -> np.ndarray:
+        return np.where(column > 0, column - 1, np.where(column < 0, count + column, -2))
+
+    absent = np.full(total, -1, np.int64)
+    v = zero_based(values[:, 0], seen[:, 0])
+    t = zero_based(values[:, 1], seen[:, 1]) if slashes >= 1 and not double else absent
+    n = zero_based(values[:, -1], seen[:, 2]) if slashes == 2 else absent
+    rows = np.column_stack([v, t, n])
+    # fans: polygon p with k corners gives triangles (0, i, i + 1) for i in 1..k-2
+    triangles = sizes - 2
+    polygon = np.repeat(np.arange(len(lines)), triangles)
+    start = (np.cumsum(sizes) - sizes)[polygon]
+    step = np.arange(int(triangles.sum())) - np.repeat(np.cumsum(triangles) - triangles, triangles) + 1
+    order = np.column_stack([start, start + step, start + step + 1]).ravel()
+    return rows[order]
+
+
+def _unique_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """np.unique(rows, axis=0, return_inverse=True), several times faster through one int key."""
+    shifted = rows + 2  # values start at -2 (an invalid 0 index)
+    dims = shifted.max(axis=0) + 1
+    if float(np.prod(dims.astype(np.float64))) >= 2.0**62:
+        unique, inverse = np.unique(rows, axis=0, return_inverse=True)
+        return unique, inverse.ravel()
+    key = (shifted[:, 0] * dims[1] + shifted[:, 1]) * dims[2] + shifted[:, 2]
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    return rows[first], inverse.ravel()
 
 
 def _corners(text: str, nv: int, nt: int, nn: int) -> list[tuple[int, int, int]] | None:
