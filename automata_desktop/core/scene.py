@@ -26,15 +26,21 @@ Reading files: `core.scene_io.load_scene(path, up_axis=None, generate_uvs=True)`
 a missing texture) opens with a notice instead.
 
 Public names (used by the viewport, the Material panel, the GLB exporter and `automata inspect`):
-`Scene`, `Node`, `Mesh`, `Primitive`, `MeshError`, `UpAxis`, `UP_AXES`, `default_up_axis`,
-`Scene.objects`, `Scene.instances()`, `Scene.bounds`, `Scene.material_of`, `Scene.with_up_axis`,
-`Scene.replace_primitives`, `world_positions`, `world_normals`, `vertex_normals`.
+`Scene`, `Node`, `Mesh`, `Primitive`, `Instance`, `MeshError`, `UpAxis`, `UP_AXES`,
+`default_up_axis`; `Scene.objects`, `.walk()`, `.instances()` (one per primitive per drawing node:
+what the viewport makes an actor of), `.primitive(instance)`, `.material_of(primitive)`, `.bounds`,
+`.triangle_count`, `.vertex_count`, `.up_vector`, `.front_vector`, `.with_up_axis(axis)`,
+`.replace_primitives(fn)`; `world_positions`, `world_normals`, `mirrors`, `vertex_normals`.
+Materials and textures: core.material (`Material`, `TextureRef`, `ImageSource.decode()` /
+`.read_bytes()` / `.size()`, `TextureTransform`, `Sampler`, `MAP_KINDS`). One merged mesh for the
+single-actor viewport: `core.mesh.merge_scene`. The inspect report: `core.scene_report.describe`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -65,7 +71,8 @@ def default_up_axis(path: str | Path) -> UpAxis:
 
 @dataclass(frozen=True, eq=False)
 class Primitive:
-    """Triangles drawn with one material. Arrays are read-only views the loader made; copy to edit."""
+    """Triangles drawn with one material. Treat the arrays as read-only: a mesh drawn by two nodes
+    and the copies `replace_primitives` makes share them."""
 
     positions: np.ndarray  # (n, 3) float32, local space
     faces: np.ndarray  # (m, 3) int64, counter-clockwise = front
@@ -173,7 +180,7 @@ class Scene:
     def vertex_count(self) -> int:
         return sum(self.primitive(i).vertex_count for i in self.instances())
 
-    @property
+    @cached_property
     def bounds(self) -> np.ndarray:
         """(2, 3) world-space [min, max] over every drawn vertex; zeros for an empty scene."""
         lows, highs = [], []
