@@ -205,3 +205,71 @@ def save_settings(settings: Settings, path: Path | None = None) -> None:
         os.replace(tmp, path)
     except OSError as exc:
         raise ConfigError(f"cannot write settings file {path}: {exc.strerror or exc}") from exc
+
+
+# ---------------------------------------------------------------------- viewport preferences
+# Kept apart from settings.json: they change with every file opened, and the settings dialog
+# rewrites settings.json whole.
+
+VIEW_PREFS_FILE = "view.json"
+RECENT_FILES_MAX = 10
+
+
+@dataclass(frozen=True)
+class ViewPrefs:
+    """What the viewport remembers between runs: recent meshes, per-file up axis, lighting."""
+
+    recent_files: tuple[str, ...] = ()
+    up_axes: tuple[tuple[str, str], ...] = ()  # (resolved path, "Y" | "Z"): the user's override
+    hdri: str = "studio"  # a bundled name or the path of the user's .hdr/.exr
+    hdri_rotation: float = 0.0  # degrees about the up axis
+    exposure: float = 1.0
+    show_background: bool = False
+
+    def up_axis_for(self, path: str | Path) -> str | None:
+        key = str(Path(path).resolve())
+        return next((axis for p, axis in self.up_axes if p == key), None)
+
+    def with_up_axis(self, path: str | Path, axis: str | None) -> ViewPrefs:
+        key = str(Path(path).resolve())
+        rest = tuple((p, a) for p, a in self.up_axes if p != key)
+        return replace(self, up_axes=rest if axis is None else (*rest, (key, axis)))
+
+    def with_recent(self, path: str | Path) -> ViewPrefs:
+        key = str(Path(path).resolve())
+        files = (key, *(p for p in self.recent_files if p != key))[:RECENT_FILES_MAX]
+        return replace(self, recent_files=files)
+
+
+def view_prefs_path() -> Path:
+    return paths.config_dir() / VIEW_PREFS_FILE
+
+
+def load_view_prefs(path: Path | None = None) -> ViewPrefs:
+    """The saved preferences; defaults when the file is missing or unreadable (never fatal)."""
+    path = path or view_prefs_path()
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ViewPrefs()
+    if not isinstance(raw, dict):
+        return ViewPrefs()
+    known = {f.name for f in fields(ViewPrefs)}
+    values: dict[str, Any] = {k: v for k, v in raw.items() if k in known}
+    with contextlib.suppress(TypeError, ValueError):
+        values["recent_files"] = tuple(str(p) for p in values.get("recent_files", ()))
+        values["up_axes"] = tuple((str(p), str(a)) for p, a in values.get("up_axes", ())
+                                  if a in ("Y", "Z"))
+        return ViewPrefs(**values)
+    return ViewPrefs()
+
+
+def save_view_prefs(prefs: ViewPrefs, path: Path | None = None) -> None:
+    path = path or view_prefs_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(prefs), indent=2), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from exc

@@ -13,7 +13,7 @@ read again when needed (`loaded()`, `pixels()`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -46,6 +46,7 @@ class MapSource(StrEnum):
     GENERATED = "generated"  # produced by a ComfyUI workflow
     DERIVED = "derived"  # computed from another map of the set (PBR math)
     IMPORTED = "imported"  # a file the user brought
+    EMBEDDED = "embedded"  # the mesh file's own material (a GLB's image, an MTL's texture)
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,10 +62,13 @@ class TextureMap:
     pixels: np.ndarray | None = None
     thumbnail: np.ndarray | None = None  # small uint8 preview, at most THUMBNAIL_SIZE a side
     known_size: tuple[int, int] | None = None  # (width, height) of released pixels
+    # Decodes the pixels again for a map with no file of its own (an image inside a GLB), so a
+    # released embedded map need not keep its 4K pixels beside the viewport's copy.
+    reader: Callable[[], np.ndarray] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        if self.path is None and self.pixels is None:
-            raise ValueError(f"a {self.kind} map needs a path or pixels")
+        if self.path is None and self.pixels is None and self.reader is None:
+            raise ValueError(f"a {self.kind} map needs a path, pixels or a reader")
 
     @property
     def is_loaded(self) -> bool:
@@ -79,7 +83,7 @@ class TextureMap:
 
     def released(self) -> TextureMap:
         """This map without its decoded pixels if its file can give them back (else itself)."""
-        if self.pixels is None or self.path is None:
+        if self.pixels is None or (self.path is None and self.reader is None):
             return self
         thumb = self.thumbnail if self.thumbnail is not None else thumbnail_pixels(self.pixels)
         return replace(self, pixels=None, thumbnail=thumb, known_size=self.size)
@@ -88,7 +92,9 @@ class TextureMap:
         """This map with pixels decoded (itself if already decoded)."""
         if self.pixels is not None:
             return self
-        assert self.path is not None
+        if self.path is None:
+            assert self.reader is not None
+            return replace(self, pixels=self.reader())
         return replace(self, pixels=load_image(self.path))
 
 
@@ -122,8 +128,7 @@ class TextureSet:
         texture = self.maps.get(kind)
         if texture is None:
             return None
-        return texture.pixels if texture.pixels is not None or texture.path is None \
-            else texture.load().pixels
+        return texture.pixels if texture.pixels is not None else texture.load().pixels
 
     def released(self) -> TextureSet:
         """A copy holding no decoded pixels that can be read again from a file (see module doc)."""

@@ -1,16 +1,21 @@
 """The main window: a PBR viewport in the middle, docks for generation (left) and material (right).
 
-Extension points for the generation panel: `show_texture_set(ts)` previews any set (the viewport
-updates when its maps are decoded), `open_mesh(path)` swaps the mesh, `add_left_panel` /
-`add_right_panel` replace the placeholder docks. Loading and decoding run on a thread pool; the
-`mesh_shown`, `textures_shown` and `idle` signals say when the viewport caught up.
+A mesh file opens as a scene (core.scene): one actor per material, each shaded from its own maps
+(the file's embedded ones until a generation or the user replaces them) and framed from the front
+with the file's up axis up. Maps the window is asked to show go onto the selected material (or every
+material sharing its UV set, `share_uv_set`); the others keep theirs.
+
+Extension points for the generation panel: `show_texture_set(ts)` previews any set on the selected
+material (the viewport updates when its maps are decoded), `show_generated_set(ts)` the same for a
+generation's result (maps the user replaced by hand stay), `open_mesh(path)` swaps the scene,
+`add_left_panel` / `add_right_panel` replace the placeholder docks. Loading and decoding run on a
+thread pool; the `mesh_shown`, `textures_shown` and `idle` signals say when the viewport caught up.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
@@ -28,21 +33,32 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHeaderView,
     QLabel,
+    QListWidget,
+    QListWidgetItem,
     QMainWindow,
     QMenu,
     QMessageBox,
+    QSplitter,
     QTreeWidget,
     QTreeWidgetItem,
     QWidget,
 )
 from pyvistaqt import QtInteractor
 
-from automata_desktop.core.maps import MapKind
-from automata_desktop.core.mesh import SUPPORTED_SUFFIXES, MeshData, load_mesh
+from automata_desktop.config import ConfigError, ViewPrefs, load_view_prefs, save_view_prefs
+from automata_desktop.core.maps import PBR_MAPS, MapKind, infer_map_kind
+from automata_desktop.core.material import DEFAULT_MATERIAL
 from automata_desktop.core.pbr import PBRSettings
-from automata_desktop.core.texture_set import TextureSet
+from automata_desktop.core.scene import UP_AXES, Scene, default_up_axis
+from automata_desktop.core.scene_io import SUPPORTED_SUFFIXES, load_scene
+from automata_desktop.core.texture_set import (
+    IMAGE_SUFFIXES,
+    MapSource,
+    TextureMap,
+    TextureSet,
+)
 from automata_desktop.errors import AutomataError
-from automata_desktop.library.glb_export import GlbExport, target_material, write_scene_glb
+from automata_desktop.library.glb_export import GlbExport, write_scene_glb
 from automata_desktop.paths import resources_dir
 from automata_desktop.ui.theme import VIEWPORT_BOTTOM, VIEWPORT_TOP
 from automata_desktop.ui.workers import BackgroundRunner
@@ -52,8 +68,16 @@ from automata_desktop.viewport import (
     PreparedTextures,
     ViewMode,
     apply_environment,
-    mesh_to_polydata,
     prepare_textures,
+)
+from automata_desktop.viewport.camera import NAMED_VIEW_KEYS, NamedView, look_at
+from automata_desktop.viewport.scene_view import (
+    MaterialKey,
+    MaterialLook,
+    ScenePart,
+    SceneView,
+    embedded_textures,
+    scene_parts,
 )
 
 log = logging.getLogger(__name__)
@@ -61,6 +85,10 @@ log = logging.getLogger(__name__)
 MODE_KEYS: dict[ViewMode, str] = {mode: str(i) for i, mode in enumerate(ViewMode, start=1)}
 TURNTABLE_DEGREES_PER_TICK = 1.0
 TURNTABLE_INTERVAL_MS = 33
+#: A press and release closer than this (pixels) is a click that picks, not an orbit.
+PICK_SLOP_PX = 4
+#: Maps whose kinds overlap ORM's: a new one of these drops an old ORM, and the other way round.
+ORM_PARTS = frozenset({MapKind.AO, MapKind.ROUGHNESS, MapKind.METALLIC})
 
 
 def sample_paths() -> tuple[Path, Path]:
@@ -77,9 +105,43 @@ def app_icon() -> QIcon:
     return icon
 
 
+def merged_set(current: TextureSet, incoming: TextureSet, *, replace_imported: bool) -> TextureSet:
+    """`incoming` laid over a material's `current` maps.
+
+    The file's own (EMBEDDED) maps stay where `incoming` has none of their kind (a GLB's normal
+    map under a generated base colour); an earlier generation's or folder's maps and everything
+    derived go. Unless `replace_imported`, a map the user put there by hand (IMPORTED) stays and
+    wins over the incoming one of its kind.
+    """
+    kept = {k: t for k, t in current.maps.items()
+            if t.source is MapSource.EMBEDDED
+            or (t.source is MapSource.IMPORTED and not replace_imported)}
+    maps = {k: t for k, t in kept.items() if t.source is MapSource.EMBEDDED}
+    for texture in incoming:
+        _overlay(maps, texture)
+    for texture in kept.values():
+        if texture.source is MapSource.IMPORTED:
+            _overlay(maps, texture)
+    return TextureSet(maps, incoming.name or current.name)
+
+
+def _overlay(maps: dict[MapKind, TextureMap], texture: TextureMap) -> None:
+    """Put `texture` in `maps`, dropping what it would shadow or be shadowed by in VTK's ORM."""
+    if texture.kind is MapKind.ORM:
+        for part in ORM_PARTS:
+            maps.pop(part, None)
+    elif texture.kind in ORM_PARTS:
+        orm = maps.get(MapKind.ORM)
+        if orm is not None and orm.source is not texture.source:
+            maps.pop(MapKind.ORM)
+    maps[texture.kind] = texture
+
+
 class MainWindow(QMainWindow):
-    mesh_shown = Signal(object)  # MeshData, once it is in the viewport
-    textures_shown = Signal(object)  # TextureSet, once its maps are bound
+    mesh_shown = Signal(object)  # Scene, once it is in the viewport
+    textures_shown = Signal(object)  # TextureSet of the selected material, once its maps are bound
+    materials_changed = Signal(object)  # [(MaterialKey, name)] of the shown scene
+    material_selected = Signal(object)  # MaterialKey the Material panel shows
     failed = Signal(str)  # a user-facing error message
     idle = Signal()  # no loading in flight any more
     closing = Signal()  # the window is closing: owners of background services stop them
@@ -88,20 +150,28 @@ class MainWindow(QMainWindow):
 
     def __init__(
         self, *, environment: Environment | None = Environment.STUDIO, interactive: bool = True,
+        prefs_path: Path | None = None,
     ) -> None:
         super().__init__()
         self.setWindowTitle("AUTOMATA Desktop")
         self.setWindowIcon(app_icon())
         self.resize(1400, 860)
         self._interactive = interactive  # False: errors go to the status bar/log, no dialogs
+        self._prefs_path = prefs_path
+        self.prefs: ViewPrefs = load_view_prefs(prefs_path)
         self._runner = BackgroundRunner(self)
         self._generation = {"mesh": 0, "textures": 0}  # newest request wins over late results
-        self._applied_textures = 0
-        self.mesh: MeshData | None = None
-        self.texture_set: TextureSet | None = None
-        # Which of the scene's materials the shown maps belong to (None: the first, see
-        # library.glb_export.target_material); the per-material panel sets it. Export reads it.
-        self.material_targets: tuple[int | None, ...] | None = None
+        self._shown_mesh = 0  # the mesh request whose scene is on screen
+        self._material_tokens: dict[MaterialKey, int] = {}
+        self._deferred: list[Callable[[], None]] = []  # map requests waiting for a loading mesh
+        self.scene: Scene | None = None
+        self.parts: dict[MaterialKey, ScenePart] = {}
+        self.materials: dict[MaterialKey, TextureSet] = {}  # each material's shown maps
+        self._looks: dict[MaterialKey, MaterialLook] = {}
+        self.selected_material: MaterialKey = None
+        # False: maps go onto the selected material only; True: onto every material reading the
+        # same UV set (a model split into materials over one atlas).
+        self.share_uv_set = False
 
         self.viewport = QtInteractor(self, auto_update=False)
         self.viewport.set_background(VIEWPORT_BOTTOM, top=VIEWPORT_TOP)
@@ -111,7 +181,12 @@ class MainWindow(QMainWindow):
             # The HDRI is the light; pyvista's light kit on top of it blows out metals.
             self.viewport.remove_all_lights()
         self.setCentralWidget(self.viewport.interactor)
-        self.material_view = MaterialView(self.viewport)
+        self.scene_view = SceneView(self.viewport)
+        self._no_view = MaterialView(self.viewport)  # stands in before any mesh is open
+        self._press: tuple[int, int] | None = None
+        interactor = self.viewport.iren.interactor
+        interactor.AddObserver("LeftButtonPressEvent", self._on_press)
+        interactor.AddObserver("LeftButtonReleaseEvent", self._on_release)
 
         self._turntable = QTimer(self)
         self._turntable.setInterval(TURNTABLE_INTERVAL_MS)
@@ -119,59 +194,145 @@ class MainWindow(QMainWindow):
 
         self.left_dock = self._add_dock("Generate", Qt.DockWidgetArea.LeftDockWidgetArea,
                                         self._placeholder("Generation panel"))
+        self.materials_list = QListWidget()
+        self.materials_list.currentItemChanged.connect(self._material_row_chosen)
         self.maps_list = QTreeWidget()
         self.maps_list.setHeaderLabels(["Map", "Size", "Source"])
         self.maps_list.setRootIsDecorated(False)
         self.maps_list.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.right_dock = self._add_dock("Material", Qt.DockWidgetArea.RightDockWidgetArea,
-                                         self.maps_list)
+        panel = QSplitter(Qt.Orientation.Vertical)
+        panel.addWidget(self.materials_list)
+        panel.addWidget(self.maps_list)
+        self.right_dock = self._add_dock("Material", Qt.DockWidgetArea.RightDockWidgetArea, panel)
         self._build_menus()
         self.setAcceptDrops(True)
         self.statusBar().showMessage("Ready")
 
     # ------------------------------------------------------------------ public API
 
-    def open_mesh(self, path: str | Path) -> None:
-        """Load a mesh file in the background and show it (errors arrive as a message)."""
+    @property
+    def mesh(self) -> Scene | None:
+        """The shown scene (the name predates scenes: panels read `.source`, `.triangle_count`)."""
+        return self.scene
+
+    @property
+    def texture_set(self) -> TextureSet | None:
+        """The selected material's maps (None before anything is shown)."""
+        return self.materials.get(self.selected_material)
+
+    @property
+    def material_view(self) -> MaterialView:
+        """The selected material's actor and VTK property."""
+        return self.scene_view.views.get(self.selected_material, self._no_view)
+
+    def material_names(self) -> list[tuple[MaterialKey, str]]:
+        return [(key, part.name) for key, part in self.parts.items()]
+
+    def open_mesh(self, path: str | Path, *, up_axis: str | None = None) -> None:
+        """Load a mesh file in the background and show it (errors arrive as a message).
+
+        `up_axis` None: the user's remembered override for this file, else its format's default.
+        """
         path = Path(path)
         token = self._next("mesh")
+        axis = up_axis or self.prefs.up_axis_for(path)
         self.statusBar().showMessage(f"Loading {path.name}…")
         self._runner.submit(
-            lambda: self._load_mesh_job(path),
-            lambda result: self._mesh_loaded(token, *result),
-            lambda exc: self._job_failed(exc, f"Could not open {path.name}"),
+            lambda: self._load_scene_job(path, axis),
+            lambda result: self._scene_loaded(token, path, *result),
+            lambda exc: self._mesh_failed(token, exc, f"Could not open {path.name}"),
         )
 
     def open_maps_folder(self, folder: str | Path, *, derive_missing: bool = True) -> None:
-        """Preview the maps in `folder` (recognised by file name) on the current mesh.
+        """Put the maps in `folder` (recognised by file name) on the selected material.
 
-        With `derive_missing`, maps the folder lacks are derived from its base colour.
+        With `derive_missing`, maps the material then lacks are derived from its base colour.
         """
         folder = Path(folder)
-        token = self._next("textures")
         self.statusBar().showMessage(f"Loading maps from {folder.name}…")
-        embedded = None if self.mesh is None else self.mesh.base_color_image
-        self._runner.submit(
-            lambda: self._load_textures_job(TextureSet.from_folder(folder), embedded,
-                                            derive_missing),
-            lambda result: self._textures_loaded(token, *result),
-            lambda exc: self._job_failed(exc, f"Could not load maps from {folder.name}"),
-        )
+        try:
+            found = TextureSet.from_folder(folder)
+        except AutomataError as exc:
+            self.show_error(str(exc))
+            return
+        self.show_texture_set(found, derive_missing=derive_missing, merge=True,
+                              context=f"Could not load maps from {folder.name}")
+
+    def open_map_files(self, paths: list[Path]) -> list[Path]:
+        """Image files onto the selected material, each as the kind its name says.
+
+        Returns the files whose names say no map kind (they are left alone).
+        """
+        known = TextureSet.from_files(paths)
+        unknown = [p for p in paths if infer_map_kind(Path(p).name) not in PBR_MAPS
+                   or Path(p).suffix.lower() not in IMAGE_SUFFIXES]
+        if len(known):
+            self.show_texture_set(known, derive_missing=False, merge=True)
+        return unknown
 
     def show_texture_set(self, textures: TextureSet, *, derive_missing: bool = True,
-                         settings: PBRSettings | None = None) -> None:
-        """Preview a texture set (maps may still be paths: they are decoded off the UI thread).
+                         settings: PBRSettings | None = None, merge: bool = False,
+                         replace_imported: bool = True, context: str = "") -> None:
+        """Show a texture set on the selected material (maps may still be paths: they are
+        decoded off the UI thread).
 
-        With `derive_missing`, absent normal/height/roughness/AO maps are derived from the base
-        colour (marked "derived" in the material panel), with `settings` if given.
+        `merge` lays the set over the material's maps (those it lacks stay); without it the set
+        is the material's whole set. With `derive_missing`, absent normal/height/roughness/AO
+        maps are derived from the base colour (marked "derived"), with `settings` if given.
+        `replace_imported` False keeps the maps the user replaced by hand.
         """
+        if self._mesh_in_flight:
+            # The scene these maps are meant for is still loading: apply them to it, not to the
+            # one it replaces (File → Open sample asks for both at once).
+            self._deferred.append(lambda: self.show_texture_set(
+                textures, derive_missing=derive_missing, settings=settings, merge=merge,
+                replace_imported=replace_imported, context=context))
+            return
         token = self._next("textures")
-        embedded = None if self.mesh is None else self.mesh.base_color_image
-        self._runner.submit(
-            lambda: self._load_textures_job(textures, embedded, derive_missing, settings),
-            lambda result: self._textures_loaded(token, *result),
-            lambda exc: self._job_failed(exc, "Could not load the texture maps"),
-        )
+        for key in self._targets():
+            current = self.materials.get(key, TextureSet())
+            combined = merged_set(current, textures, replace_imported=replace_imported) \
+                if merge else textures
+            look = self._looks.get(key, MaterialLook())
+            self._material_tokens[key] = token
+            self._runner.submit(
+                lambda c=combined, lk=look: self._load_textures_job(c, derive_missing, settings,
+                                                                    lk),
+                lambda result, k=key: self._textures_loaded(token, k, *result),
+                lambda exc: self._job_failed(exc, context or "Could not load the texture maps"),
+            )
+
+    def show_generated_set(self, textures: TextureSet, *, apply: bool = False) -> None:
+        """A generation's maps onto the selected material: maps it lacks are derived, the
+        material's other maps stay, and a map the user replaced by hand stays unless `apply`."""
+        self.show_texture_set(textures, derive_missing=True, merge=True, replace_imported=apply)
+
+    def select_material(self, key: MaterialKey) -> None:
+        """Make `key` the material the panel shows and new maps go onto."""
+        if key not in self.parts or key == self.selected_material:
+            return
+        self.selected_material = key
+        row = list(self.parts).index(key)
+        if self.materials_list.currentRow() != row:
+            self.materials_list.setCurrentRow(row)
+        self.material_selected.emit(key)
+        textures = self.materials.get(key)
+        if textures is not None:
+            self._list_maps(textures)
+            self.textures_shown.emit(textures)
+        self.statusBar().showMessage(f"Material: {self.parts[key].name}", 5000)
+
+    def pick_material(self, x: int, y: int) -> MaterialKey | None:
+        """Select the material under display pixel (x, y) (VTK's origin: bottom-left)."""
+        from vtkmodules.vtkRenderingCore import vtkPropPicker
+
+        picker = vtkPropPicker()
+        if not picker.Pick(x, y, 0, self.viewport.renderer):
+            return None
+        key = self.scene_view.material_of_actor(picker.GetActor())
+        if key is not None or picker.GetActor() is not None:
+            self.select_material(key)
+        return key
 
     def open_sample(self) -> None:
         mesh, maps = sample_paths()
@@ -179,19 +340,50 @@ class MainWindow(QMainWindow):
         self.open_maps_folder(maps)
 
     def set_view_mode(self, mode: ViewMode) -> None:
-        self.material_view.set_mode(mode)
+        self.scene_view.set_mode(mode)
+        self._no_view.set_mode(mode)
         self._mode_actions[mode].setChecked(True)
         self.statusBar().showMessage(f"View: {mode.label}", 3000)
         self.viewport.render()
 
     def set_wireframe(self, visible: bool) -> None:
-        self.material_view.set_wireframe(visible)
+        self.scene_view.set_wireframe(visible)
         self._wireframe_action.setChecked(visible)
         self.viewport.render()
 
-    def frame_mesh(self) -> None:
-        self.viewport.reset_camera()
+    def set_view(self, view: NamedView | str) -> None:
+        """Look at the scene from a named side (Front, Top, ...) with its up axis up."""
+        if self.scene is None:
+            return
+        look_at(self.viewport.renderer, self.scene.bounds, NamedView(view),
+                self.scene.up_vector, self.scene.front_vector)
+        self.viewport.renderer.camera.is_set = True
         self.viewport.render()
+
+    def reset_view(self) -> None:
+        """Back to the view a newly opened scene gets: from the front, framed."""
+        self.set_view(NamedView.FRONT)
+
+    def frame_mesh(self) -> None:
+        """Fit the scene in the view, keeping the direction the camera looks from."""
+        if self.scene is not None:
+            low, high = self.scene.bounds
+            self.viewport.renderer.ResetCamera(low[0], high[0], low[1], high[1], low[2], high[2])
+        else:
+            self.viewport.renderer.ResetCamera()
+        self.viewport.render()
+
+    def set_up_axis(self, axis: str | None) -> None:
+        """Override which axis is up for the open file (None: its format's default), remembered."""
+        if self.scene is None or self.scene.source is None:
+            return
+        source = self.scene.source
+        chosen = axis or default_up_axis(source)
+        self.scene = self.scene.with_up_axis(chosen)  # type: ignore[arg-type]
+        self._remember(self.prefs.with_up_axis(source, axis))
+        self._check_up_axis()
+        self.reset_view()
+        self.statusBar().showMessage(f"{source.name}: {chosen} is up", 5000)
 
     def set_turntable(self, running: bool) -> None:
         self._turntable_action.setChecked(running)
@@ -225,7 +417,7 @@ class MainWindow(QMainWindow):
 
     @property
     def busy(self) -> bool:
-        return self._runner.busy
+        return self._runner.busy or bool(self._deferred)
 
     def show_error(self, message: str) -> None:
         """Tell the user, never with a traceback: status bar always, a dialog when interactive."""
@@ -241,19 +433,31 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ background jobs
 
     @staticmethod
-    def _load_mesh_job(path: Path) -> tuple[MeshData, object]:
-        mesh = load_mesh(path)
-        return mesh, mesh_to_polydata(mesh)
+    def _load_scene_job(path: Path, up_axis: str | None) -> tuple[
+            Scene, list[ScenePart], dict[MaterialKey, tuple[TextureSet, PreparedTextures]]]:
+        scene = load_scene(path, up_axis=up_axis)  # type: ignore[arg-type]
+        parts = scene_parts(scene)
+        cull = scene.format in ("glTF", "GLB")  # OBJ/PLY/STL windings are too often careless
+        looks = {}
+        for part in parts:
+            material = DEFAULT_MATERIAL if part.material is None \
+                else scene.materials[part.material]
+            look = MaterialLook.of(material, cull=cull)
+            textures = embedded_textures(material)
+            looks[part.material] = (look, MainWindow._load_textures_job(
+                textures, False, None, look))
+        return scene, parts, looks
 
     @staticmethod
     def _load_textures_job(
-        textures: TextureSet, embedded: object, derive_missing: bool,
-        settings: PBRSettings | None = None,
+        textures: TextureSet, derive_missing: bool, settings: PBRSettings | None = None,
+        look: MaterialLook | None = None,
     ) -> tuple[TextureSet, PreparedTextures]:
         loaded = textures.loaded()
         if derive_missing:
             loaded = loaded.with_derived_maps(settings)
-        prepared = prepare_textures(loaded, embedded)
+        opaque = look is None or look.alpha_mode == "OPAQUE"
+        prepared = prepare_textures(loaded, opaque=opaque)
         # VTK holds its own (flipped) copy now: keep thumbnails, re-read files when needed.
         return loaded.released(), prepared
 
@@ -261,53 +465,76 @@ class MainWindow(QMainWindow):
         self._generation[kind] += 1
         return self._generation[kind]
 
-    def _mesh_loaded(self, token: int, mesh: MeshData, polydata: object) -> None:
-        if token == self._generation["mesh"]:
-            first = self.mesh is None
-            self.mesh = mesh
-            self.material_view.set_mesh(polydata)
-            if mesh.base_color_image is not None and not self._textures_in_flight and (
-                self.texture_set is None or MapKind.BASE_COLOR not in self.texture_set
-            ):
-                # (A set still loading must not be superseded; _textures_loaded adds the colour.)
-                self.show_texture_set(self.texture_set or TextureSet())
-            # Camera moves go through the renderer: the plotter's wrappers (`reset_camera`, the
-            # first `camera` access) render regardless of render=False, one frame each, and a
-            # frame of a million triangles is a quarter second of frozen UI in software GL.
-            renderer = self.viewport.renderer
-            if first:
-                renderer.view_isometric(render=False)
-                renderer.camera.azimuth += 20
-            renderer.reset_camera(render=False)
-            renderer.camera.zoom(0.8)  # leave a margin around the mesh
-            renderer.camera.is_set = True
-            self.viewport.render()
-            notes = " ".join(mesh.notices)
-            self.statusBar().showMessage(
-                f"{mesh.source.name if mesh.source else 'Mesh'}: {mesh.triangle_count:,} triangles"
-                + (f". {notes}" if notes else "")
-            )
-            self.mesh_shown.emit(mesh)
+    @property
+    def _mesh_in_flight(self) -> bool:
+        return self._shown_mesh < self._generation["mesh"]
+
+    def _targets(self) -> list[MaterialKey]:
+        """The materials new maps go onto: the selected one, or all sharing its UV set."""
+        key = self.selected_material
+        if not self.share_uv_set or key not in self.parts:
+            return [key]
+        uv_set = self.parts[key].uv_set
+        return [k for k, part in self.parts.items() if part.uv_set == uv_set]
+
+    def _scene_loaded(self, token: int, path: Path, scene: Scene, parts: list[ScenePart],
+                      looks: dict) -> None:
+        if token != self._generation["mesh"]:
+            self._maybe_idle()
+            return
+        self._shown_mesh = token
+        self.scene = scene
+        self.parts = {part.material: part for part in parts}
+        # A new scene shows its own materials: nothing of the previous scene's maps carries over.
+        self.materials, self._looks, self._material_tokens = {}, {}, {}
+        self.scene_view.set_parts(parts)
+        for key, (look, (textures, prepared)) in looks.items():
+            self._looks[key] = look
+            self.materials[key] = textures
+            self.scene_view.set_material(key, prepared, look.over(textures))
+        self.selected_material = parts[0].material if parts else None
+        self._fill_materials_list()
+        self._remember(self.prefs.with_recent(path))
+        self._check_up_axis()
+        self.reset_view()
+        notes = " ".join(scene.notices)
+        self.statusBar().showMessage(
+            f"{scene.name}: {scene.triangle_count:,} triangles, {len(parts)} "
+            f"material{'s' if len(parts) != 1 else ''}" + (f". {notes}" if notes else ""))
+        self.mesh_shown.emit(scene)
+        self.materials_changed.emit(self.material_names())
+        self.material_selected.emit(self.selected_material)
+        deferred, self._deferred = self._deferred, []
+        if not deferred and self.texture_set is not None:
+            self._list_maps(self.texture_set)
+            self.textures_shown.emit(self.texture_set)
+        for request in deferred:
+            request()
         self._maybe_idle()
 
-    @property
-    def _textures_in_flight(self) -> bool:
-        return self._applied_textures < self._generation["textures"]
+    def _mesh_failed(self, token: int, exc: BaseException, context: str) -> None:
+        if token == self._generation["mesh"]:
+            self._shown_mesh = token  # the old scene stays; maps asked for meanwhile go onto it
+            deferred, self._deferred = self._deferred, []
+            for request in deferred:
+                request()
+        self._job_failed(exc, context)
 
-    def _textures_loaded(self, token: int, textures: TextureSet, prepared: PreparedTextures) -> None:
-        if token == self._generation["textures"]:
-            self._applied_textures = token
-            if (prepared.base_color is None and self.mesh is not None
-                    and self.mesh.base_color_image is not None):
-                # The mesh arrived while this set was loading: bind its embedded colour too.
-                self.show_texture_set(textures, derive_missing=False)
-            self.texture_set = textures
-            self.material_view.set_textures(prepared)
-            self._list_maps(textures)
+    def _textures_loaded(self, token: int, key: MaterialKey, textures: TextureSet,
+                         prepared: PreparedTextures) -> None:
+        if token == self._material_tokens.get(key):
+            self.materials[key] = textures
+            look = self._looks.get(key, MaterialLook())
+            self.scene_view.set_material(key, prepared, look.over(textures))
+            if key not in self.scene_view.views:
+                self._no_view.set_textures(prepared)
+            if key == self.selected_material:
+                self._list_maps(textures)
+                kinds = ", ".join(k.value for k in textures.kinds) or "no maps"
+                self.statusBar().showMessage(f"Material: {kinds}", 5000)
             self.viewport.render()
-            kinds = ", ".join(k.value for k in textures.kinds) or "no maps"
-            self.statusBar().showMessage(f"Material: {kinds}", 5000)
-            self.textures_shown.emit(textures)
+            if key == self.selected_material:
+                self.textures_shown.emit(textures)
         self._maybe_idle()
 
     def _job_failed(self, exc: BaseException, context: str) -> None:
@@ -319,10 +546,48 @@ class MainWindow(QMainWindow):
         self._maybe_idle()
 
     def _maybe_idle(self) -> None:
-        if not self._runner.busy:
+        if not self.busy:
             self.idle.emit()
 
+    def _remember(self, prefs: ViewPrefs) -> None:
+        self.prefs = prefs
+        try:
+            save_view_prefs(prefs, self._prefs_path)
+        except ConfigError as exc:  # a read-only config dir: remembered for this run only
+            log.warning("%s", exc)
+        self._fill_recent_menu()
+
+    # ------------------------------------------------------------------ picking
+
+    def _on_press(self, interactor, _event) -> None:
+        self._press = interactor.GetEventPosition()
+
+    def _on_release(self, interactor, _event) -> None:
+        if self._press is None:
+            return
+        x, y = interactor.GetEventPosition()
+        px, py = self._press
+        self._press = None
+        if abs(x - px) <= PICK_SLOP_PX and abs(y - py) <= PICK_SLOP_PX:
+            self.pick_material(x, y)
+
     # ------------------------------------------------------------------ widgets
+
+    def _fill_materials_list(self) -> None:
+        self.materials_list.blockSignals(True)
+        self.materials_list.clear()
+        for key, part in self.parts.items():
+            item = QListWidgetItem(part.name)
+            item.setData(Qt.ItemDataRole.UserRole, key)
+            item.setToolTip(f"{part.triangles:,} triangles, UV set {part.uv_set}")
+            self.materials_list.addItem(item)
+        if self.parts:
+            self.materials_list.setCurrentRow(0)
+        self.materials_list.blockSignals(False)
+
+    def _material_row_chosen(self, item: QListWidgetItem | None, _previous: object) -> None:
+        if item is not None:
+            self.select_material(item.data(Qt.ItemDataRole.UserRole))
 
     def _list_maps(self, textures: TextureSet) -> None:
         self.maps_list.clear()
@@ -330,7 +595,8 @@ class MainWindow(QMainWindow):
             texture = textures.maps[kind]
             size = f"{texture.size[0]}×{texture.size[1]}" if texture.size else ""
             item = QTreeWidgetItem([kind.value.replace("_", " "), size, texture.source.value])
-            item.setToolTip(0, str(texture.path) if texture.path else "in memory")
+            item.setToolTip(0, str(texture.path) if texture.path else "in the mesh file"
+                            if texture.source is MapSource.EMBEDDED else "in memory")
             self.maps_list.addTopLevelItem(item)
 
     def _placeholder(self, text: str) -> QLabel:
@@ -351,6 +617,8 @@ class MainWindow(QMainWindow):
         file_menu = self.menuBar().addMenu("&File")
         self._action(file_menu, "&Open mesh…", QKeySequence.StandardKey.Open, self._ask_mesh)
         self._action(file_menu, "Open &maps folder…", "Ctrl+Shift+O", self._ask_maps)
+        self._recent_menu = file_menu.addMenu("Open &recent")
+        self._fill_recent_menu()
         self._action(file_menu, "Open &sample", None, self.open_sample)
         file_menu.addSeparator()
         self._action(file_menu, "Save &screenshot…", "Ctrl+Shift+S", self._ask_screenshot)
@@ -377,11 +645,45 @@ class MainWindow(QMainWindow):
         self._turntable_action = self._action(view_menu, "&Turntable", "T", self.set_turntable)
         self._turntable_action.setCheckable(True)
         view_menu.addSeparator()
+        # Blender's numpad views; the plain digits stay the view modes above (Qt tries a keypad
+        # shortcut before the same key without the keypad modifier).
+        self._view_actions: dict[NamedView, QAction] = {}
+        for view, key in NAMED_VIEW_KEYS.items():
+            self._view_actions[view] = self._action(
+                view_menu, view.label, key.replace(key[-1], f"Num+{key[-1]}"),
+                lambda _=False, v=view: self.set_view(v))
+        self._action(view_menu, "&Reset view", "Home", self.reset_view)
+        up_menu = view_menu.addMenu("&Up axis")
+        up_group = QActionGroup(self)
+        self._up_actions: dict[str, QAction] = {}
+        for axis in UP_AXES:
+            action = QAction(f"{axis} is up", self)
+            action.setCheckable(True)
+            action.triggered.connect(lambda _=False, a=axis: self.set_up_axis(a))
+            up_group.addAction(action)
+            up_menu.addAction(action)
+            self._up_actions[axis] = action
+        up_menu.addSeparator()
+        up_menu.addAction("As the file format says", lambda: self.set_up_axis(None))
+        view_menu.addSeparator()
         view_menu.addAction(self.left_dock.toggleViewAction())
         view_menu.addAction(self.right_dock.toggleViewAction())
 
         help_menu = self.menuBar().addMenu("&Help")
         self._action(help_menu, "&About AUTOMATA Desktop", None, self.show_about)
+
+    def _fill_recent_menu(self) -> None:
+        menu = getattr(self, "_recent_menu", None)
+        if menu is None:
+            return
+        menu.clear()
+        for path in self.prefs.recent_files:
+            menu.addAction(Path(path).name, lambda p=path: self.open_mesh(p)).setToolTip(path)
+        menu.setEnabled(bool(self.prefs.recent_files))
+
+    def _check_up_axis(self) -> None:
+        if self.scene is not None and self.scene.up_axis in self._up_actions:
+            self._up_actions[self.scene.up_axis].setChecked(True)
 
     def about_text(self) -> str:
         from automata_desktop import __version__
@@ -429,32 +731,24 @@ class MainWindow(QMainWindow):
                 self.statusBar().showMessage(f"Saved {path}", 5000)
 
     def export_scene_glb(self, path: str | Path) -> None:
-        """Write the open scene as a GLB, the shown maps on their target material (off the Qt thread).
+        """Write the open scene as a GLB, each material with the maps it shows (off the Qt thread).
 
-        Every other material is written as the file had it. The viewport shows normal maps as
-        OpenGL (+Y), so that is what the shown maps are taken to be.
+        A material still showing only the file's own maps is written as the file had it. The
+        viewport shows normal maps as OpenGL (+Y), so that is what the shown maps are taken to be.
         """
-        scene = None if self.mesh is None else self.mesh.scene
+        scene = self.scene
         if scene is None:
             self.show_error("There is no scene to export: open a mesh first (File → Open mesh…)")
             return
         target = Path(path)
         if target.suffix.lower() != ".glb":
             target = target.with_name(target.name + ".glb")
-        textures, chosen = self.texture_set, self.material_targets
+        changed = {key: textures for key, textures in self.materials.items()
+                   if any(t.source is not MapSource.EMBEDDED for t in textures)}
 
         def job() -> GlbExport:
-            notices: list[str] = []
-            materials: dict[int | None, TextureSet] = {}
-            if textures is not None and len(textures):
-                targets = chosen
-                if targets is None:
-                    first, notices = target_material(scene)
-                    targets = (first,)
-                loaded = textures.loaded()
-                materials = {index: loaded for index in targets}
-            result = write_scene_glb(scene, target, materials)
-            return replace(result, notices=(*notices, *result.notices))
+            materials = {key: textures.loaded() for key, textures in changed.items()}
+            return write_scene_glb(scene, target, materials)
 
         def done(result: GlbExport) -> None:
             notes = " ".join(result.notices)
@@ -468,10 +762,10 @@ class MainWindow(QMainWindow):
                             lambda exc: self._job_failed(exc, f"Could not export {target.name}"))
 
     def _ask_export_glb(self) -> None:
-        if self.mesh is None or self.mesh.scene is None:
+        if self.scene is None:
             self.show_error("There is no scene to export: open a mesh first (File → Open mesh…)")
             return
-        stem = self.mesh.source.stem if self.mesh.source else "scene"
+        stem = self.scene.source.stem if self.scene.source else "scene"
         path, _ = QFileDialog.getSaveFileName(self, "Export scene as GLB", f"{stem}.glb",
                                               "glTF binary (*.glb)")
         if path:
@@ -489,7 +783,9 @@ class MainWindow(QMainWindow):
 
     def dropEvent(self, event: QDropEvent) -> None:
         """A mesh opens, a folder opens as a maps folder; anything else (a workflow, an image
-        ComfyUI saved) goes to whoever listens to `files_dropped`."""
+        ComfyUI saved, a plain image that becomes a map) goes to whoever listens to
+        `files_dropped`: the owner decides (the workbench makes images named as maps maps, via
+        `open_map_files`, and imports the rest as workflows)."""
         paths = [Path(url.toLocalFile()) for url in event.mimeData().urls() if url.isLocalFile()]
         event.acceptProposedAction()
         rest = []

@@ -1,4 +1,5 @@
-"""The Material dock: every map of the shown set with its source, and the controls that change it.
+"""The Material dock: the scene's materials, every map of the selected one with its source
+(embedded / generated / derived / imported), and the controls that change it.
 
 It edits nothing itself: it emits what the user asked for (replace a map, re-derive, new factors)
 and the workbench applies it to the window. Thumbnails are made on the thread pool.
@@ -11,6 +12,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage, QPixmap
 from PySide6.QtWidgets import (
+    QCheckBox,
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
@@ -18,6 +20,8 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QGroupBox,
     QLabel,
+    QListWidget,
+    QListWidgetItem,
     QPushButton,
     QScrollArea,
     QSlider,
@@ -32,7 +36,8 @@ from automata_desktop.ui.images import thumbnail_of_pixels
 from automata_desktop.ui.workers import BackgroundRunner
 
 CARD_THUMB = 64
-SOURCE_COLORS = {"generated": "#5cc98a", "derived": "#e8c36a", "imported": "#7fb2ff"}
+SOURCE_COLORS = {"generated": "#5cc98a", "derived": "#e8c36a", "imported": "#7fb2ff",
+                 "embedded": "#c79bff"}
 
 
 def map_label(kind: MapKind) -> str:
@@ -168,6 +173,8 @@ class MaterialInspector(QWidget):
     rederive_requested = Signal(object)  # PBRSettings
     factors_changed = Signal(float, float, float)  # roughness, metallic, normal strength
     view_requested = Signal(object)  # MapKind
+    material_picked = Signal(object)  # the MaterialKey the user chose in the list
+    share_uv_set_changed = Signal(bool)  # new maps onto every material sharing the UV set
 
     def __init__(self) -> None:
         super().__init__()
@@ -175,6 +182,18 @@ class MaterialInspector(QWidget):
         self._token = 0
         self.texture_set: TextureSet | None = None
         self.cards: dict[MapKind, MapCard] = {}
+        materials_box = QGroupBox("Materials")
+        materials_layout = QVBoxLayout(materials_box)
+        self.materials = QListWidget()
+        self.materials.setMaximumHeight(120)
+        self.materials.setToolTip("The scene's materials; click one here or in the viewport")
+        self.materials.currentItemChanged.connect(self._row_chosen)
+        self.share_uv_set = QCheckBox("Apply maps to every material on the same UV set")
+        self.share_uv_set.setToolTip("Off: generated or imported maps go onto the selected "
+                                     "material only; the others keep their own")
+        self.share_uv_set.toggled.connect(self.share_uv_set_changed)
+        materials_layout.addWidget(self.materials)
+        materials_layout.addWidget(self.share_uv_set)
         maps_box = QWidget()
         maps_layout = QVBoxLayout(maps_box)
         maps_layout.setContentsMargins(0, 0, 0, 0)
@@ -215,6 +234,7 @@ class MaterialInspector(QWidget):
         content = QWidget()
         layout = QVBoxLayout(content)
         layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(materials_box)
         layout.addWidget(maps_box)
         layout.addWidget(factors_box)
         layout.addWidget(derive_box)
@@ -252,6 +272,31 @@ class MaterialInspector(QWidget):
                     lambda p=pixels: thumbnail_of_pixels(p, CARD_THUMB * 2),
                     lambda image, c=card: token == self._token and c.set_thumbnail(image),
                     lambda exc: None)
+
+    def set_materials(self, entries: list[tuple[object, str]]) -> None:
+        """List a new scene's materials ((key, name) pairs, in the file's order)."""
+        self.materials.blockSignals(True)
+        self.materials.clear()
+        for key, name in entries:
+            item = QListWidgetItem(name)
+            item.setData(Qt.ItemDataRole.UserRole, key)
+            self.materials.addItem(item)
+        self.materials.blockSignals(False)
+
+    def select_material(self, key: object) -> None:
+        """Show `key` as the selected material (the window chose it: no signal back)."""
+        self.materials.blockSignals(True)
+        for row in range(self.materials.count()):
+            if self.materials.item(row).data(Qt.ItemDataRole.UserRole) == key:
+                self.materials.setCurrentRow(row)
+        self.materials.blockSignals(False)
+
+    def material_names(self) -> list[str]:
+        return [self.materials.item(i).text() for i in range(self.materials.count())]
+
+    def _row_chosen(self, item: QListWidgetItem | None, _previous: object) -> None:
+        if item is not None:
+            self.material_picked.emit(item.data(Qt.ItemDataRole.UserRole))
 
     def _factors_moved(self) -> None:
         self.factors_changed.emit(self.roughness.value, self.metallic.value, self.normal_scale.value)

@@ -13,9 +13,9 @@ from PySide6.QtWidgets import QFileDialog, QMenu
 from automata_desktop import services
 from automata_desktop.config import LOCAL_SERVER, Settings
 from automata_desktop.core.generation import Generation
-from automata_desktop.core.maps import PBR_MAPS, MapKind
+from automata_desktop.core.maps import PBR_MAPS, MapKind, infer_map_kind
 from automata_desktop.core.pbr import PBRSettings
-from automata_desktop.core.texture_set import MapSource, TextureMap, TextureSet
+from automata_desktop.core.texture_set import IMAGE_SUFFIXES, MapSource, TextureMap, TextureSet
 from automata_desktop.core.workflow import WorkflowTemplate, load_workflow
 from automata_desktop.errors import AutomataError
 from automata_desktop.jobs.models import GenerationRequest, JobUpdate
@@ -99,6 +99,11 @@ class Workbench(QObject):
         self._library_refresh.timeout.connect(self.library.refresh)
 
         window.textures_shown.connect(self.inspector.show_set)
+        window.materials_changed.connect(self.inspector.set_materials)
+        window.material_selected.connect(self.inspector.select_material)
+        self.inspector.material_picked.connect(window.select_material)
+        self.inspector.share_uv_set_changed.connect(
+            lambda on: setattr(window, "share_uv_set", on))
         window.textures_shown.connect(self.map_view.set_texture_set)
         window.mesh_shown.connect(lambda mesh: self.generation.set_mesh_path(mesh.source))
         self.generation.completed.connect(self._generation_completed)
@@ -120,7 +125,7 @@ class Workbench(QObject):
         self.account.library_changed.connect(self._library_refresh.start)
         self.account.message.connect(lambda text: window.statusBar().showMessage(text, 10000))
         window.closing.connect(self.bridge.stop)
-        window.files_dropped.connect(self.import_workflows)
+        window.files_dropped.connect(self.files_dropped)
         self.import_dialog: WorkflowImportDialog | None = None
         self._add_menu()
         self.bridge.start()
@@ -169,6 +174,17 @@ class Workbench(QObject):
             lambda _rt: services.import_workflow_file(path, server, name=result.name,
                                                       add_webhook=True),
             self._workflow_imported, lambda exc: self._import_failed(path, exc))
+
+    def files_dropped(self, paths: list[Path]) -> None:
+        """Images named as maps (brick_normal.png) go onto the selected material; the rest
+        (.json, a ComfyUI-saved .png/.webp) are imported as workflows."""
+        maps = [p for p in paths if p.suffix.lower() in IMAGE_SUFFIXES
+                and infer_map_kind(p.name) in PBR_MAPS]
+        if maps:
+            self.window.open_map_files(maps)
+        rest = [p for p in paths if p not in maps]
+        if rest:
+            self.import_workflows(rest)
 
     def import_workflows(self, paths: list[Path]) -> None:
         """Import each file as a workflow (dropped or picked); the last import's dialog opens."""
@@ -227,7 +243,10 @@ class Workbench(QObject):
                             lambda gen: gen is not None and self.show_generation(gen),
                             lambda exc: self.window.show_error(str(exc)))
 
-    def show_generation(self, gen: Generation, *, with_mesh: bool = False) -> None:
+    def show_generation(self, gen: Generation, *, with_mesh: bool = False,
+                        apply: bool = False) -> None:
+        """A generation's maps onto the selected material; maps the user replaced by hand stay
+        unless `apply` (opening the generation from the library is asking for all of it)."""
         textures = texture_set_of(gen)
         mesh = next((f.path for f in gen.files if f.kind is MapKind.MESH and f.path.exists()), None)
         if with_mesh and mesh is not None:
@@ -235,10 +254,10 @@ class Workbench(QObject):
         if len(textures) == 0:
             self.window.statusBar().showMessage("This generation has no texture maps to show", 8000)
             return
-        self.window.show_texture_set(textures, derive_missing=True)
+        self.window.show_generated_set(textures, apply=apply)
 
     def open_generation(self, gen: Generation) -> None:
-        self.show_generation(gen, with_mesh=True)
+        self.show_generation(gen, with_mesh=True, apply=True)
 
     def rerun(self, gen: Generation) -> None:
         try:

@@ -108,12 +108,18 @@ def _channel(image: vtkImageData, index: int) -> vtkImageData:
 
 
 def prepare_textures(
-    textures: TextureSet, embedded_base_color: np.ndarray | None = None
+    textures: TextureSet, embedded_base_color: np.ndarray | None = None, *, opaque: bool = True,
 ) -> PreparedTextures:
-    """Build VTK textures from a decoded set (blocking: a worker thread is the place for it)."""
+    """Build VTK textures from a decoded set (blocking: a worker thread is the place for it).
+
+    `opaque` drops a base colour's alpha: VTK sorts an actor with an RGBA texture as translucent,
+    and an opaque glTF material must ignore alpha anyway (glTF 2.0 §3.9.4).
+    """
     base = textures.pixels(MapKind.BASE_COLOR)
     if base is None:
         base = embedded_base_color
+    if base is not None and opaque and base.ndim == 3 and base.shape[2] == 4:
+        base = base[..., :3]
     normal = textures.pixels(MapKind.NORMAL)
     emissive = textures.pixels(MapKind.EMISSIVE)
     orm = textures.orm()
@@ -152,10 +158,16 @@ def mesh_to_polydata(mesh: MeshData) -> pv.PolyData:
 
 
 class MaterialView:
-    """One mesh actor in a plotter, shaded from a texture set, switchable between view modes."""
+    """One mesh actor in a plotter, shaded from a texture set, switchable between view modes.
 
-    def __init__(self, plotter: pv.Plotter) -> None:
+    `look` (a scene_view.MaterialLook) carries the file's factors, alpha and sidedness; None draws
+    with the app's defaults. Slider factors multiply the look's roughness and metallic.
+    """
+
+    def __init__(self, plotter: pv.Plotter, *, name: str = "automata-mesh") -> None:
         self._plotter = plotter
+        self._name = name  # pyvista replaces an actor of the same name: one per part
+        self.look = None
         self._actor: pv.Actor | None = None
         self._textures = PreparedTextures()
         self._mode = ViewMode.LIT
@@ -185,10 +197,15 @@ class MaterialView:
         if self._actor is not None:
             self._plotter.remove_actor(self._actor, render=False)
         self._actor = self._plotter.add_mesh(
-            polydata, pbr=True, color="white", smooth_shading=True, name="automata-mesh",
+            polydata, pbr=True, color="white", smooth_shading=True, name=self._name,
             reset_camera=False, render=False,
         )
         self._apply()
+
+    def remove(self) -> None:
+        if self._actor is not None:
+            self._plotter.remove_actor(self._actor, render=False)
+            self._actor = None
 
     def set_textures(self, textures: PreparedTextures) -> None:
         self._textures = textures
@@ -232,27 +249,48 @@ class MaterialView:
             self._apply_unlit(prop, self._textures.for_mode(self._mode))
 
     def _apply_pbr(self, prop: vtkProperty) -> None:
-        tex = self._textures
+        tex, look = self._textures, self.look
         prop.SetInterpolationToPBR()
         prop.LightingOn()
-        prop.SetColor(*((1.0, 1.0, 1.0) if tex.base_color else DEFAULT_BASE_COLOR))
+        if look is None:
+            color = (1.0, 1.0, 1.0) if tex.base_color else DEFAULT_BASE_COLOR
+            alpha, normal_scale, occlusion, emissive = 1.0, 1.0, 1.0, (1.0, 1.0, 1.0)
+            file_rough = file_metal = None
+        else:
+            color = look.base_color[:3]
+            if tex.base_color is None and look.base_color == (1.0, 1.0, 1.0, 1.0):
+                color = DEFAULT_BASE_COLOR  # glTF's white default reads as a blank; grey shades
+            alpha, normal_scale = look.base_color[3], look.normal_scale
+            occlusion, emissive = look.occlusion_strength, look.emissive
+            file_rough, file_metal = look.roughness, look.metallic
+            # glTF: single-sided faces are culled from behind; BLEND draws see-through.
+            prop.SetBackfaceCulling(not look.double_sided)
+        prop.SetColor(*color)
+        prop.SetOpacity(alpha if look is not None and look.alpha_mode == "BLEND" else 1.0)
         if tex.base_color is not None:
             prop.SetBaseColorTexture(tex.base_color)
         if tex.normal is not None:
             prop.SetNormalTexture(tex.normal)
-            prop.SetNormalScale(self.normal_scale)
+            prop.SetNormalScale(self.normal_scale * normal_scale)
         if tex.orm is not None:
             prop.SetORMTexture(tex.orm)
+            prop.SetOcclusionStrength(occlusion)
         if tex.emissive is not None:
             prop.SetEmissiveTexture(tex.emissive)
-            prop.SetEmissiveFactor(1.0, 1.0, 1.0)
+            prop.SetEmissiveFactor(*emissive)
         else:
             prop.SetEmissiveFactor(0.0, 0.0, 0.0)
         with_orm = tex.orm is not None
-        rough = self.roughness_factor
-        metal = self.metallic_factor
-        prop.SetRoughness(rough if rough is not None else 1.0 if with_orm else DEFAULT_ROUGHNESS)
-        prop.SetMetallic(metal if metal is not None else 1.0 if with_orm else DEFAULT_METALLIC)
+        rough = file_rough if file_rough is not None else 1.0 if with_orm else DEFAULT_ROUGHNESS
+        metal = file_metal if file_metal is not None else 1.0 if with_orm else DEFAULT_METALLIC
+        if self.roughness_factor is not None:
+            rough = min(1.0, rough * self.roughness_factor) if file_rough is not None or with_orm \
+                else self.roughness_factor
+        if self.metallic_factor is not None:
+            metal = min(1.0, metal * self.metallic_factor) if file_metal is not None or with_orm \
+                else self.metallic_factor
+        prop.SetRoughness(rough)
+        prop.SetMetallic(metal)
 
     def _apply_unlit(self, prop: vtkProperty, texture: vtkTexture | None) -> None:
         # Debug modes show a map's raw values: no lighting, no PBR (whose slots would reinterpret

@@ -100,10 +100,12 @@ def test_a_mesh_without_uvs_opens_with_a_notice_in_the_status_bar(own_sample_win
     trimesh.creation.icosphere(subdivisions=2).export(path)
     with qtbot.waitSignal(own_sample_window.mesh_shown, timeout=20_000) as shown:
         own_sample_window.open_mesh(path)
-    assert shown.args[0].uvs is not None
+    scene = shown.args[0]
+    assert all(scene.primitive(i).uvs for i in scene.instances())
     assert "no UVs" in own_sample_window.statusBar().currentMessage()
-    # The sample's maps stay bound on the new mesh.
-    assert own_sample_window.material_view.vtk_property.GetTexture("albedoTex") is not None
+    # The new mesh shows its own (empty) material, not the sample's maps (issue 9).
+    assert own_sample_window.material_view.vtk_property.GetTexture("albedoTex") is None
+    assert len(own_sample_window.texture_set) == 0
 
 
 def test_a_base_color_only_folder_is_completed_with_derived_maps(own_sample_window, qtbot, tmp_path):

@@ -28,7 +28,7 @@ TICK_MS = 10
 #: VTK call). Drawing runs on the Qt thread: with llvmpipe one 1M-triangle frame is ~250 ms.
 GOAL_STALL_MS = 100
 #: The heavy steps of opening a mesh and showing a texture set, as MainWindow calls them.
-HEAVY_STEPS = ("load_mesh", "mesh_to_polydata", "prepare_textures")
+HEAVY_STEPS = ("load_scene", "scene_parts", "prepare_textures")
 
 
 class StallMeter:

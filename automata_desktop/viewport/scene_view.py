@@ -1,0 +1,289 @@
+"""The adapter from a Scene to pyvista actors: one actor per material, each with its own PBR look.
+
+A scene is drawn as the file made it: the primitives of each material are placed in world space and
+merged into one polydata (one actor per material keeps a 1M-triangle scene to a handful of draw
+calls), shaded from that material's own maps and factors (`MaterialLook`). The maps of a material
+start as its embedded ones (`embedded_textures`, decoded lazily); a generation or the user replaces
+them per material, and the view binds each material's set to its actor only.
+
+glTF's metallic-roughness texture (G = roughness, B = metallic) and occlusion (R) map onto VTK's
+ORM texture as they are: the same image when the file packs them, a packed copy when they are two,
+and an occlusion strength of 0 when there is no occlusion (R of a bare MR image means nothing).
+`scene_parts` and `embedded_textures(...).loaded()` are heavy and safe in a worker thread; the
+`SceneView` itself must be used from the rendering thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pyvista as pv
+
+from automata_desktop.core.maps import MapKind
+from automata_desktop.core.material import DEFAULT_MATERIAL, ImageSource, Material, TextureRef
+from automata_desktop.core.mesh import MeshData
+from automata_desktop.core.scene import Scene, mirrors, unit, world_normals, world_positions
+from automata_desktop.core.texture_set import MapSource, TextureMap, TextureSet
+from automata_desktop.viewport.material_view import (
+    DEFAULT_BASE_COLOR,
+    MaterialView,
+    PreparedTextures,
+    ViewMode,
+    mesh_to_polydata,
+)
+
+MaterialKey = int | None  # an index into Scene.materials; None: primitives without a material
+
+
+@dataclass(frozen=True)
+class MaterialLook:
+    """The non-texture part of a material as VTK's PBR properties take it.
+
+    `roughness`/`metallic` None: the app's defaults (no file said anything). The file's factors
+    only hold while the slot's map is the file's own: see `MaterialLook.over`.
+    """
+
+    base_color: tuple[float, float, float, float] = (*DEFAULT_BASE_COLOR, 1.0)
+    roughness: float | None = None
+    metallic: float | None = None
+    normal_scale: float = 1.0
+    occlusion_strength: float = 1.0
+    emissive: tuple[float, float, float] = (1.0, 1.0, 1.0)  # factor × KHR strength
+    alpha_mode: str = "OPAQUE"
+    alpha_cutoff: float = 0.5
+    double_sided: bool = True  # culling only where a glTF says single-sided
+
+    @classmethod
+    def of(cls, material: Material, *, cull: bool = True) -> MaterialLook:
+        if material is DEFAULT_MATERIAL:
+            return cls()
+        strength = material.emissive_strength
+        return cls(
+            base_color=tuple(material.base_color_factor),  # type: ignore[arg-type]
+            roughness=material.roughness_factor, metallic=material.metallic_factor,
+            normal_scale=material.normal_scale,
+            occlusion_strength=material.occlusion_strength
+            if material.occlusion_texture is not None else 0.0,
+            emissive=tuple(c * strength for c in material.emissive_factor),  # type: ignore[arg-type]
+            alpha_mode=material.alpha_mode, alpha_cutoff=material.alpha_cutoff,
+            double_sided=material.double_sided or not cull,
+        )
+
+    def over(self, textures: TextureSet) -> MaterialLook:
+        """This look with the file's factors dropped where the map is not the file's any more.
+
+        A generated base colour is not tinted by the old factor; a generated roughness map is not
+        scaled by the file's roughness factor; a new ORM has its own occlusion.
+        """
+        def replaced(*kinds: MapKind) -> bool:
+            return any(textures.get(k) is not None and textures.get(k).source is not
+                       MapSource.EMBEDDED for k in kinds)
+
+        look = self
+        if replaced(MapKind.BASE_COLOR):
+            look = replace(look, base_color=(1.0, 1.0, 1.0, look.base_color[3]))
+        if replaced(MapKind.ORM, MapKind.ROUGHNESS, MapKind.METALLIC, MapKind.AO):
+            look = replace(look, roughness=None, metallic=None, occlusion_strength=1.0)
+        if replaced(MapKind.EMISSIVE):
+            look = replace(look, emissive=(1.0, 1.0, 1.0))
+        if replaced(MapKind.NORMAL):
+            look = replace(look, normal_scale=1.0)
+        return look
+
+
+@dataclass(frozen=True, eq=False)
+class ScenePart:
+    """The primitives of one material, in world space, ready for VTK."""
+
+    material: MaterialKey
+    name: str
+    polydata: pv.PolyData
+    uv_set: int  # the TEXCOORD the material's textures read
+    triangles: int
+
+
+def material_name(scene: Scene, key: MaterialKey) -> str:
+    if key is None or key >= len(scene.materials):
+        return "(no material)"
+    return scene.materials[key].name or f"material {key}"
+
+
+def texcoord_of(material: Material) -> int:
+    """The UV set the material's maps read (its base colour's, else its first map's)."""
+    refs = [material.base_color_texture, *material.maps().values()]
+    return next((r.texcoord for r in refs if r is not None), 0)
+
+
+def scene_parts(scene: Scene) -> list[ScenePart]:
+    """One merged, world-space polydata per material, in the order the file first uses them."""
+    groups: dict[MaterialKey, list] = {}
+    for instance in scene.instances():
+        primitive = scene.primitive(instance)
+        key = primitive.material if primitive.material is not None and \
+            primitive.material < len(scene.materials) else None
+        groups.setdefault(key, []).append((primitive, instance.world))
+    parts = []
+    for key, members in groups.items():
+        uv_set = texcoord_of(scene.material_of(members[0][0]))
+        vertices, faces, normals, uvs = [], [], [], []
+        offset = 0
+        with_uvs = any(p.uv(uv_set) is not None or p.uv(0) is not None for p, _ in members)
+        for primitive, world in members:
+            vertices.append(world_positions(primitive.positions, world))
+            normals.append(world_normals(primitive.normals, world))
+            corners = primitive.faces[:, ::-1] if mirrors(world) else primitive.faces
+            faces.append(corners + offset)
+            if with_uvs:
+                uv = primitive.uv(uv_set)
+                uv = primitive.uv(0) if uv is None else uv
+                uv = np.zeros((primitive.vertex_count, 2), np.float32) if uv is None \
+                    else uv.astype(np.float32, copy=True)
+                uv[:, 1] = 1.0 - uv[:, 1]  # glTF's top-left origin → VTK's bottom-left
+                uvs.append(uv)
+            offset += primitive.vertex_count
+        mesh = MeshData(
+            vertices=np.concatenate(vertices).astype(np.float32, copy=False),
+            faces=np.concatenate(faces).astype(np.int64, copy=False),
+            normals=unit(np.concatenate(normals)),
+            uvs=np.concatenate(uvs) if with_uvs else None,
+        )
+        parts.append(ScenePart(key, material_name(scene, key), mesh_to_polydata(mesh), uv_set,
+                               mesh.triangle_count))
+    return parts
+
+
+def _reader(source: ImageSource):
+    """Decode `source` when asked and forget its cached copy (the viewport keeps its own)."""
+    def read() -> np.ndarray:
+        pixels = source.decode()
+        source.release()
+        return pixels
+    return read
+
+
+def _orm_reader(occlusion: ImageSource, mr: ImageSource):
+    """glTF's separate occlusion (R) and metallic-roughness (G, B) images packed as one ORM."""
+    def read() -> np.ndarray:
+        occ, rough_metal = occlusion.decode(), mr.decode()
+        occlusion.release()
+        mr.release()
+        rgb = rough_metal if rough_metal.ndim == 3 else np.repeat(rough_metal[..., None], 3, 2)
+        orm = np.array(rgb[..., :3], dtype=np.uint8)
+        occ_r = occ if occ.ndim == 2 else occ[..., 0]
+        if occ_r.shape == orm.shape[:2] and occ_r.dtype == np.uint8:
+            orm[..., 0] = occ_r
+        return orm
+    return read
+
+
+def _full_orm_reader(occlusion: ImageSource):
+    """Occlusion alone: R from the image, G and B 1 so the file's factors apply as they are."""
+    def read() -> np.ndarray:
+        occ = occlusion.decode()
+        occlusion.release()
+        occ_r = occ if occ.ndim == 2 else occ[..., 0]
+        orm = np.full((*occ_r.shape[:2], 3), 255, np.uint8)
+        orm[..., 0] = occ_r if occ_r.dtype == np.uint8 else (occ_r >> 8).astype(np.uint8)
+        return orm
+    return read
+
+
+def embedded_textures(material: Material) -> TextureSet:
+    """The maps a file's material brings, as a lazy set marked EMBEDDED (nothing decoded yet).
+
+    Missing external files are left out (the scene's notices name them).
+    """
+    def usable(ref: TextureRef | None) -> bool:
+        return ref is not None and ref.image.exists
+
+    def embedded(kind: MapKind, read) -> TextureMap:
+        return TextureMap(kind, MapSource.EMBEDDED, reader=read)
+
+    maps: dict[MapKind, TextureMap] = {}
+    slots = ((MapKind.BASE_COLOR, material.base_color_texture),
+             (MapKind.NORMAL, material.normal_texture),
+             (MapKind.EMISSIVE, material.emissive_texture),
+             (MapKind.HEIGHT, material.height_texture),
+             (MapKind.ROUGHNESS, material.roughness_texture),
+             (MapKind.METALLIC, material.metallic_texture))
+    for kind, ref in slots:
+        if usable(ref):
+            maps[kind] = embedded(kind, _reader(ref.image))
+    mr, occlusion = material.metallic_roughness_texture, material.occlusion_texture
+    if usable(mr) and usable(occlusion) and mr.image is not occlusion.image:
+        maps[MapKind.ORM] = embedded(MapKind.ORM, _orm_reader(occlusion.image, mr.image))
+    elif usable(mr):
+        maps[MapKind.ORM] = embedded(MapKind.ORM, _reader(mr.image))
+    elif usable(occlusion):
+        maps[MapKind.ORM] = embedded(MapKind.ORM, _full_orm_reader(occlusion.image))
+    if MapKind.ORM in maps:  # the packed map wins over separate MTL maps (one ORM texture in VTK)
+        maps.pop(MapKind.ROUGHNESS, None)
+        maps.pop(MapKind.METALLIC, None)
+    return TextureSet(maps, name=material.name)
+
+
+def uses_alpha(look: MaterialLook) -> bool:
+    return look.alpha_mode in ("MASK", "BLEND")
+
+
+class SceneView:
+    """Actors for a scene's parts in one plotter; view mode, wireframe and sliders apply to all."""
+
+    def __init__(self, plotter: pv.Plotter) -> None:
+        self._plotter = plotter
+        self.views: dict[MaterialKey, MaterialView] = {}
+        self._mode = ViewMode.LIT
+        self._wireframe = False
+        self._factors: dict[str, float] = {}
+
+    @property
+    def mode(self) -> ViewMode:
+        return self._mode
+
+    def set_parts(self, parts: Iterable[ScenePart]) -> None:
+        """Replace every actor with the parts of a new scene (textures come per material)."""
+        for view in self.views.values():
+            view.remove()
+        self.views = {}
+        for number, part in enumerate(parts):
+            view = MaterialView(self._plotter, name=f"automata-part-{number}")
+            view.set_mode(self._mode)
+            view.set_wireframe(self._wireframe)
+            if self._factors:
+                view.set_factors(**self._factors)
+            view.set_mesh(part.polydata)
+            self.views[part.material] = view
+
+    def set_material(self, key: MaterialKey, prepared: PreparedTextures,
+                     look: MaterialLook) -> None:
+        view = self.views.get(key)
+        if view is not None:
+            view.look = look
+            view.set_textures(prepared)
+
+    def material_of_actor(self, actor: object) -> MaterialKey | None:
+        for key, view in self.views.items():
+            if view.actor is actor:
+                return key
+        return None
+
+    def set_mode(self, mode: ViewMode) -> None:
+        self._mode = ViewMode(mode)
+        for view in self.views.values():
+            view.set_mode(mode)
+
+    def set_wireframe(self, visible: bool) -> None:
+        self._wireframe = visible
+        for view in self.views.values():
+            view.set_wireframe(visible)
+
+    @property
+    def wireframe(self) -> bool:
+        return self._wireframe
+
+    def set_factors(self, **factors: float) -> None:
+        self._factors.update({k: v for k, v in factors.items() if v is not None})
+        for view in self.views.values():
+            view.set_factors(**factors)

@@ -1,0 +1,237 @@
+"""What a user sees when opening other tools' files: each material on its own actor with its own
+maps and factors, the model upright and seen from the front, named views on Blender's keys, and
+a new file that shows its own material, never the previous one's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+from vtkmodules.util.numpy_support import vtk_to_numpy
+
+from automata_desktop.core.maps import MapKind
+from automata_desktop.core.scene_io import load_scene
+from automata_desktop.core.texture_set import MapSource, load_image
+from automata_desktop.ui.main_window import MainWindow, sample_paths
+from automata_desktop.viewport import ViewMode
+from tests.fixtures.assets import damaged_helmet, draco_box, milk_truck, tall_stl
+from tests.gui.workbench_helpers import wait_for
+
+pytestmark = pytest.mark.gui
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+def texture_rows(texture) -> np.ndarray:
+    """A bound vtkTexture's pixels as HxWxC rows, top first (as in the image file)."""
+    image = texture.GetInput()
+    width, height, _ = image.GetDimensions()
+    return vtk_to_numpy(image.GetPointData().GetScalars()).reshape(height, width, -1)[::-1]
+
+
+@pytest.fixture
+def window(qapp, tmp_path):
+    window = MainWindow(interactive=False, prefs_path=tmp_path / "view.json")
+    window.resize(1300, 760)
+    window.show()
+    window.activateWindow()  # shortcuts only reach an active window
+    QTest.qWaitForWindowActive(window, 5000)
+    yield window
+    window.close()
+
+
+def open_and_wait(qapp, window: MainWindow, path: Path) -> None:
+    shown = []
+    window.mesh_shown.connect(shown.append)
+    window.open_mesh(path)
+    wait_for(qapp, lambda: shown and not window.busy, 60, f"{path.name} shown")
+    window.mesh_shown.disconnect(shown.append)
+
+
+def silhouette(window: MainWindow) -> tuple[int, int]:
+    """(width, height) in pixels of what the viewport draws over its background."""
+    window.viewport.render()
+    image = window.viewport.screenshot(return_img=True).astype(int)
+    background = image[:, 2:3]  # the backdrop is a vertical gradient: compare within each row
+    rows, cols = np.nonzero(np.abs(image - background).sum(axis=2) > 40)
+    return int(cols.max() - cols.min()), int(rows.max() - rows.min())
+
+
+def test_each_material_of_a_multi_material_file_has_its_own_actor_and_colour(qapp, window,
+                                                                              tmp_path):
+    truck = milk_truck(tmp_path)
+    open_and_wait(qapp, window, truck.path)
+
+    views = window.scene_view.views
+    assert [part.name for part in window.parts.values()] == ["truck", "glass", "window_trim",
+                                                           "wheels"]
+    actors = {key: view.actor for key, view in views.items()}
+    assert len(set(map(id, actors.values()))) == 4
+    props = {window.parts[key].name: view.vtk_property for key, view in views.items()}
+    assert props["glass"].GetColor() == pytest.approx((0.0, 0.0405, 0.0212))
+    assert props["window_trim"].GetColor() == pytest.approx((0.064, 0.064, 0.064))
+    assert props["glass"].GetTexture("albedoTex") is None
+    image = load_image(tmp_path / "Cesium Milk Truck.png")
+    for textured in ("truck", "wheels"):  # the wheels keep their texture (issue 9)
+        albedo = texture_rows(props[textured].GetTexture("albedoTex"))
+        assert np.array_equal(albedo, image)
+    # the truck's own UVs, not a generated atlas, reach VTK (v flipped to VTK's origin)
+    body = views[0].actor.GetMapper().GetInput()
+    uvs = vtk_to_numpy(body.GetPointData().GetTCoords())
+    expected = truck.facts["uvs"]["truck"].copy()
+    expected[:, 1] = 1 - expected[:, 1]
+    assert np.allclose(uvs, expected, atol=1e-6)
+
+
+def test_the_helmets_five_embedded_maps_are_bound_to_the_pbr_slots(qapp, window, tmp_path):
+    helmet = damaged_helmet(tmp_path)
+    open_and_wait(qapp, window, helmet.path)
+
+    prop = window.material_view.vtk_property
+    colours = helmet.facts["colours"]
+    material = load_scene(helmet.path).materials[0]
+    albedo = texture_rows(prop.GetTexture("albedoTex"))
+    assert np.array_equal(albedo, material.base_color_texture.image.decode())
+    assert prop.GetTexture("normalTex") is not None and prop.GetNormalScale() == pytest.approx(0.8)
+    orm = texture_rows(prop.GetTexture("materialTex"))
+    # occlusion (R) from the occlusion image, roughness G and metallic B from the MR image
+    assert orm.shape[:2] == (32, 32)
+    assert abs(int(orm[4, 4, 1]) - colours["metallic_roughness"][1]) < 8
+    assert abs(int(orm[4, 4, 2]) - colours["metallic_roughness"][2]) < 8
+    assert prop.GetOcclusionStrength() == pytest.approx(0.9)
+    assert prop.GetTexture("emissiveTex") is not None
+    assert prop.GetEmissiveFactor() == pytest.approx((4.0, 4.0, 4.0))  # factor × strength
+    assert prop.GetRoughness() == pytest.approx(1.0) and prop.GetMetallic() == pytest.approx(1.0)
+    # the Material panel says where each map came from
+    sources = {window.maps_list.topLevelItem(i).text(0): window.maps_list.topLevelItem(i).text(2)
+               for i in range(window.maps_list.topLevelItemCount())}
+    assert sources == {"base color": "embedded", "normal": "embedded", "orm": "embedded",
+                       "emissive": "embedded"}
+
+
+def test_a_tall_y_up_gltf_stands_upright_seen_from_the_front(qapp, window, tmp_path):
+    box = draco_box(tmp_path)  # 1 wide, 3 tall along +Y
+    open_and_wait(qapp, window, box.path)
+
+    camera = window.viewport.renderer.GetActiveCamera()
+    assert np.allclose(camera.GetViewUp(), (0, 1, 0), atol=1e-6)
+    direction = np.subtract(camera.GetPosition(), camera.GetFocalPoint())
+    assert np.allclose(direction / np.linalg.norm(direction), (0, 0, 1), atol=1e-6)
+    width, height = silhouette(window)
+    assert height > 2 * width, (width, height)
+
+
+def test_a_tall_z_up_stl_stands_upright_too(qapp, window, tmp_path):
+    part = tall_stl(tmp_path)  # 1 wide, 3 tall along +Z
+    open_and_wait(qapp, window, part.path)
+
+    camera = window.viewport.renderer.GetActiveCamera()
+    assert np.allclose(camera.GetViewUp(), (0, 0, 1), atol=1e-6)
+    width, height = silhouette(window)
+    assert height > 2 * width, (width, height)
+
+
+def test_numpad_views_as_in_blender_and_the_digit_keys_still_switch_view_modes(qapp, window,
+                                                                                 tmp_path):
+    open_and_wait(qapp, window, draco_box(tmp_path).path)
+    camera = window.viewport.renderer.GetActiveCamera()
+
+    def looking_from() -> np.ndarray:
+        direction = np.subtract(camera.GetPosition(), camera.GetFocalPoint())
+        return np.round(direction / np.linalg.norm(direction), 6)
+
+    window.viewport.interactor.setFocus()
+    QTest.keyClick(window.viewport.interactor, Qt.Key.Key_7, Qt.KeyboardModifier.KeypadModifier)
+    assert tuple(looking_from()) == (0, 1, 0)  # Top: from +Y for a Y-up file
+    assert np.allclose(camera.GetViewUp(), (0, 0, -1), atol=1e-6)
+    QTest.keyClick(window.viewport.interactor, Qt.Key.Key_3, Qt.KeyboardModifier.KeypadModifier)
+    assert tuple(looking_from()) == (1, 0, 0)  # Right
+    QTest.keyClick(window.viewport.interactor, Qt.Key.Key_1,
+                   Qt.KeyboardModifier.KeypadModifier | Qt.KeyboardModifier.ControlModifier)
+    assert tuple(looking_from()) == (0, 0, -1)  # Ctrl+numpad 1: Back
+    QTest.keyClick(window.viewport.interactor, Qt.Key.Key_Home)
+    assert tuple(looking_from()) == (0, 0, 1)  # Reset: Front
+    QTest.keyClick(window.viewport.interactor, Qt.Key.Key_2)  # the row's digit: a view mode
+    assert window.scene_view.mode is ViewMode.BASE_COLOR
+    assert tuple(looking_from()) == (0, 0, 1)
+    view_menu = window.menuBar().actions()[1].menu()
+    texts = [a.text() for a in view_menu.actions()]
+    assert {"Front", "Back", "Right", "Left", "Top", "Bottom", "&Reset view"} <= set(texts)
+
+
+def test_the_up_axis_override_is_remembered_for_that_file(qapp, tmp_path):
+    stl = tall_stl(tmp_path).path
+    prefs = tmp_path / "prefs.json"
+    first = MainWindow(interactive=False, prefs_path=prefs)
+    first.show()
+    try:
+        open_and_wait(qapp, first, stl)
+        assert first.scene.up_axis == "Z"
+        first.set_up_axis("Y")
+        assert np.allclose(first.viewport.renderer.GetActiveCamera().GetViewUp(), (0, 1, 0))
+    finally:
+        first.close()
+    second = MainWindow(interactive=False, prefs_path=prefs)
+    second.show()
+    try:
+        open_and_wait(qapp, second, stl)
+        assert second.scene.up_axis == "Y"
+        recent = second.menuBar().actions()[0].menu().actions()
+        menu = next(a.menu() for a in recent if a.menu() is not None)
+        assert [a.text() for a in menu.actions()] == ["bracket.stl"]
+    finally:
+        second.close()
+
+
+def test_opening_a_second_file_clears_the_first_files_maps(qapp, window, tmp_path):
+    mesh, maps = sample_paths()
+    open_and_wait(qapp, window, mesh)
+    window.open_maps_folder(maps)
+    wait_for(qapp, lambda: window.texture_set.get(MapKind.NORMAL) is not None
+             and not window.busy, 60, "the sample maps")
+    assert window.texture_set.get(MapKind.NORMAL).source is MapSource.IMPORTED
+
+    truck = milk_truck(tmp_path)
+    open_and_wait(qapp, window, truck.path)
+
+    for textures in window.materials.values():
+        assert all(t.source is MapSource.EMBEDDED for t in textures)
+    prop = window.material_view.vtk_property
+    assert prop.GetTexture("normalTex") is None and prop.GetTexture("materialTex") is None
+    assert np.array_equal(texture_rows(prop.GetTexture("albedoTex")),
+                          load_image(tmp_path / "Cesium Milk Truck.png"))
+    window.save_screenshot(SCREENSHOTS / "scene-materials.png")
+
+
+def test_maps_go_onto_the_selected_material_only(qapp, window, tmp_path):
+    truck = milk_truck(tmp_path)
+    open_and_wait(qapp, window, truck.path)
+    _, maps = sample_paths()
+    wheels = next(k for k, p in window.parts.items() if p.name == "wheels")
+    window.select_material(wheels)
+
+    window.open_maps_folder(maps)
+    wait_for(qapp, lambda: MapKind.NORMAL in window.materials[wheels] and not window.busy, 60,
+             "the maps on the wheels")
+
+    assert window.scene_view.views[wheels].vtk_property.GetTexture("normalTex") is not None
+    body = window.scene_view.views[0].vtk_property
+    assert body.GetTexture("normalTex") is None
+    assert np.array_equal(texture_rows(body.GetTexture("albedoTex")),
+                          load_image(tmp_path / "Cesium Milk Truck.png"))
+
+
+def test_clicking_a_part_in_the_viewport_selects_its_material(qapp, window, tmp_path):
+    truck = milk_truck(tmp_path)
+    open_and_wait(qapp, window, truck.path)
+    window.viewport.render()
+    width, height = window.viewport.renderer.GetSize()
+    # the front view looks at the truck's side: the body fills the middle of the view
+    assert window.pick_material(width // 2, height // 2) == 0
+    window.select_material(3)
+    assert window.selected_material == 3
+    window.pick_material(width // 2, height // 2)
+    assert window.selected_material == 0
+    assert window.materials_list.currentItem().text() == "truck"
