@@ -15,8 +15,9 @@ thread pool; the `mesh_shown`, `textures_shown` and `idle` signals say when the 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Literal
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
@@ -105,22 +106,29 @@ def app_icon() -> QIcon:
     return icon
 
 
-def merged_set(current: TextureSet, incoming: TextureSet, *, replace_imported: bool) -> TextureSet:
+#: How a set meets a material's maps: None, it is the whole set; "set", a new set over the file's
+#: own maps (a folder, a generation); "layer", single maps over what is there (dropped files).
+Merge = Literal["set", "layer"] | None
+
+
+def merged_set(current: TextureSet, incoming: TextureSet, merge: Merge = "set", *,
+               pinned: frozenset[MapKind] = frozenset()) -> TextureSet:
     """`incoming` laid over a material's `current` maps.
 
-    The file's own (EMBEDDED) maps stay where `incoming` has none of their kind (a GLB's normal
-    map under a generated base colour); an earlier generation's or folder's maps and everything
-    derived go. Unless `replace_imported`, a map the user put there by hand (IMPORTED) stays and
-    wins over the incoming one of its kind.
+    "set": the file's own (EMBEDDED) maps stay where `incoming` has none of their kind (a GLB's
+    normal map under a generated base colour); an earlier set's maps go. "layer": every current
+    map stays unless `incoming` brings its kind. Either way derived maps go when a new base
+    colour comes, and `pinned` kinds (maps the user replaced by hand) stay over `incoming`.
     """
-    kept = {k: t for k, t in current.maps.items()
-            if t.source is MapSource.EMBEDDED
-            or (t.source is MapSource.IMPORTED and not replace_imported)}
-    maps = {k: t for k, t in kept.items() if t.source is MapSource.EMBEDDED}
+    new_colour = MapKind.BASE_COLOR in incoming
+    maps = {k: t for k, t in current.maps.items()
+            if (merge == "layer" or t.source is MapSource.EMBEDDED)
+            and not (new_colour and t.source is MapSource.DERIVED)}
     for texture in incoming:
         _overlay(maps, texture)
-    for texture in kept.values():
-        if texture.source is MapSource.IMPORTED:
+    for kind in pinned:
+        texture = current.get(kind)
+        if texture is not None:
             _overlay(maps, texture)
     return TextureSet(maps, incoming.name or current.name)
 
@@ -164,6 +172,7 @@ class MainWindow(QMainWindow):
         self._shown_mesh = 0  # the mesh request whose scene is on screen
         self._material_tokens: dict[MaterialKey, int] = {}
         self._deferred: list[Callable[[], None]] = []  # map requests waiting for a loading mesh
+        self._pinned: dict[MaterialKey, set[MapKind]] = {}  # kinds the user replaced by hand
         self.scene: Scene | None = None
         self.parts: dict[MaterialKey, ScenePart] = {}
         self.materials: dict[MaterialKey, TextureSet] = {}  # each material's shown maps
@@ -255,7 +264,7 @@ class MainWindow(QMainWindow):
         except AutomataError as exc:
             self.show_error(str(exc))
             return
-        self.show_texture_set(found, derive_missing=derive_missing, merge=True,
+        self.show_texture_set(found, derive_missing=derive_missing, merge="set",
                               context=f"Could not load maps from {folder.name}")
 
     def open_map_files(self, paths: list[Path]) -> list[Path]:
@@ -267,32 +276,42 @@ class MainWindow(QMainWindow):
         unknown = [p for p in paths if infer_map_kind(Path(p).name) not in PBR_MAPS
                    or Path(p).suffix.lower() not in IMAGE_SUFFIXES]
         if len(known):
-            self.show_texture_set(known, derive_missing=False, merge=True)
+            self.show_texture_set(known, derive_missing=False, merge="layer", pin=known.kinds)
         return unknown
 
     def show_texture_set(self, textures: TextureSet, *, derive_missing: bool = True,
-                         settings: PBRSettings | None = None, merge: bool = False,
-                         replace_imported: bool = True, context: str = "") -> None:
+                         settings: PBRSettings | None = None, merge: Merge = None,
+                         keep_pinned: bool = False, pin: Iterable[MapKind] = (),
+                         context: str = "") -> None:
         """Show a texture set on the selected material (maps may still be paths: they are
         decoded off the UI thread).
 
-        `merge` lays the set over the material's maps (those it lacks stay); without it the set
-        is the material's whole set. With `derive_missing`, absent normal/height/roughness/AO
-        maps are derived from the base colour (marked "derived"), with `settings` if given.
-        `replace_imported` False keeps the maps the user replaced by hand.
+        `merge` (see `merged_set`) None: the set is the material's whole set. With
+        `derive_missing`, absent normal/height/roughness/AO maps are derived from the base colour
+        (marked "derived"), with `settings` if given. `keep_pinned` keeps the maps the user
+        replaced by hand; `pin` marks kinds of `textures` as replaced by hand.
         """
         if self._mesh_in_flight:
             # The scene these maps are meant for is still loading: apply them to it, not to the
             # one it replaces (File → Open sample asks for both at once).
             self._deferred.append(lambda: self.show_texture_set(
                 textures, derive_missing=derive_missing, settings=settings, merge=merge,
-                replace_imported=replace_imported, context=context))
+                keep_pinned=keep_pinned, pin=pin, context=context))
             return
         token = self._next("textures")
         for key in self._targets():
             current = self.materials.get(key, TextureSet())
-            combined = merged_set(current, textures, replace_imported=replace_imported) \
-                if merge else textures
+            pinned = self._pinned.setdefault(key, set())
+            kept = frozenset(pinned) if keep_pinned and merge is not None else frozenset()
+            if merge is None:  # the set was made from this one: its pins still stand
+                pinned.intersection_update(textures.kinds)
+            elif merge == "set" and not keep_pinned:
+                pinned.clear()
+            elif not keep_pinned:
+                pinned.difference_update(textures.kinds)
+            pinned.update(pin)
+            combined = textures if merge is None \
+                else merged_set(current, textures, merge, pinned=kept)
             look = self._looks.get(key, MaterialLook())
             self._material_tokens[key] = token
             self._runner.submit(
@@ -303,9 +322,9 @@ class MainWindow(QMainWindow):
             )
 
     def show_generated_set(self, textures: TextureSet, *, apply: bool = False) -> None:
-        """A generation's maps onto the selected material: maps it lacks are derived, the
-        material's other maps stay, and a map the user replaced by hand stays unless `apply`."""
-        self.show_texture_set(textures, derive_missing=True, merge=True, replace_imported=apply)
+        """A generation's maps onto the selected material: maps it lacks are derived, the file's
+        own maps stay under it, and a map the user replaced by hand stays unless `apply`."""
+        self.show_texture_set(textures, derive_missing=True, merge="set", keep_pinned=not apply)
 
     def select_material(self, key: MaterialKey) -> None:
         """Make `key` the material the panel shows and new maps go onto."""
@@ -486,7 +505,7 @@ class MainWindow(QMainWindow):
         self.scene = scene
         self.parts = {part.material: part for part in parts}
         # A new scene shows its own materials: nothing of the previous scene's maps carries over.
-        self.materials, self._looks, self._material_tokens = {}, {}, {}
+        self.materials, self._looks, self._material_tokens, self._pinned = {}, {}, {}, {}
         self.scene_view.set_parts(parts)
         for key, (look, (textures, prepared)) in looks.items():
             self._looks[key] = look

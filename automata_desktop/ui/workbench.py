@@ -276,7 +276,8 @@ class Workbench(QObject):
             textures = textures.without(MapKind.ORM)
         if kind is MapKind.BASE_COLOR:  # derived maps follow the new colour
             textures = _without_derived(textures)
-        self.window.show_texture_set(textures, derive_missing=kind is MapKind.BASE_COLOR)
+        self.window.show_texture_set(textures, derive_missing=kind is MapKind.BASE_COLOR,
+                                     pin=(kind,))
 
     def rederive(self, settings: PBRSettings) -> None:
         current = self.window.texture_set
