@@ -223,7 +223,7 @@ class ViewPrefs:
     up_axes: tuple[tuple[str, str], ...] = ()  # (resolved path, "Y" | "Z"): the user's override
     hdri: str = "studio"  # a bundled name or the path of the user's .hdr/.exr
     hdri_rotation: float = 0.0  # degrees about the up axis
-    exposure: float = 1.0
+    exposure: float = 0.0  # stops: +1 doubles the light
     show_background: bool = False
 
     def up_axis_for(self, path: str | Path) -> str | None:

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QAction,
@@ -45,6 +47,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 from pyvistaqt import QtInteractor
+from vtkmodules.util.numpy_support import vtk_to_numpy
 
 from automata_desktop.config import ConfigError, ViewPrefs, load_view_prefs, save_view_prefs
 from automata_desktop.core.maps import PBR_MAPS, MapKind, infer_map_kind
@@ -61,6 +64,7 @@ from automata_desktop.core.texture_set import (
 from automata_desktop.errors import AutomataError
 from automata_desktop.library.glb_export import GlbExport, write_scene_glb
 from automata_desktop.paths import resources_dir
+from automata_desktop.ui.display_panel import DisplayPanel
 from automata_desktop.ui.theme import VIEWPORT_BOTTOM, VIEWPORT_TOP
 from automata_desktop.ui.workers import BackgroundRunner
 from automata_desktop.viewport import (
@@ -68,10 +72,11 @@ from automata_desktop.viewport import (
     MaterialView,
     PreparedTextures,
     ViewMode,
-    apply_environment,
     prepare_textures,
 )
 from automata_desktop.viewport.camera import NAMED_VIEW_KEYS, NamedView, look_at
+from automata_desktop.viewport.displacement import displaced_copy
+from automata_desktop.viewport.environment import Lighting, LightingError, LightingView
 from automata_desktop.viewport.scene_view import (
     MaterialKey,
     MaterialLook,
@@ -168,7 +173,8 @@ class MainWindow(QMainWindow):
         self._prefs_path = prefs_path
         self.prefs: ViewPrefs = load_view_prefs(prefs_path)
         self._runner = BackgroundRunner(self)
-        self._generation = {"mesh": 0, "textures": 0}  # newest request wins over late results
+        # Newest request wins over late results.
+        self._generation = {"mesh": 0, "textures": 0, "displacement": 0}
         self._shown_mesh = 0  # the mesh request whose scene is on screen
         self._material_tokens: dict[MaterialKey, int] = {}
         self._deferred: list[Callable[[], None]] = []  # map requests waiting for a loading mesh
@@ -185,10 +191,22 @@ class MainWindow(QMainWindow):
         self.viewport = QtInteractor(self, auto_update=False)
         self.viewport.set_background(VIEWPORT_BOTTOM, top=VIEWPORT_TOP)
         self.viewport.enable_anti_aliasing("fxaa")
+        self.lighting_view: LightingView | None = None
         if environment is not None:
-            apply_environment(self.viewport.renderer, environment)
+            self.lighting_view = LightingView(self.viewport.renderer)
+            prefs = self.prefs
+            chosen = prefs.hdri if environment is Environment.STUDIO else environment.value
+            try:
+                self.lighting_view.apply(Lighting(chosen, prefs.hdri_rotation, prefs.exposure,
+                                                  prefs.show_background))
+            except LightingError as exc:  # the user's HDRI moved away: the bundled one lights
+                log.warning("%s", exc)
+                self.lighting_view.apply(Lighting())
             # The HDRI is the light; pyvista's light kit on top of it blows out metals.
             self.viewport.remove_all_lights()
+        self._tiling = (1.0, 1.0)
+        self._displacement = 0.0
+        self._base_uvs: dict[MaterialKey, np.ndarray] = {}
         self.setCentralWidget(self.viewport.interactor)
         self.scene_view = SceneView(self.viewport)
         self._no_view = MaterialView(self.viewport)  # stands in before any mesh is open
@@ -213,6 +231,15 @@ class MainWindow(QMainWindow):
         panel.addWidget(self.materials_list)
         panel.addWidget(self.maps_list)
         self.right_dock = self._add_dock("Material", Qt.DockWidgetArea.RightDockWidgetArea, panel)
+        self.display_panel = DisplayPanel(
+            self.lighting_view.lighting if self.lighting_view is not None else Lighting())
+        self.display_panel.lighting_changed.connect(self.set_lighting)
+        self.display_panel.tiling_changed.connect(self.set_tiling)
+        self.display_panel.displacement_changed.connect(self.set_displacement)
+        self.display_dock = self._add_dock("Display", Qt.DockWidgetArea.RightDockWidgetArea,
+                                           self.display_panel)
+        self.tabifyDockWidget(self.right_dock, self.display_dock)
+        self.right_dock.raise_()
         self._build_menus()
         self.setAcceptDrops(True)
         self.statusBar().showMessage("Ready")
@@ -401,8 +428,82 @@ class MainWindow(QMainWindow):
         self.scene = self.scene.with_up_axis(chosen)  # type: ignore[arg-type]
         self._remember(self.prefs.with_up_axis(source, axis))
         self._check_up_axis()
+        if self.lighting_view is not None:
+            self._apply_lighting(self.lighting_view.lighting)
         self.reset_view()
         self.statusBar().showMessage(f"{source.name}: {chosen} is up", 5000)
+
+    def set_lighting(self, lighting: Lighting) -> None:
+        """Light the scene with another HDRI, rotation, exposure or background; remembered."""
+        if self.lighting_view is None:
+            return
+        try:
+            self._apply_lighting(lighting)
+        except LightingError as exc:
+            self.show_error(str(exc))
+            return
+        self._remember(replace(self.prefs, hdri=lighting.hdri, hdri_rotation=lighting.rotation,
+                               exposure=lighting.exposure, show_background=lighting.background))
+        self.display_panel.set_hdri(lighting.hdri)
+        self.viewport.render()
+
+    def _apply_lighting(self, lighting: Lighting) -> None:
+        if self.lighting_view is None:
+            return
+        if self.scene is None:
+            self.lighting_view.apply(lighting)
+        else:
+            self.lighting_view.apply(lighting, self.scene.up_vector, self.scene.front_vector)
+
+    def set_tiling(self, u: float, v: float) -> None:
+        """Repeat every material's maps u x v times across its UVs (a preview: files keep theirs)."""
+        self._tiling = (u, v)
+        for key, part in self.parts.items():
+            base = self._base_uvs.get(key)
+            coords = part.polydata.GetPointData().GetTCoords()
+            if base is None or coords is None:
+                continue
+            # In place: the actor draws this polydata (a displaced copy is rebuilt from it below).
+            vtk_to_numpy(coords)[:] = base * np.array([u, v], np.float32)
+            coords.Modified()
+        if self._displacement:
+            self.set_displacement(self._displacement)
+        self.viewport.render()
+
+    def set_displacement(self, strength: float) -> None:
+        """Show materials with a height map as a displaced, subdivided copy (0: the mesh as is).
+
+        `strength` is a fraction of the scene's size; the copies are made on the thread pool.
+        """
+        self._displacement = strength
+        token = self._next("displacement")
+        if self.scene is None:
+            return
+        size = float(np.linalg.norm(np.subtract(*self.scene.bounds[::-1])))
+        for key, part in self.parts.items():
+            view = self.scene_view.views.get(key)
+            textures = self.materials.get(key)
+            if view is None:
+                continue
+            if not strength or textures is None or MapKind.HEIGHT not in textures:
+                if view.actor is not None and view.actor.GetMapper().GetInput() is not \
+                        part.polydata:
+                    view.set_mesh(part.polydata)
+                continue
+            height = textures.get(MapKind.HEIGHT)
+            self._runner.submit(
+                lambda p=part.polydata, h=height: displaced_copy(
+                    p, h.pixels if h.pixels is not None else h.load().pixels, strength * size),
+                lambda mesh, v=view: self._displaced(token, v, mesh),
+                lambda exc: self._job_failed(exc, "Could not displace the mesh"),
+            )
+        self.viewport.render()
+
+    def _displaced(self, token: int, view: MaterialView, mesh: object) -> None:
+        if token == self._generation["displacement"] and view in self.scene_view.views.values():
+            view.set_mesh(mesh)
+            self.viewport.render()
+        self._maybe_idle()
 
     def set_turntable(self, running: bool) -> None:
         self._turntable_action.setChecked(running)
@@ -512,6 +613,13 @@ class MainWindow(QMainWindow):
             self.materials[key] = textures
             self.scene_view.set_material(key, prepared, look.over(textures))
         self.selected_material = parts[0].material if parts else None
+        self._base_uvs = {
+            part.material: vtk_to_numpy(part.polydata.GetPointData().GetTCoords()).copy()
+            for part in parts if part.polydata.GetPointData().GetTCoords() is not None}
+        self._tiling, self._displacement = (1.0, 1.0), 0.0  # a new file shows as it is
+        self.display_panel.reset_surface()
+        if self.lighting_view is not None:  # the environment's up follows the file's up axis
+            self._apply_lighting(self.lighting_view.lighting)
         self._fill_materials_list()
         self._remember(self.prefs.with_recent(path))
         self._check_up_axis()

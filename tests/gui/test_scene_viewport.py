@@ -129,6 +129,7 @@ def test_a_tall_z_up_stl_stands_upright_too(qapp, window, tmp_path):
 
     camera = window.viewport.renderer.GetActiveCamera()
     assert np.allclose(camera.GetViewUp(), (0, 0, 1), atol=1e-6)
+    assert np.allclose(window.lighting_view.environment_up, (0, 0, 1))  # the sky above it too
     width, height = silhouette(window)
     assert height > 2 * width, (width, height)
 
