@@ -110,3 +110,18 @@ def test_height_displaces_a_subdivided_copy_and_zero_puts_the_mesh_back(qapp, wi
     shown = window.material_view.actor.GetMapper().GetInput()
     assert shown.GetNumberOfCells() == original.GetNumberOfCells()
     assert shown.GetBounds() == pytest.approx(original.GetBounds())
+
+
+def test_an_openexr_hdri_lights_the_scene(qapp, window, tmp_path):
+    import OpenEXR
+
+    sky = np.zeros((64, 128, 3), np.float32)
+    sky[:32] = (4.0, 4.0, 5.0)  # a bright sky over a dark ground
+    path = tmp_path / "studio.exr"
+    with OpenEXR.File({"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage},
+                      {"RGB": sky}) as exr:
+        exr.write(str(path))
+    before = frame(window)
+    window.set_lighting(Lighting(hdri=str(path)))
+    assert window.lighting_view.lighting.hdri == str(path)
+    assert np.abs(frame(window) - before).mean() > 1
