@@ -20,7 +20,6 @@ from automata_desktop.core.workflow import (
 from automata_desktop.core.workflow_needs import NodePackRef
 from automata_desktop.errors import AutomataError, WebhookError, WorkflowError
 from automata_desktop.jobs.engine import JobEngine
-from automata_desktop.jobs.local import run_pbr_from_image
 from automata_desktop.library.store import Library
 
 if TYPE_CHECKING:
@@ -98,7 +97,6 @@ class Runtime:
         self.engine = JobEngine(
             self.library, timeout_s=self.settings.timeout_minutes * 60,
             poll_interval_s=self.settings.poll_interval_s,
-            local_runner=run_pbr_from_image,
         )
         if self.listen:
             await self._start_listener()

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+from automata_desktop.backends import Backend, open_backend
 from automata_desktop.comfy.client import Backoff, ComfyClient, Timeouts
 from automata_desktop.core.workflow import WorkflowTemplate, parse_workflow
 from automata_desktop.jobs.engine import JobEngine
@@ -64,10 +65,10 @@ def request(tpl: WorkflowTemplate, server: str, **kwargs: Any) -> GenerationRequ
     return GenerationRequest(workflow=tpl, server=server, **kwargs)
 
 
-def client_factory(*, websocket: bool = True, silence_s: float = 30.0,
-                   api_key: str | None = None) -> Callable[[str], ComfyClient]:
-    """Clients with quick reconnects; `websocket=False` points the socket at a closed port;
-    `silence_s` is how long a socket may say nothing while prompts are pending."""
+def backend_factory(*, websocket: bool = True, silence_s: float = 30.0,
+                    api_key: str | None = None) -> Callable[[str], Backend]:
+    """Backends whose ComfyUI clients reconnect quickly; `websocket=False` points the socket at a
+    closed port; `silence_s` is how long a socket may say nothing while prompts are pending."""
 
     def make(url: str) -> ComfyClient:
         client = ComfyClient(url, backoff=FAST_BACKOFF, api_key=api_key,
@@ -76,12 +77,12 @@ def client_factory(*, websocket: bool = True, silence_s: float = 30.0,
             client._ws_url = lambda: "ws://127.0.0.1:9/ws"  # type: ignore[method-assign]
         return client
 
-    return make
+    return lambda server: open_backend(server, client=make)
 
 
 @contextlib.asynccontextmanager
 async def running_engine(library_root: Path, **kwargs: Any) -> AsyncIterator[JobEngine]:
-    kwargs.setdefault("client_factory", client_factory())
+    kwargs.setdefault("backend_factory", backend_factory())
     library = Library(library_root)
     engine = JobEngine(library, **kwargs)
     await engine.start()

@@ -6,16 +6,20 @@ import asyncio
 import contextlib
 import hashlib
 import re
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import websockets
 
+from automata_desktop.backends import open_backend
 from automata_desktop.comfy import events as ev
 from automata_desktop.comfy.client import ComfyClient, QueuedPrompt
 from automata_desktop.core.generation import GenerationStatus
 from automata_desktop.errors import DownloadError, ServerUnreachable
+from automata_desktop.library.files import atomic_write_stream_async
 from tests.engine_helpers import (
     FAST_BACKOFF,
     UpdateLog,
@@ -27,6 +31,19 @@ from tests.engine_helpers import (
 )
 
 pytestmark = pytest.mark.asyncio
+
+
+@dataclass(frozen=True)
+class Saved:
+    path: Path
+    size: int
+    sha256: str
+
+
+async def download(client: ComfyClient, ref: ev.OutputRef, dest: Path, **kwargs: Any) -> Saved:
+    """Store one output the way the engine does: the client streams, the library writes."""
+    written = await atomic_write_stream_async(dest, client.open_output(ref, **kwargs))
+    return Saved(dest, written.size, written.sha256)
 
 
 async def _until(events, predicate, timeout=10.0) -> list[Any]:
@@ -52,7 +69,7 @@ async def test_a_run_is_followed_from_queue_to_files(fake_comfy, tmp_path):
         assert kinds[0] is ev.ExecutionStarted and kinds[-1] is ev.PromptFinished
         assert ev.ExecutionSucceeded in kinds
         [output] = [e for e in seen if isinstance(e, ev.NodeOutput)]
-        downloaded = await client.download(output.files[0], tmp_path / "dl" / "out.png")
+        downloaded = await download(client, output.files[0], tmp_path / "dl" / "out.png")
     data = downloaded.path.read_bytes()
     assert data[:4] == b"\x89PNG" and downloaded.size == len(data)
     assert downloaded.sha256 == hashlib.sha256(data).hexdigest()
@@ -71,8 +88,9 @@ async def test_messages_that_beat_the_post_reply_are_not_lost(fake_comfy, tmp_pa
             self.track(data["prompt_id"])
             return QueuedPrompt(data["prompt_id"], data["number"])
 
-    async with running_engine(tmp_path / "lib", poll_interval_s=60,
-                              client_factory=lambda url: ServerChosenIds(url)) as engine:
+    async with running_engine(
+            tmp_path / "lib", poll_interval_s=60,
+            backend_factory=lambda url: open_backend(url, client=ServerChosenIds)) as engine:
         log = UpdateLog(engine)
         [gen] = await engine.submit(request(template(slow_graph(steps=3, delay_s=0.05)), fake_comfy.url))
         [done] = await engine.wait([gen.id], timeout=15)
@@ -217,7 +235,7 @@ async def test_requests_carry_no_origin_header_so_the_origin_check_passes(fake_c
             queued = await client.queue_prompt(save_graph(color=0x0F1E2D))
             seen = await _until(events, lambda e: isinstance(e, ev.NodeOutput))
             await client.get_history(queued.prompt_id)
-            await client.download(seen[-1].files[0], tmp_path / "out.png")
+            await download(client, seen[-1].files[0], tmp_path / "out.png")
 
     heads = proxy.request_heads()
     requests = {h["request"].split("?")[0] for h in heads}
@@ -249,7 +267,7 @@ async def test_an_unreachable_server_is_a_clear_error():
 async def test_a_missing_file_is_a_download_error_and_writes_nothing(fake_comfy, tmp_path):
     async with ComfyClient(fake_comfy.url) as client:
         with pytest.raises(DownloadError, match="has no file"):
-            await client.download(ev.OutputRef("nope.png"), tmp_path / "dl" / "nope.png")
+            await download(client, ev.OutputRef("nope.png"), tmp_path / "dl" / "nope.png")
     assert not (tmp_path / "dl").exists() or list((tmp_path / "dl").iterdir()) == []
 
 
@@ -260,7 +278,7 @@ async def test_a_download_larger_than_allowed_is_refused(fake_comfy, tmp_path):
         seen = await _until(events, lambda e: isinstance(e, ev.NodeOutput))
         ref = seen[-1].files[0]
         with pytest.raises(DownloadError, match="over the limit"):
-            await client.download(ref, tmp_path / "dl" / "big.png", max_bytes=10)
+            await download(client, ref, tmp_path / "dl" / "big.png", max_bytes=10)
     assert not (tmp_path / "dl").exists() or list((tmp_path / "dl").iterdir()) == []
 
 
@@ -281,7 +299,7 @@ async def test_uploaded_images_can_be_loaded_by_a_workflow(fake_comfy, tmp_path)
         queued = await client.queue_prompt(graph)
         await _until(events, lambda e: isinstance(e, ev.PromptFinished))
         result = await client.get_history(queued.prompt_id)
-        out = await client.download(result.files[0], tmp_path / "inverted.png")
+        out = await download(client, result.files[0], tmp_path / "inverted.png")
     with Image.open(out.path) as img:
         r, g, b = img.getpixel((0, 0))[:3]
     assert img.size == (20, 10) and abs(r - 55) <= 1 and abs(g - 245) <= 1 and abs(b - 245) <= 1

@@ -10,7 +10,7 @@ import pytest
 from automata_desktop.comfy.client import ComfyClient
 from automata_desktop.core.generation import GenerationStatus
 from automata_desktop.errors import ServerResponseError
-from tests.engine_helpers import client_factory, request, running_engine, save_graph, template
+from tests.engine_helpers import backend_factory, request, running_engine, save_graph, template
 
 pytestmark = pytest.mark.asyncio
 
@@ -21,7 +21,7 @@ async def test_the_api_key_reaches_the_cloud_and_not_its_storage_host(fake_comfy
                                                                       tmp_path):
     cloud = fake_comfy_factory(api_key=KEY)
     async with running_engine(tmp_path / "lib", poll_interval_s=60,
-                              client_factory=client_factory(api_key=KEY)) as engine:
+                              backend_factory=backend_factory(api_key=KEY)) as engine:
         [gen] = await engine.submit(request(template(save_graph(color=0x3C3C3C)), cloud.url))
         [done] = await engine.wait([gen.id], timeout=15)
     assert done.status is GenerationStatus.COMPLETED

@@ -11,7 +11,7 @@ from automata_desktop.core.maps import MapKind
 from automata_desktop.errors import MissingNodes, PromptRejected
 from tests.engine_helpers import (
     UpdateLog,
-    client_factory,
+    backend_factory,
     request,
     running_engine,
     save_graph,
@@ -56,7 +56,7 @@ async def test_progress_and_live_previews_are_reported_while_running(fake_comfy,
 
 async def test_polling_alone_completes_when_the_websocket_never_connects(fake_comfy, tmp_path):
     async with running_engine(tmp_path / "lib", poll_interval_s=60, fast_poll_s=0.2,
-                              client_factory=client_factory(websocket=False)) as engine:
+                              backend_factory=backend_factory(websocket=False)) as engine:
         log = UpdateLog(engine)
         [gen] = await engine.submit(request(template(save_graph(color=7)), fake_comfy.url))
         [done] = await engine.wait([gen.id], timeout=15)
@@ -149,7 +149,7 @@ async def test_cancel_while_queued_removes_it_from_the_server_queue(fake_comfy, 
         await engine.cancel(waiting.id)
         [cancelled] = await engine.wait([waiting.id], timeout=5)
         session = await engine.session(fake_comfy.url)
-        queue = await session.client.get_queue()
+        queue = await session.backend.client.get_queue()
         await engine.cancel(busy.id)
         [interrupted] = await engine.wait([busy.id], timeout=10)
         log.close()

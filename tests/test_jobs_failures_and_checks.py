@@ -17,7 +17,7 @@ from automata_desktop.runtime import load_workflow_named
 from automata_desktop.webhook import WebhookListener
 from tests.engine_helpers import (
     UpdateLog,
-    client_factory,
+    backend_factory,
     request,
     running_engine,
     save_graph,
@@ -43,7 +43,7 @@ def failing_graph(message: str = "the sampler ran out of memory") -> dict:
 async def test_a_node_that_raises_fails_the_generation_naming_node_and_error(fake_comfy, tmp_path,
                                                                              websocket):
     async with running_engine(tmp_path / "lib", poll_interval_s=60, fast_poll_s=0.2,
-                              client_factory=client_factory(websocket=websocket)) as engine:
+                              backend_factory=backend_factory(websocket=websocket)) as engine:
         log = UpdateLog(engine)
         [gen] = await engine.submit(request(template(failing_graph()), fake_comfy.url))
         [done] = await engine.wait([gen.id], timeout=15)
@@ -77,7 +77,7 @@ async def test_a_generation_that_takes_too_long_is_stopped_on_the_server(fake_co
 
 async def test_check_now_completes_a_generation_nothing_else_reported(fake_comfy, tmp_path):
     async with running_engine(tmp_path / "lib", poll_interval_s=60, fast_poll_s=60,
-                              client_factory=client_factory(websocket=False)) as engine:
+                              backend_factory=backend_factory(websocket=False)) as engine:
         log = UpdateLog(engine)
         [gen] = await engine.submit(request(template(save_graph(color=0x0F0F0F)), fake_comfy.url))
         await fake_comfy.until(lambda state: gen.prompt_id in state["history"])
@@ -116,7 +116,7 @@ async def test_messages_before_the_prompt_id_are_kept_after_hundreds_of_failed_p
         assert {g.status for g in await engine.wait([g.id for g in failed], timeout=120)} == {
             GenerationStatus.FAILED}
         session = await engine.session(fake_comfy.url)
-        heard = session.client.events()
+        heard = session.backend.client.events()
         fake_comfy.hold("prompt_reply")
         submitting = asyncio.create_task(
             engine.submit(request(template(save_graph(color=0x2D2D2D)), fake_comfy.url)))

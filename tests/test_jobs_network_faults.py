@@ -13,7 +13,7 @@ from automata_desktop.jobs.engine import JobEngine
 from automata_desktop.library.store import Library
 from tests.engine_helpers import (
     UpdateLog,
-    client_factory,
+    backend_factory,
     request,
     running_engine,
     save_graph,
@@ -29,13 +29,13 @@ async def test_a_socket_left_deaf_after_a_reconnect_still_finishes_the_generatio
                                                                                   tmp_path):
     async with TcpProxy(fake_comfy.port) as proxy, running_engine(
             tmp_path / "lib", poll_interval_s=60, fast_poll_s=0.3,
-            client_factory=client_factory(silence_s=1.0)) as engine:
+            backend_factory=backend_factory(silence_s=1.0)) as engine:
         log = UpdateLog(engine)
         fake_comfy.hold("2")
         [gen] = await engine.submit(request(template(save_graph(color=0x101010)), proxy.url))
         await fake_comfy.until(lambda state: "2" in state["waiting"])
         proxy.half_open()  # our side of the socket dies; ComfyUI's stays open
-        client_id = (await engine.session(proxy.url)).client.client_id
+        client_id = (await engine.session(proxy.url)).backend.client.client_id
         await fake_comfy.until(lambda state: state["connections"].get(client_id) == 2)
         proxy.close_stale()  # ComfyUI notices the old socket, and its cleanup drops the new one
         await fake_comfy.until(lambda state: client_id not in state["sockets"])
@@ -84,7 +84,7 @@ async def test_a_generation_resumes_when_comfyui_is_reachable_again_after_an_app
         await proxy.block()
         library = Library(root)
         engine = JobEngine(library, poll_interval_s=60, fast_poll_s=0.2,
-                           client_factory=client_factory())
+                           backend_factory=backend_factory())
         log = UpdateLog(engine)
         try:
             assert [g.id for g in await engine.start()] == [gen.id]

@@ -15,7 +15,7 @@ from automata_desktop.core.maps import MapKind
 from automata_desktop.paths import resources_dir
 from automata_desktop.runtime import load_workflow_named
 from automata_desktop.webhook import WebhookEvent, WebhookListener
-from tests.engine_helpers import UpdateLog, client_factory, request, running_engine, until
+from tests.engine_helpers import UpdateLog, backend_factory, request, running_engine, until
 
 pytestmark = pytest.mark.asyncio
 
@@ -40,7 +40,7 @@ async def _run(fake_comfy, tmp_path, *, websocket: bool, poll_s: float, webhook:
                seed: float = 2.0):
     secret = fake_comfy.env["AUTOMATA_WEBHOOK_SECRET"]
     async with running_engine(tmp_path / "lib", poll_interval_s=poll_s, fast_poll_s=poll_s,
-                              client_factory=client_factory(websocket=websocket)) as engine:
+                              backend_factory=backend_factory(websocket=websocket)) as engine:
         listener = None
         if webhook:
             listener = WebhookListener(secret=secret, on_event=engine.handle_webhook)
@@ -94,7 +94,7 @@ async def test_all_three_at_once_complete_exactly_once(fake_comfy, secret, tmp_p
         await listener.start()
         engine.webhook_url = listener.url
         heard: list[object] = []
-        stream = (await engine.session(fake_comfy.url)).client.events()
+        stream = (await engine.session(fake_comfy.url)).backend.client.events()
         listening = asyncio.create_task(_collect(stream, heard))
         log = UpdateLog(engine)
         [gen] = await engine.submit(request(load_workflow_named("pbr_from_image"), fake_comfy.url,

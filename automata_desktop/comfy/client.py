@@ -50,14 +50,12 @@ from automata_desktop.comfy.events import (
 from automata_desktop.errors import (
     ComfyError,
     DownloadError,
-    LibraryError,
     MissingNodes,
     PromptRejected,
     ServerResponseError,
     ServerUnreachable,
 )
 from automata_desktop.fanout import Fanout
-from automata_desktop.library.files import atomic_write_stream_async
 
 log = logging.getLogger(__name__)
 
@@ -129,14 +127,6 @@ class QueueState:
 
     def __contains__(self, prompt_id: object) -> bool:
         return prompt_id in self.running or prompt_id in self.pending
-
-
-@dataclass(frozen=True, slots=True)
-class DownloadedFile:
-    path: Path
-    size: int
-    sha256: str
-    content_type: str
 
 
 class ComfyClient:
@@ -489,67 +479,58 @@ class ComfyClient:
         name, sub = str(data.get("name", path.name)), str(data.get("subfolder") or "")
         return f"{sub}/{name}" if sub else name
 
-    async def download(self, ref: OutputRef, dest: Path, *, max_bytes: int = DEFAULT_MAX_DOWNLOAD,
-                       expected_size: int | None = None,
-                       expected_sha256: str | None = None) -> DownloadedFile:
-        """Stream `/view` into `dest` atomically (temp file + rename) with size and checksum checks."""
+    async def open_output(self, ref: OutputRef, *, max_bytes: int = DEFAULT_MAX_DOWNLOAD,
+                          expected_size: int | None = None) -> AsyncIterator[bytes]:
+        """Stream one output from `/view`, refusing more than `max_bytes` (or than announced).
+
+        The caller stores the chunks (the library checksums them as they come); this client never
+        writes files. Errors are `DownloadError`s naming the file. Close the iterator
+        (`aclose()`) when stopping early, so the response goes back to the pool at once.
+        """
         params = {"filename": ref.filename, "subfolder": ref.subfolder, "type": ref.type}
         timeout = httpx.Timeout(self.timeouts.transfer, connect=self.timeouts.connect)
         request = self._http.build_request("GET", "/view", params=params, timeout=timeout)
         try:
-            response = await self._http.send(request, stream=True)
-            if response.status_code in (301, 302, 303, 307, 308) and "location" in response.headers:
-                # Comfy Cloud redirects to a signed URL: fetch it without our credentials.
-                await response.aclose()
-                plain = httpx.AsyncClient(timeout=timeout)
-                try:
+            async with contextlib.AsyncExitStack() as stack:
+                response = await self._http.send(request, stream=True)
+                stack.push_async_callback(response.aclose)
+                if (response.status_code in (301, 302, 303, 307, 308)
+                        and "location" in response.headers):
+                    # Comfy Cloud redirects to a signed URL: fetch it without our credentials.
+                    plain = httpx.AsyncClient(timeout=timeout)
+                    stack.push_async_callback(plain.aclose)
                     response = await plain.send(
                         plain.build_request("GET", response.headers["location"]), stream=True)
-                    return await self._save_stream(response, ref, dest, max_bytes, expected_size,
-                                                   expected_sha256)
-                finally:
-                    await plain.aclose()
-            return await self._save_stream(response, ref, dest, max_bytes, expected_size,
-                                           expected_sha256)
-        except httpx.HTTPError as exc:
-            raise DownloadError(f"download of {ref.filename} from {self.url} failed: "
-                                f"{_reason(exc)}") from exc
-
-    async def _save_stream(self, response: httpx.Response, ref: OutputRef, dest: Path,
-                           max_bytes: int, expected_size: int | None,
-                           expected_sha256: str | None) -> DownloadedFile:
-        try:
-            if response.status_code != 200:
-                raise DownloadError(f"ComfyUI at {self.url} has no file {ref.filename!r} "
-                                    f"(subfolder {ref.subfolder!r}, {ref.type}): "
-                                    f"HTTP {response.status_code}")
-            announced = int(response.headers.get("content-length") or 0) or None
-            limit = min(max_bytes, expected_size or max_bytes)
-            if announced and announced > limit:
-                raise DownloadError(f"{ref.filename} is {announced} bytes, over the limit "
-                                    f"of {limit}")
-            if expected_size is not None and announced is not None and announced != expected_size:
-                raise DownloadError(f"{ref.filename}: the server sends {announced} bytes, "
-                                    f"expected {expected_size}")
-
-            async def within_limit() -> AsyncIterator[bytes]:
+                    stack.push_async_callback(response.aclose)
+                limit, announced = self._check_output(response, ref, max_bytes, expected_size)
                 received = 0
                 async for chunk in response.aiter_raw(CHUNK):
                     received += len(chunk)
                     if received > limit:
                         raise DownloadError(f"{ref.filename} exceeds {limit} bytes")
                     yield chunk
+                if announced is not None and received != announced:
+                    raise DownloadError(f"download of {ref.filename} was cut short: "
+                                        f"{received} of {announced} bytes")
+        except httpx.HTTPError as exc:
+            raise DownloadError(f"download of {ref.filename} from {self.url} failed: "
+                                f"{_reason(exc)}") from exc
 
-            try:  # temp file beside dest, sha256 while streaming, fsync off the loop, rename
-                written = await atomic_write_stream_async(
-                    dest, within_limit(), expected_sha256=expected_sha256,
-                    expected_size=expected_size if expected_size is not None else announced)
-            except LibraryError as exc:  # a cut connection, a checksum mismatch, a full disk
-                raise DownloadError(f"download of {ref.filename} failed: {exc}") from exc
-            content_type = response.headers.get("content-type", "application/octet-stream")
-            return DownloadedFile(dest, written.size, written.sha256, content_type)
-        finally:
-            await response.aclose()
+    def _check_output(self, response: httpx.Response, ref: OutputRef, max_bytes: int,
+                      expected_size: int | None) -> tuple[int, int | None]:
+        """What can be refused from the response head; returns the body's limit and length."""
+        if response.status_code != 200:
+            raise DownloadError(f"ComfyUI at {self.url} has no file {ref.filename!r} "
+                                f"(subfolder {ref.subfolder!r}, {ref.type}): "
+                                f"HTTP {response.status_code}")
+        announced = int(response.headers.get("content-length") or 0) or None
+        limit = min(max_bytes, expected_size or max_bytes)
+        if announced and announced > limit:
+            raise DownloadError(f"{ref.filename} is {announced} bytes, over the limit of {limit}")
+        if expected_size is not None and announced is not None and announced != expected_size:
+            raise DownloadError(f"{ref.filename}: the server sends {announced} bytes, "
+                                f"expected {expected_size}")
+        return (announced if announced is not None else limit), announced
 
 
 def _reason(exc: BaseException) -> str:

@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from automata_desktop.comfy import events as ev
-from automata_desktop.comfy.client import ComfyClient, DownloadedFile
+from automata_desktop.backends import Backend, Capabilities, Inputs, JobHandle, JobSpec, open_backend
+from automata_desktop.backends import messages as ev
 from automata_desktop.comfy.progress import ProgressTracker
-from automata_desktop.config import LOCAL_SERVER, is_loopback_url
+from automata_desktop.config import is_loopback_url
 from automata_desktop.core.generation import (
     Generation,
     GenerationStatus,
@@ -39,9 +39,10 @@ from automata_desktop.core.generation import (
 )
 from automata_desktop.core.maps import MapKind, infer_map_kind
 from automata_desktop.core.workflow_params import node_output_kind
-from automata_desktop.errors import AutomataError, ComfyError, DownloadError, WorkflowError
+from automata_desktop.errors import AutomataError, DownloadError, WorkflowError
 from automata_desktop.fanout import Fanout
 from automata_desktop.jobs.models import GenerationRequest, JobUpdate
+from automata_desktop.library.files import atomic_write_stream_async
 
 if TYPE_CHECKING:
     from automata_desktop.library.store import Library
@@ -52,6 +53,14 @@ log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT_S = 45 * 60
 FAST_POLL_S = 2.0
 _SEED_LIMIT = 2**48
+
+
+@dataclass(frozen=True, slots=True)
+class _Fetched:
+    """An output streamed into the generation's folder under a hidden name, not yet recorded."""
+
+    path: Path
+    sha256: str
 
 
 @dataclass(eq=False)
@@ -66,7 +75,9 @@ class _Job:
     #: outputs announced live by `executed`, by node (the history has the full set)
     outputs: dict[str, tuple[ev.OutputRef, ...]] = field(default_factory=dict)
     cached: set[str] = field(default_factory=set)
-    downloads: dict[tuple[str, str, str], asyncio.Future[DownloadedFile]] = field(default_factory=dict)
+    downloads: dict[tuple[str, str, str], asyncio.Future[_Fetched]] = field(default_factory=dict)
+    #: outputs a backend sent with their bytes (`OutputReady`), being stored in order
+    stores: list[asyncio.Task[OutputFile]] = field(default_factory=list)
     finishing: bool = False
     cancel_requested: bool = False
     current_node: str | None = None
@@ -101,9 +112,9 @@ class _EarlyMessages:
     MAX_EVENTS = 512  # per prompt: a long sampler's progress is not worth more
 
     def __init__(self) -> None:
-        self._by_prompt: OrderedDict[str, list[ev.ComfyEvent]] = OrderedDict()
+        self._by_prompt: OrderedDict[str, list[ev.BackendMessage]] = OrderedDict()
 
-    def add(self, prompt_id: str, event: ev.ComfyEvent) -> None:
+    def add(self, prompt_id: str, event: ev.BackendMessage) -> None:
         events = self._by_prompt.get(prompt_id)
         if events is None:
             if len(self._by_prompt) >= self.MAX_PROMPTS:
@@ -112,7 +123,7 @@ class _EarlyMessages:
         if len(events) < self.MAX_EVENTS:
             events.append(event)
 
-    def pop(self, prompt_id: str) -> list[ev.ComfyEvent]:
+    def pop(self, prompt_id: str) -> list[ev.BackendMessage]:
         return self._by_prompt.pop(prompt_id, [])
 
     def __len__(self) -> int:
@@ -120,22 +131,24 @@ class _EarlyMessages:
 
 
 class _ServerSession:
-    """One ComfyUI connection shared by every generation on that server."""
+    """One backend shared by every generation on that server, and the jobs it runs."""
 
-    def __init__(self, engine: JobEngine, url: str, client: ComfyClient) -> None:
+    def __init__(self, engine: JobEngine, url: str, backend: Backend) -> None:
         self.engine = engine
         self.url = url
-        self.client = client
+        self.backend = backend
+        self.capabilities = Capabilities()
         self.jobs: dict[str, _Job] = {}
         self.early = _EarlyMessages()
-        self.running_prompt: str | None = None
         self._pace_changed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
-        self._events = client.events()
+        self._messages = backend.messages()
 
     async def start(self) -> None:
-        await self.client.connect()
-        self._tasks = [asyncio.create_task(self._consume()), asyncio.create_task(self._poll())]
+        self.capabilities = await self.backend.connect()
+        self._tasks = [asyncio.create_task(self._consume())]
+        if self.capabilities.pollable:
+            self._tasks.append(asyncio.create_task(self._poll()))
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -143,46 +156,42 @@ class _ServerSession:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        await self.client.close()
+        with contextlib.suppress(Exception):
+            await self._messages.aclose()  # type: ignore[attr-defined]
+        await self.backend.close()
 
     def add(self, job: _Job) -> None:
         assert job.prompt_id
         self.jobs[job.prompt_id] = job
-        self.client.track(job.prompt_id)
-        for event in self.early.pop(job.prompt_id):  # arrived before POST /prompt answered
+        self.backend.follow(JobHandle(job.prompt_id))
+        for event in self.early.pop(job.prompt_id):  # arrived before the submit answered
             self.engine._dispatch(self, job, event)
 
     def remove(self, job: _Job) -> None:
         if job.prompt_id:
             self.jobs.pop(job.prompt_id, None)
             self.early.pop(job.prompt_id)
-            self.client.untrack(job.prompt_id)
+            self.backend.forget(JobHandle(job.prompt_id))
 
     def repace(self) -> None:
         """Polling should change pace now (the socket dropped, or a run awaits its history)."""
         self._pace_changed.set()
 
     async def _consume(self) -> None:
-        async for event in self._events:
+        async for event in self._messages:
             try:
                 self._route(event)
             except Exception:  # one bad message must not stop the stream
                 log.exception("while handling %r", event)
 
-    def _route(self, event: ev.ComfyEvent) -> None:
+    def _route(self, event: ev.BackendMessage) -> None:
         if isinstance(event, ev.Disconnected | ev.Connected):
             for job in list(self.jobs.values()):
                 self.engine._connection_changed(job, event)
             self.repace()
             return
-        if isinstance(event, ev.QueueStatus | ev.ProgressText):
-            return
         prompt_id = getattr(event, "prompt_id", None)
-        if isinstance(event, ev.Preview) and prompt_id is None:
-            prompt_id = self.running_prompt  # legacy previews carry no prompt id
-        if isinstance(event, ev.ExecutionStarted):
-            self.running_prompt = event.prompt_id
-        if prompt_id is None:
+        if prompt_id is None or isinstance(event, ev.QueueStatus | ev.ProgressText):
             return
         job = self.jobs.get(prompt_id)
         if job is None:
@@ -194,7 +203,7 @@ class _ServerSession:
         """`/history` polling: the only signal while the socket is down, a safety net otherwise,
         and fast while a run the websocket reported finished waits for its history entry."""
         while True:
-            fast = (not self.client.connected
+            fast = (not self.backend.connected
                     or any(j.succeeded and not j.finishing for j in self.jobs.values()))
             interval = self.engine.fast_poll_s if fast else self.engine.poll_interval_s
             self._pace_changed.clear()
@@ -214,22 +223,20 @@ class JobEngine:
     def __init__(self, library: Library, *, timeout_s: float = DEFAULT_TIMEOUT_S,
                  poll_interval_s: float = 30.0, fast_poll_s: float = FAST_POLL_S,
                  webhook_url: str | None = None,
-                 client_factory: Callable[[str], ComfyClient] = ComfyClient,
-                 local_runner: LocalRunner | None = None) -> None:
+                 backend_factory: Callable[[str], Backend] = open_backend) -> None:
         self.library = library
         self.timeout_s = timeout_s
         self.poll_interval_s = poll_interval_s
         self.fast_poll_s = fast_poll_s
         self.webhook_url = webhook_url
-        self._client_factory = client_factory
-        self._local_runner = local_runner
+        self._backend_factory = backend_factory
         self._sessions: dict[str, _ServerSession] = {}
         self._session_lock = asyncio.Lock()
         self._jobs: dict[str, _Job] = {}
         self._updates: Fanout[JobUpdate] = Fanout()
         self._done: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
         self._watchdog: asyncio.Task[None] | None = None
-        self._local_tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         #: called with each generation that reached a final state (e.g. to queue a sync push)
         self.on_finished: list[Callable[[Generation], None]] = []
         #: called with (generation id, file) as each result file lands, before the generation
@@ -254,7 +261,7 @@ class JobEngine:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watchdog
             self._watchdog = None
-        for task in list(self._local_tasks):
+        for task in list(self._tasks):
             task.cancel()
         for session in list(self._sessions.values()):
             await session.close()
@@ -281,11 +288,11 @@ class JobEngine:
         async with self._session_lock:
             session = self._sessions.get(url)
             if session is None:
-                session = _ServerSession(self, url, self._client_factory(url))
+                session = _ServerSession(self, url, self._backend_factory(url))
                 try:
                     await session.start()
                 except BaseException:
-                    await session.client.close()
+                    await session.close()
                     raise
                 self._sessions[url] = session
             return session
@@ -293,22 +300,17 @@ class JobEngine:
     async def submit(self, request: GenerationRequest) -> list[Generation]:
         """Queue `count` generations; each is in the library before anything is sent."""
         template = request.workflow
-        if request.server == LOCAL_SERVER:
-            if not template.local or self._local_runner is None:
-                raise WorkflowError(
-                    f"workflow {template.name!r} needs a ComfyUI server (it uses models); "
-                    "start ComfyUI and pass --server URL"
-                )
-            return [self._submit_local(request, i) for i in range(max(1, request.count))]
         session = await self.session(request.server)
-        await session.client.require_nodes(
+        if not session.capabilities.runs_models and not template.local:
+            raise WorkflowError(
+                f"workflow {template.name!r} needs a ComfyUI server (it uses models); "
+                "start ComfyUI and pass --server URL"
+            )
+        await session.backend.require(
             template.class_types, {c: template.pack_for(c) for c in template.class_types}
         )
-        params = dict(request.parameters)
-        if request.image is not None:
-            params["image"] = await session.client.upload_image(request.image)
-        if request.mesh is not None:
-            params["mesh"] = await self._place_mesh(session, request.mesh)
+        params = await session.backend.prepare(
+            Inputs(parameters=dict(request.parameters), image=request.image, mesh=request.mesh))
         generations = []
         base_seed = request.seed
         for index in range(max(1, request.count)):
@@ -324,31 +326,31 @@ class JobEngine:
         if job is None or job.finishing:
             return
         job.cancel_requested = True
-        if job.server == LOCAL_SERVER:
-            for task in self._local_tasks:
-                if task.get_name() == generation_id:
-                    task.cancel()
-            return
         session = self._sessions.get(job.server)
         outcome = "not_found"
         if session and job.prompt_id:
-            with contextlib.suppress(ComfyError):
-                outcome = await session.client.cancel(job.prompt_id)
+            with contextlib.suppress(AutomataError):
+                outcome = await session.backend.cancel(JobHandle(job.prompt_id))
         if outcome != "interrupted":  # removed from the queue, or never there: done now
             self._finish(job, GenerationStatus.CANCELLED, "cancelled")
-        # an interrupted prompt ends with execution_interrupted, which finishes the job
+        # an interrupted job ends with ExecutionInterrupted, which finishes it as cancelled
 
     async def check_now(self, generation_id: str) -> Generation | None:
         """Ask the server where a generation stands, now (a failed one can still recover)."""
         job = self._jobs.get(generation_id)
         if job is None:
             gen = self.library.get(generation_id)
-            if gen is None or not gen.prompt_id or gen.server == LOCAL_SERVER:
+            if gen is None or not gen.prompt_id:
                 return gen
             if gen.status in (GenerationStatus.COMPLETED, GenerationStatus.CANCELLED):
                 return gen  # settled: nothing on the server can change it
+            session = await self.session(gen.server)
+            if not session.capabilities.outlives_app:
+                return gen  # its job died with the app that ran it: nobody to ask
             job = self._track(gen, gen.server)
         session = await self.session(job.server)
+        if not session.capabilities.pollable:
+            return self.library.get(generation_id)  # it reports by itself; nothing to ask
         session.add(job)
         await self._check(session, job, completed_by="check")
         if job.finishing:  # the answer is in: return once its files are stored, not before
@@ -370,25 +372,20 @@ class JobEngine:
             self._finish(job, GenerationStatus.FAILED, data.error or "the workflow failed")
             return
         task = asyncio.create_task(self._complete_from_webhook(job, event))
-        self._local_tasks.add(task)
-        task.add_done_callback(self._local_tasks.discard)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     # -- internals: queueing -----------------------------------------------------------------
 
-    async def _place_mesh(self, session: _ServerSession, mesh: Path) -> str:
-        if is_loopback_url(session.url):
-            return str(mesh.resolve())  # same machine: 3D loader nodes read the path directly
-        # The upload endpoint stores any bytes; mesh loaders take paths relative to input/.
-        return await session.client.upload_image(mesh, subfolder="automata")
-
     def _bind(self, request: GenerationRequest, gen: Generation, params: dict[str, Any],
-              server: str) -> dict[str, Any]:
+              session: _ServerSession) -> dict[str, Any]:
         template = request.workflow
         params = dict(params)
         if "generation_id" in template.parameters:
             params["generation_id"] = gen.id
         # A loopback listener is only reachable from a ComfyUI on this machine.
-        reachable = is_loopback_url(server) or not is_loopback_url(self.webhook_url or "")
+        reachable = (session.capabilities.same_machine
+                     or not is_loopback_url(self.webhook_url or ""))
         if "webhook_url" in template.parameters and self.webhook_url and reachable:
             params.setdefault("webhook_url", self.webhook_url)
         # No signing secret goes into the graph, not even for a ComfyUI on this machine: /history
@@ -399,24 +396,27 @@ class JobEngine:
     async def _queue_one(self, session: _ServerSession, request: GenerationRequest,
                          params: dict[str, Any]) -> Generation:
         gen = Generation(id=new_generation_id(), workflow=request.workflow.name, server=session.url,
-                         prompt=str(params.get("prompt", "")), parameters=_jsonable(params))
+                         prompt=str(params.get("prompt", "")), parameters=_jsonable(params),
+                         prompt_id=str(uuid.uuid4()))
+        # Bound before the row exists: a refused parameter leaves no generation stuck "queued".
+        graph = self._bind(request, gen, params, session)
         self.library.add(gen)
-        graph = self._bind(request, gen, params, session.url)
         job = self._new_job(gen, session.url, graph, request.timeout_s)
-        job.prompt_id = str(uuid.uuid4())
-        session.add(job)  # before POST: messages may arrive before its reply
+        job.prompt_id = gen.prompt_id
+        session.add(job)  # before submitting: messages may arrive before its reply
+        spec = JobSpec(prompt_id=gen.prompt_id, generation_id=gen.id, workflow=gen.workflow,
+                       graph=graph, parameters=params, image=request.image)
         try:
-            queued = await session.client.queue_prompt(graph, prompt_id=job.prompt_id)
+            handle = await session.backend.submit(spec)
         except AutomataError as exc:
             session.remove(job)
             self._finish(job, GenerationStatus.FAILED, str(exc))
             raise
-        if queued.prompt_id != job.prompt_id:
+        if handle.prompt_id != job.prompt_id:  # a server that ignores the id we chose
             session.remove(job)
-            job.prompt_id = queued.prompt_id
+            job.prompt_id = gen.prompt_id = handle.prompt_id
+            self.library.update(gen.id, prompt_id=handle.prompt_id)
             session.add(job)
-        self.library.update(gen.id, prompt_id=job.prompt_id)
-        gen.prompt_id = job.prompt_id
         self._emit(job, message="queued")
         return gen
 
@@ -436,10 +436,6 @@ class JobEngine:
         return job
 
     async def _resume(self, gen: Generation) -> None:
-        if gen.server == LOCAL_SERVER:
-            self._finish(self._track(gen, gen.server), GenerationStatus.FAILED,
-                         "the app closed while this local generation ran; retry it")
-            return
         if not gen.prompt_id:
             self._finish(self._track(gen, gen.server), GenerationStatus.FAILED,
                          "the app closed before the workflow reached ComfyUI; retry it")
@@ -447,11 +443,13 @@ class JobEngine:
         job = self._track(gen, gen.server)
         try:
             session = await self.session(gen.server)
-        except ComfyError as exc:
+        except AutomataError as exc:
             self._emit(job, message=f"waiting for {gen.server}: {exc}")
-            task = asyncio.create_task(self._retry_resume(job))
-            self._local_tasks.add(task)
-            task.add_done_callback(self._local_tasks.discard)
+            self._spawn(self._retry_resume(job))
+            return
+        if not session.capabilities.outlives_app:
+            self._finish(job, GenerationStatus.FAILED,
+                         "the app closed while this generation ran in-process; retry it")
             return
         session.add(job)
         await self._check(session, job, completed_by="history")
@@ -463,7 +461,7 @@ class JobEngine:
             delay = min(60.0, delay * 2)
             try:
                 session = await self.session(job.server)
-            except ComfyError:
+            except AutomataError:
                 continue
             session.add(job)
             await self._check(session, job, completed_by="history")
@@ -471,7 +469,7 @@ class JobEngine:
 
     # -- internals: following ----------------------------------------------------------------
 
-    def _dispatch(self, session: _ServerSession, job: _Job, event: ev.ComfyEvent) -> None:
+    def _dispatch(self, session: _ServerSession, job: _Job, event: ev.BackendMessage) -> None:
         if job.finishing:
             return
         tracker = job.tracker
@@ -496,6 +494,15 @@ class JobEngine:
                 for n in nodes:
                     if n.state == "finished":
                         tracker.node_finished(n.node)
+            case ev.StepProgress(fraction=fraction, label=label):
+                job.current_node = label
+                self._emit(job, fraction=fraction)
+            case ev.OutputReady():
+                earlier = tuple(job.stores)
+                job.stores.append(asyncio.ensure_future(self._store_ready(job, event, earlier)))
+            case ev.JobCompleted(completed_by=by):
+                job.finishing = True
+                self._spawn(self._finish_stored(job, by))
             case ev.Preview(image=image, mime=mime):
                 self._emit(job, preview=image, preview_mime=mime)
             case ev.NodeOutput(node=node, files=files):
@@ -509,8 +516,6 @@ class JobEngine:
                 self._emit(job, message="finished on ComfyUI; collecting the results")
                 session.repace()
             case ev.PromptFinished():
-                if session.running_prompt == job.prompt_id:
-                    session.running_prompt = None
                 if not job.finishing:  # the history is written now: read the verdict and outputs
                     by = "websocket" if job.succeeded else "history"
                     self._spawn(self._check(session, job, completed_by=by))
@@ -534,8 +539,8 @@ class JobEngine:
         if job.finishing or not job.prompt_id:
             return
         try:
-            result = await session.client.check(job.prompt_id)
-        except ComfyError as exc:
+            result = await session.backend.check(JobHandle(job.prompt_id))
+        except AutomataError as exc:
             log.debug("check of %s failed: %s", job.prompt_id, exc)
             return
         if result is not None:
@@ -609,13 +614,57 @@ class JobEngine:
             if key not in job.downloads:
                 job.downloads[key] = asyncio.ensure_future(self._fetch(session, job, ref))
 
-    async def _fetch(self, session: _ServerSession, job: _Job, ref: ev.OutputRef) -> DownloadedFile:
+    async def _fetch(self, session: _ServerSession, job: _Job, ref: ev.OutputRef) -> _Fetched:
         # Streamed straight into the library folder under a hidden `.part` name (which the
         # library sweeps if a crash leaves it); adopting it renames it to a free visible name and
         # writes its row in one locked step.
         name = Path(ref.filename).name
-        folder = self.library.files_dir(job.id)
-        return await session.client.download(ref, folder / f".dl-{uuid.uuid4().hex[:8]}-{name}.part")
+        dest = self.library.files_dir(job.id) / f".dl-{uuid.uuid4().hex[:8]}-{name}.part"
+        stream = session.backend.open_output(ref)
+
+        async def chunks() -> AsyncIterator[bytes]:
+            yield first
+            async for chunk in stream:
+                yield chunk
+
+        try:
+            # The first chunk before any file: an output the server refuses leaves nothing behind.
+            first = await anext(stream, b"")
+            written = await atomic_write_stream_async(dest, chunks())
+        except DownloadError:
+            raise
+        except AutomataError as exc:  # a cut connection, a checksum mismatch, a full disk
+            raise DownloadError(f"download of {ref.filename} failed: {exc}") from exc
+        finally:
+            with contextlib.suppress(Exception):
+                await stream.aclose()  # type: ignore[attr-defined]
+        return _Fetched(dest, written.sha256)
+
+    async def _store_ready(self, job: _Job, ready: ev.OutputReady,
+                           earlier: tuple[asyncio.Task[OutputFile], ...]) -> OutputFile:
+        """An output that came with its bytes: stored in order, its kind as the backend said."""
+        for task in earlier:  # keep the backend's order: the first map is shown first
+            with contextlib.suppress(Exception):
+                await task
+        stored = await asyncio.to_thread(self.library.store_file, job.id, ready.kind, ready.data,
+                                         ready.filename)
+        for callback in self.on_file_stored:
+            callback(job.id, stored)
+        return stored
+
+    async def _finish_stored(self, job: _Job, completed_by: str) -> None:
+        try:
+            for task in list(job.stores):
+                await task
+        except AutomataError as exc:
+            self._finish(job, GenerationStatus.FAILED, f"results could not be saved: {exc}")
+            return
+        except Exception as exc:  # a bug must fail the job, not leave it waiting for ever
+            log.exception("storing the results of %s failed", job.id)
+            self._finish(job, GenerationStatus.FAILED, f"results could not be saved: {exc!r}")
+            return
+        self._finish(job, GenerationStatus.COMPLETED, None, completed_by=completed_by,
+                     message="completed")
 
     async def _download_and_finish(self, session: _ServerSession, job: _Job,
                                    files: list[ev.OutputRef], completed_by: str,
@@ -623,7 +672,7 @@ class JobEngine:
         refs = _unique(files)
         self._prefetch(session, job, refs)
 
-        async def landed(ref: ev.OutputRef) -> tuple[ev.OutputRef, DownloadedFile]:
+        async def landed(ref: ev.OutputRef) -> tuple[ev.OutputRef, _Fetched]:
             key = (ref.filename, ref.subfolder, ref.type)
             try:
                 return ref, await job.downloads[key]
@@ -648,7 +697,7 @@ class JobEngine:
         self._finish(job, GenerationStatus.COMPLETED, None, completed_by=completed_by,
                      message=note)
 
-    def _adopt(self, job: _Job, ref: ev.OutputRef, download: DownloadedFile) -> OutputFile:
+    def _adopt(self, job: _Job, ref: ev.OutputRef, download: _Fetched) -> OutputFile:
         kind = infer_map_kind(ref.filename, hint=ref.kind)
         if kind is MapKind.OTHER and isinstance(job.graph.get(ref.node or ""), dict):
             kind = node_output_kind(job.graph[ref.node or ""])
@@ -692,48 +741,11 @@ class JobEngine:
             return
         try:
             session = await self.session(job.server)
-        except ComfyError as exc:
+        except AutomataError as exc:
             self._emit(job, message=f"webhook arrived but {job.server} is unreachable: {exc}")
             return
         refs = [ev.OutputRef(f.filename, f.subfolder, f.type, kind=f.kind.value) for f in data.files]
         self._start_completion(session, job, refs, "webhook", all_cached=False)
-
-    def _submit_local(self, request: GenerationRequest, index: int) -> Generation:
-        assert self._local_runner is not None
-        params = dict(request.parameters)
-        if request.image is not None:
-            params["image"] = str(request.image)
-        gen = Generation(id=new_generation_id(), workflow=request.workflow.name, server=LOCAL_SERVER,
-                         prompt=str(params.get("prompt", "")), parameters=_jsonable(params))
-        self.library.add(gen)
-        job = self._new_job(gen, LOCAL_SERVER, {}, request.timeout_s)
-        runner = self._local_runner
-
-        async def run() -> None:
-            gen_row = self.library.update(gen.id, status=GenerationStatus.RUNNING, started_at=utcnow())
-            job.generation.status = gen_row.status
-            self._emit(job, message="running in-process")
-
-            def report(fraction: float, label: str) -> None:
-                job.current_node = label
-                self._emit(job, fraction=fraction)
-
-            try:
-                await runner(self.library, gen, request, report)
-            except asyncio.CancelledError:
-                self._finish(job, GenerationStatus.CANCELLED, "cancelled")
-                raise
-            except AutomataError as exc:
-                self._finish(job, GenerationStatus.FAILED, str(exc))
-                return
-            self._finish(job, GenerationStatus.COMPLETED, None, completed_by="local",
-                         message="completed")
-
-        task = asyncio.create_task(run(), name=gen.id)
-        self._local_tasks.add(task)
-        task.add_done_callback(self._local_tasks.discard)
-        self._emit(job, message="queued")
-        return gen
 
     def _finish(self, job: _Job, status: GenerationStatus, error: str | None, *,
                 completed_by: str | None = None, message: str = "") -> None:
@@ -773,8 +785,8 @@ class JobEngine:
         session = self._sessions.get(job.server)
         if session and job.prompt_id:
             try:
-                await session.client.cancel(job.prompt_id)
-            except ComfyError as exc:
+                await session.backend.cancel(JobHandle(job.prompt_id))
+            except AutomataError as exc:
                 log.info("could not cancel timed-out prompt %s: %s", job.prompt_id, exc)
         self._finish(job, GenerationStatus.TIMED_OUT,
                      f"no result after {_duration(job.timeout_s)}; check ComfyUI, then retry or "
@@ -782,8 +794,8 @@ class JobEngine:
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)
-        self._local_tasks.add(task)
-        task.add_done_callback(self._local_tasks.discard)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _emit(self, job: _Job, *, message: str = "", fraction: float | None = None,
               preview: bytes | None = None, preview_mime: str | None = None,
@@ -796,10 +808,6 @@ class JobEngine:
             workflow=job.generation.workflow, server=job.server,
         )
         self._updates.publish(update)
-
-
-LocalRunner = Callable[[Any, Generation, GenerationRequest, Callable[[float, str], None]],
-                       Awaitable[None]]
 
 
 def _node_label(job: _Job) -> str | None:

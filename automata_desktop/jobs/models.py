@@ -13,7 +13,7 @@ from automata_desktop.core.workflow import WorkflowTemplate
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GenerationRequest:
     workflow: WorkflowTemplate
-    server: str  # a ComfyUI base URL, or "local"
+    server: str  # a ComfyUI base URL, or config.LOCAL_SERVER (the in-process backend)
     parameters: dict[str, Any] = field(default_factory=dict)
     image: Path | None = None  # uploaded to ComfyUI and bound to the workflow's `image` parameter
     mesh: Path | None = None
