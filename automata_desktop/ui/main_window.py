@@ -196,12 +196,13 @@ class MainWindow(QMainWindow):
             self.lighting_view = LightingView(self.viewport.renderer)
             prefs = self.prefs
             chosen = prefs.hdri if environment is Environment.STUDIO else environment.value
-            try:
-                self.lighting_view.apply(Lighting(chosen, prefs.hdri_rotation, prefs.exposure,
-                                                  prefs.show_background))
-            except LightingError as exc:  # the user's HDRI moved away: the bundled one lights
-                log.warning("%s", exc)
-                self.lighting_view.apply(Lighting())
+            # Convolving the HDRI costs most of a second under llvmpipe, on the first render
+            # after it is set: it is set once the (empty) window has drawn its first frame, so
+            # the window shows that much sooner. Nothing PBR is on screen before then.
+            self.lighting_view.lighting = Lighting(chosen, prefs.hdri_rotation, prefs.exposure,
+                                                   prefs.show_background)
+            self._first_frame = self.viewport.ren_win.AddObserver("EndEvent",
+                                                                  self._after_first_frame)
             # The HDRI is the light; pyvista's light kit on top of it blows out metals.
             self.viewport.remove_all_lights()
         self._tiling = (1.0, 1.0)
@@ -447,6 +448,20 @@ class MainWindow(QMainWindow):
         self.display_panel.set_hdri(lighting.hdri)
         self.viewport.render()
 
+    def _after_first_frame(self, *_: object) -> None:
+        self.viewport.ren_win.RemoveObserver(self._first_frame)
+        QTimer.singleShot(0, self._light_up)
+
+    def _light_up(self) -> None:
+        if self.lighting_view is None or self.lighting_view.applied:
+            return
+        try:
+            self._apply_lighting(self.lighting_view.lighting)
+        except LightingError as exc:  # the user's HDRI moved away: the bundled one lights
+            log.warning("%s", exc)
+            self._apply_lighting(Lighting())
+        self.viewport.render()
+
     def _apply_lighting(self, lighting: Lighting) -> None:
         if self.lighting_view is None:
             return
@@ -577,7 +592,8 @@ class MainWindow(QMainWindow):
         if derive_missing:
             loaded = loaded.with_derived_maps(settings)
         opaque = look is None or look.alpha_mode == "OPAQUE"
-        prepared = prepare_textures(loaded, opaque=opaque)
+        cutoff = look.alpha_cutoff if look is not None and look.alpha_mode == "MASK" else None
+        prepared = prepare_textures(loaded, opaque=opaque, alpha_cutoff=cutoff)
         # VTK holds its own (flipped) copy now: keep thumbnails, re-read files when needed.
         return loaded.released(), prepared
 

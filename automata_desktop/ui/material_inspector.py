@@ -100,6 +100,9 @@ class MapCard(QFrame):
 
     def show_map(self, size: tuple[int, int] | None, source: str) -> None:
         self.source = source
+        # Until its own thumbnail arrives from the thread pool, never the previous map's.
+        self.thumb.setPixmap(QPixmap())
+        self.thumb.setText("…")
         dims = f"{size[0]}×{size[1]} · " if size else ""
         self.detail.setText(dims + source)
         self.detail.setStyleSheet(f"color: {SOURCE_COLORS.get(source, '#a9aebb')}; font-size: 11px;")
@@ -188,9 +191,10 @@ class MaterialInspector(QWidget):
         self.materials.setMaximumHeight(120)
         self.materials.setToolTip("The scene's materials; click one here or in the viewport")
         self.materials.currentItemChanged.connect(self._row_chosen)
-        self.share_uv_set = QCheckBox("Apply maps to every material on the same UV set")
-        self.share_uv_set.setToolTip("Off: generated or imported maps go onto the selected "
-                                     "material only; the others keep their own")
+        self.share_uv_set = QCheckBox("Same maps on its UV set")
+        self.share_uv_set.setToolTip("On: new maps go onto every material that reads the same UV "
+                                     "set as the selected one. Off: onto the selected material "
+                                     "only; the others keep their own")
         self.share_uv_set.toggled.connect(self.share_uv_set_changed)
         materials_layout.addWidget(self.materials)
         materials_layout.addWidget(self.share_uv_set)
@@ -290,6 +294,11 @@ class MaterialInspector(QWidget):
             if self.materials.item(row).data(Qt.ItemDataRole.UserRole) == key:
                 self.materials.setCurrentRow(row)
         self.materials.blockSignals(False)
+
+    @property
+    def busy(self) -> bool:
+        """Thumbnails are still being made."""
+        return self._runner.busy
 
     def material_names(self) -> list[str]:
         return [self.materials.item(i).text() for i in range(self.materials.count())]

@@ -173,6 +173,11 @@ class LightingView:
             self._skybox.SetFloorRight(*right)
 
     @property
+    def applied(self) -> bool:
+        """Whether an HDRI lights the renderer yet (`lighting` may be pending before that)."""
+        return self._loaded is not None
+
+    @property
     def skybox(self) -> vtkSkybox | None:
         return self._skybox
 

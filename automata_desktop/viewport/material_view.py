@@ -21,7 +21,7 @@ from vtkmodules.vtkRenderingCore import vtkProperty, vtkTexture
 
 from automata_desktop.core.maps import MapKind
 from automata_desktop.core.mesh import MeshData
-from automata_desktop.core.texture_set import TextureMap, TextureSet
+from automata_desktop.core.texture_set import TextureMap, TextureSet, to_uint8
 from automata_desktop.viewport.tangents import vertex_tangents
 from automata_desktop.viewport.textures import (
     make_texture,
@@ -109,17 +109,24 @@ def _channel(image: vtkImageData, index: int) -> vtkImageData:
 
 def prepare_textures(
     textures: TextureSet, embedded_base_color: np.ndarray | None = None, *, opaque: bool = True,
+    alpha_cutoff: float | None = None,
 ) -> PreparedTextures:
     """Build VTK textures from a decoded set (blocking: a worker thread is the place for it).
 
     `opaque` drops a base colour's alpha: VTK sorts an actor with an RGBA texture as translucent,
-    and an opaque glTF material must ignore alpha anyway (glTF 2.0 §3.9.4).
+    and an opaque glTF material must ignore alpha anyway (glTF 2.0 §3.9.4). `alpha_cutoff`
+    (glTF's MASK) makes alpha all or nothing: VTK has no alpha test, so a mask is drawn as a
+    blend whose alpha is only 0 or 1, which looks the same and sorts without artefacts.
     """
     base = textures.pixels(MapKind.BASE_COLOR)
     if base is None:
         base = embedded_base_color
-    if base is not None and opaque and base.ndim == 3 and base.shape[2] == 4:
+    has_alpha = base is not None and base.ndim == 3 and base.shape[2] == 4
+    if has_alpha and opaque:
         base = base[..., :3]
+    elif has_alpha and alpha_cutoff is not None:
+        base = to_uint8(base).copy()
+        base[..., 3] = np.where(base[..., 3] >= round(alpha_cutoff * 255), 255, 0)
     normal = textures.pixels(MapKind.NORMAL)
     emissive = textures.pixels(MapKind.EMISSIVE)
     orm = textures.orm()
@@ -266,7 +273,11 @@ class MaterialView:
             # glTF: single-sided faces are culled from behind; BLEND draws see-through.
             prop.SetBackfaceCulling(not look.double_sided)
         prop.SetColor(*color)
+        see_through = look is not None and look.alpha_mode in ("MASK", "BLEND")
         prop.SetOpacity(alpha if look is not None and look.alpha_mode == "BLEND" else 1.0)
+        # VTK takes an RGBA base colour texture's alpha as opacity, but only sorts the actor into
+        # the translucent pass for the property's opacity or the legacy texture: ask for it.
+        self._actor.SetForceTranslucent(see_through)
         if tex.base_color is not None:
             prop.SetBaseColorTexture(tex.base_color)
         if tex.normal is not None:
@@ -297,6 +308,8 @@ class MaterialView:
         # the texture); a missing map shows as flat mid grey.
         prop.SetInterpolationToGouraud()
         prop.LightingOff()
+        prop.SetOpacity(1.0)
+        self._actor.SetForceTranslucent(False)
         if texture is None:
             prop.SetColor(0.5, 0.5, 0.5)
             return

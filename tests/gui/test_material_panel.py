@@ -21,6 +21,7 @@ from tests.gui.test_workflow_import_gui import drop
 from tests.gui.workbench_helpers import open_workbench, wait_for
 
 pytestmark = pytest.mark.gui
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 @pytest.fixture
@@ -59,6 +60,11 @@ def test_the_material_panel_lists_the_files_materials_and_shows_each_ones_maps(q
     assert inspector.material_names() == ["truck", "glass", "window_trim", "wheels"]
     assert inspector.cards[MapKind.BASE_COLOR].source == "embedded"
     assert inspector.cards[MapKind.NORMAL].source is None  # the sample's normal map is gone
+    inspector.materials.setCurrentRow(3)  # the wheels: the same texture, their own material
+    assert window.selected_material == 3
+    assert inspector.cards[MapKind.BASE_COLOR].source == "embedded"
+    wait_for(qapp, lambda: not inspector.busy, 30, "the thumbnails")
+    window.save_screenshot(SCREENSHOTS / "scene-materials.png")
     inspector.materials.setCurrentRow(1)  # the user picks "glass"
     assert window.selected_material == 1
     assert inspector.cards[MapKind.BASE_COLOR].source is None  # glass has a colour, no texture

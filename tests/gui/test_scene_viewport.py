@@ -21,7 +21,6 @@ from tests.fixtures.assets import damaged_helmet, draco_box, milk_truck, tall_st
 from tests.gui.workbench_helpers import wait_for
 
 pytestmark = pytest.mark.gui
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 def texture_rows(texture) -> np.ndarray:
@@ -203,7 +202,6 @@ def test_opening_a_second_file_clears_the_first_files_maps(qapp, window, tmp_pat
     assert prop.GetTexture("normalTex") is None and prop.GetTexture("materialTex") is None
     assert np.array_equal(texture_rows(prop.GetTexture("albedoTex")),
                           load_image(tmp_path / "Cesium Milk Truck.png"))
-    window.save_screenshot(SCREENSHOTS / "scene-materials.png")
 
 
 def test_maps_go_onto_the_selected_material_only(qapp, window, tmp_path):
@@ -236,3 +234,59 @@ def test_clicking_a_part_in_the_viewport_selects_its_material(qapp, window, tmp_
     window.pick_material(width // 2, height // 2)
     assert window.selected_material == 0
     assert window.materials_list.currentItem().text() == "truck"
+
+
+def alpha_glb(folder: Path) -> Path:
+    """Three boxes: an alpha-MASK leaf texture, a BLEND glass, an OPAQUE one whose image has alpha."""
+    from tests.fixtures.assets import ELEMENT_ARRAY_BUFFER, GltfWriter, box, image_bytes
+
+    w = GltfWriter("Khronos glTF Blender I/O v4.1.63")
+    rgba = np.zeros((16, 32, 4), np.uint8)
+    rgba[..., :3] = (40, 160, 60)
+    rgba[:, :16, 3], rgba[:, 16:, 3] = 40, 220  # half below, half above the 0.5 cutoff
+    import io
+
+    from PIL import Image
+    out = io.BytesIO()
+    Image.fromarray(rgba).save(out, "PNG")
+    leaf = w.embedded_image(out.getvalue(), "image/png", "leaf")
+    w.add("textures", {"source": leaf})
+    plain = w.embedded_image(image_bytes((8, 8), (90, 90, 90, 10)), "image/png", "plain")
+    w.add("textures", {"source": plain})
+    w.doc["materials"] = [
+        {"name": "leaves", "alphaMode": "MASK", "alphaCutoff": 0.5, "doubleSided": True,
+         "pbrMetallicRoughness": {"baseColorTexture": {"index": 0}}},
+        {"name": "glass", "alphaMode": "BLEND",
+         "pbrMetallicRoughness": {"baseColorFactor": [0.8, 0.9, 1.0, 0.3]}},
+        {"name": "painted", "pbrMetallicRoughness": {"baseColorTexture": {"index": 1}}},
+    ]
+    primitives = []
+    for index in range(3):
+        part = box((1.0, 1.0, 1.0), (index * 1.5, 0.0, 0.0))
+        primitives.append({"attributes": {
+            "POSITION": w.accessor(part["positions"], bounds=True),
+            "NORMAL": w.accessor(part["normals"]), "TEXCOORD_0": w.accessor(part["uvs"])},
+            "indices": w.accessor(part["faces"].ravel(), target=ELEMENT_ARRAY_BUFFER),
+            "material": index})
+    w.doc["meshes"] = [{"name": "boxes", "primitives": primitives}]
+    w.doc["nodes"] = [{"mesh": 0}]
+    w.doc["scenes"] = [{"nodes": [0]}]
+    w.doc["scene"] = 0
+    return w.glb(folder / "alpha.glb")
+
+
+def test_alpha_mask_blend_and_opaque_are_drawn_as_gltf_says(qapp, window, tmp_path):
+    open_and_wait(qapp, window, alpha_glb(tmp_path))
+    views = {window.parts[key].name: view for key, view in window.scene_view.views.items()}
+
+    leaves = views["leaves"]
+    alpha = texture_rows(leaves.vtk_property.GetTexture("albedoTex"))[..., 3]
+    assert set(np.unique(alpha)) == {0, 255}  # cut at 0.5, nothing half-transparent
+    assert leaves.actor.HasTranslucentPolygonalGeometry()
+    assert not leaves.vtk_property.GetBackfaceCulling()  # double-sided
+    glass = views["glass"]
+    assert glass.vtk_property.GetOpacity() == pytest.approx(0.3)
+    painted = views["painted"]
+    assert texture_rows(painted.vtk_property.GetTexture("albedoTex")).shape[2] == 3  # alpha ignored
+    assert not painted.actor.HasTranslucentPolygonalGeometry()
+    assert painted.vtk_property.GetBackfaceCulling()  # single-sided glTF faces are culled
