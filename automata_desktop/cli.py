@@ -604,12 +604,12 @@ async def _serve(settings: Settings) -> int:
 
     async def record(event: Any) -> None:
         data = event.payload.data
-        library.record_webhook_event(event.webhook_id, data.generation_id, event.raw_body)
         print(f"{event.received_at.isoformat()}  {event.payload.type}  {data.generation_id}  "
               f"{len(data.files)} files", flush=True)
 
     listener = WebhookListener(secret=settings.webhook_secret, on_event=record,
-                               host=settings.webhook_host, port=settings.webhook_port)
+                               host=settings.webhook_host, port=settings.webhook_port,
+                               seen_ids=library.seen_webhook_ids())
     await listener.start()
     print(f"listening on {listener.url} (Ctrl-C stops)", flush=True)
     if settings.webhook_host not in ("127.0.0.1", "localhost", "::1"):

@@ -152,7 +152,8 @@ class Runtime:
         for port in (s.webhook_port, 0):
             try:
                 listener = WebhookListener(secret=s.webhook_secret, on_event=self.engine.handle_webhook,
-                                           host=s.webhook_host, port=port)
+                                           host=s.webhook_host, port=port,
+                                           seen_ids=self.library.seen_webhook_ids())
                 await listener.start()
             except WebhookError as exc:
                 if port == 0:

@@ -6,13 +6,13 @@ from pathlib import Path
 import pytest
 
 from automata_desktop.comfy import events as ev
-from automata_desktop.comfy.progress import ProgressTracker
 from automata_desktop.comfy.protocol import (
     describe_prompt_errors,
     parse_binary,
     parse_history_entry,
     parse_text,
 )
+from automata_desktop.jobs.progress import ProgressTracker
 
 FIXTURES = Path(__file__).parent / "fixtures" / "comfy"
 

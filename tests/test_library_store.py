@@ -247,24 +247,33 @@ def test_four_threads_writing_at_once_lose_nothing(lib: Library) -> None:
     assert [p.name for p in shared.files[0].path.parent.iterdir()] == [shared.files[0].path.name]
 
 
-def test_webhook_deliveries_are_recorded_once_even_across_restarts(tmp_path: Path) -> None:
+def test_webhook_ids_are_taken_once_even_across_restarts_and_no_body_is_kept(tmp_path: Path) -> None:
     with Library(tmp_path) as lib:
-        assert lib.record_webhook_event("msg_1", "g1", b'{"type": "generation.completed"}')
-        assert not lib.record_webhook_event("msg_1", "g1", b'{"type": "generation.completed"}')
-        assert lib.record_webhook_event("msg_2", "g1", b"{}")
+        assert lib.remember_webhook_id("msg_1")
+        assert not lib.remember_webhook_id("msg_1")
+        assert lib.remember_webhook_id("msg_2")
     with Library(tmp_path) as lib:
-        assert not lib.record_webhook_event("msg_2", "g1", b"{}")
+        assert not lib.remember_webhook_id("msg_2")
         conn = sqlite3.connect(tmp_path / "library.sqlite3")
-        body = conn.execute("SELECT body FROM webhook_events WHERE webhook_id='msg_1'").fetchone()
+        columns = [row[1] for row in conn.execute("PRAGMA table_info(webhook_ids)")]
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
         conn.close()
-        assert body == ('{"type": "generation.completed"}',)
+        assert columns == ["webhook_id", "received_at"] and "webhook_events" not in tables
 
 
 def test_old_webhook_ids_can_be_pruned(lib: Library) -> None:
-    lib.record_webhook_event("msg_old", "g1", b"{}")
-    assert lib.prune_webhook_events(datetime.now(UTC) - timedelta(hours=1)) == 0
-    assert lib.prune_webhook_events(datetime.now(UTC) + timedelta(seconds=1)) == 1
-    assert lib.record_webhook_event("msg_old", "g1", b"{}")
+    lib.remember_webhook_id("msg_old")
+    assert lib.prune_webhook_ids(datetime.now(UTC) - timedelta(hours=1)) == 0
+    assert lib.prune_webhook_ids(datetime.now(UTC) + timedelta(seconds=1)) == 1
+    assert lib.remember_webhook_id("msg_old")
+
+
+def test_taking_a_webhook_id_prunes_those_older_than_the_window(lib: Library) -> None:
+    assert lib.remember_webhook_id("msg_old")
+    # A window that ended a second from now covers nothing taken so far: the old id goes.
+    assert lib.remember_webhook_id("msg_new", window_s=-1)
+    assert lib.remember_webhook_id("msg_old")  # taken again: it had been pruned
+    assert not lib.remember_webhook_id("msg_new")  # within the default window
 
 
 def test_updating_parameters_with_something_unstorable_is_refused(lib: Library) -> None:
@@ -275,6 +284,6 @@ def test_updating_parameters_with_something_unstorable_is_refused(lib: Library) 
 
 
 def test_a_forgotten_webhook_id_is_accepted_again(lib: Library) -> None:
-    assert lib.record_webhook_event("msg_1", "g1", b"{}")
-    lib.forget_webhook_event("msg_1")
-    assert lib.record_webhook_event("msg_1", "g1", b"{}")
+    assert lib.remember_webhook_id("msg_1")
+    lib.forget_webhook_id("msg_1")
+    assert lib.remember_webhook_id("msg_1")

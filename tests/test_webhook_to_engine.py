@@ -12,6 +12,7 @@ import base64
 import hashlib
 import io
 import json
+import sqlite3
 from collections.abc import AsyncIterator
 
 import httpx
@@ -19,7 +20,8 @@ import pytest
 from PIL import Image
 
 from automata_desktop.core.generation import GenerationStatus
-from automata_desktop.errors import PromptRejected
+from automata_desktop.core.maps import MapKind
+from automata_desktop.errors import LibraryError, PromptRejected
 from automata_desktop.jobs.engine import JobEngine
 from automata_desktop.webhook import WebhookListener, generate_secret, sign_headers
 from tests.engine_helpers import UpdateLog, request, running_engine, save_graph, slow_graph, template
@@ -151,3 +153,64 @@ async def test_a_webhook_for_a_failed_generation_does_not_bring_it_back(app, fak
     after = app.engine.library.get(failed.id)
     assert after.status is GenerationStatus.FAILED and after.error == failed.error
     assert after.files == [] and app.files_on_disk() == before
+
+
+async def test_a_resend_after_a_failed_store_is_taken_and_completes_the_generation(
+    app, fake_comfy, monkeypatch
+):
+    """The listener answers 2xx only once the files are stored. A store that fails (here the disk
+    is full once) is answered 503, the generation stays open, and the node's resend of the same
+    delivery is taken and stored, not refused as a replay."""
+    log = UpdateLog(app.engine)
+    [gen] = await app.engine.submit(request(template(slow_graph(steps=400, delay_s=0.05)),
+                                            fake_comfy.url))
+    await log.wait_for(lambda u: u.generation_id == gen.id and u.status is GenerationStatus.RUNNING)
+    log.close()
+    library = app.engine.library
+    real_store = library.store_file
+    failed: list[str] = []
+
+    def full_disk_once(*args: object, **kwargs: object) -> object:
+        if not failed:
+            failed.append("once")
+            raise LibraryError("Cannot write automata_albedo_00001_.png: the disk is full")
+        return real_store(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(library, "store_file", full_disk_once)
+    body = json.dumps({"type": "generation.completed", "timestamp": "2025-01-01T12:00:00Z",
+                       "data": {"generation_id": gen.id, "delivery": "inline",
+                                "files": [inline_png()]}}).encode()
+    headers = {"content-type": "application/json", **sign_headers(SECRET, body)}
+
+    first = await app.http.post(app.listener.url, content=body, headers=headers)
+    assert first.status_code == 503 and "disk is full" in first.text
+    assert library.get(gen.id).status is GenerationStatus.RUNNING  # not failed: a resend may store
+
+    resend = await app.http.post(app.listener.url, content=body, headers=headers)
+    assert resend.status_code == 200, resend.text
+    done = library.get(gen.id)
+    assert done.status is GenerationStatus.COMPLETED
+    assert [f.kind for f in done.files] == [MapKind.BASE_COLOR] and done.files[0].path.is_file()
+    again = await app.http.post(app.listener.url, content=body, headers=headers)
+    assert again.status_code == 409  # stored now: this one is a replay
+
+
+async def test_a_replay_after_the_app_restarts_is_refused_by_ids_kept_in_the_library(
+    app, fake_comfy
+):
+    library = app.engine.library
+    body = json.dumps({"type": "generation.failed", "timestamp": "2025-01-01T12:00:00Z",
+                       "data": {"generation_id": "not-here", "error": "x"}}).encode()
+    headers = {"content-type": "application/json", **sign_headers(SECRET, body)}
+    for attempt in ("first run", "after a restart"):
+        listener = WebhookListener(secret=SECRET, on_event=app.engine.handle_webhook,
+                                   seen_ids=library.seen_webhook_ids())
+        await listener.start()
+        try:
+            response = await app.http.post(listener.url, content=body, headers=headers)
+        finally:
+            await listener.stop()
+        assert response.status_code == (200 if attempt == "first run" else 409), attempt
+    rows = sqlite3.connect(library.root / "library.sqlite3").execute(
+        "SELECT * FROM webhook_ids").fetchall()
+    assert [row[0] for row in rows] == [headers["webhook-id"]]  # the id, and no body

@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Any
 
 from automata_desktop.backends import Backend, Capabilities, Inputs, JobHandle, JobSpec, open_backend
 from automata_desktop.backends import messages as ev
-from automata_desktop.comfy.progress import ProgressTracker
 from automata_desktop.config import is_loopback_url
 from automata_desktop.core.generation import (
     Generation,
@@ -39,9 +38,10 @@ from automata_desktop.core.generation import (
 )
 from automata_desktop.core.maps import MapKind, infer_map_kind
 from automata_desktop.core.workflow_params import node_output_kind
-from automata_desktop.errors import AutomataError, DownloadError, WorkflowError
+from automata_desktop.errors import AutomataError, DownloadError, LibraryError, WorkflowError
 from automata_desktop.fanout import Fanout
 from automata_desktop.jobs.models import GenerationRequest, JobUpdate
+from automata_desktop.jobs.progress import ProgressTracker
 from automata_desktop.library.files import atomic_write_stream_async
 
 if TYPE_CHECKING:
@@ -358,22 +358,30 @@ class JobEngine:
         return self.library.get(generation_id)
 
     async def handle_webhook(self, event: WebhookEvent) -> None:
-        """The listener's `on_event`: record durably first, then complete the generation."""
+        """The listener's `on_event`: returns once the delivery's files are stored.
+
+        Only then does the listener answer 2xx and the sender forget the delivery. When storing
+        fails this raises: the listener answers 503 and gives the webhook id back, so the
+        sender's resend is taken and storing is tried again (the generation stays open).
+        Replays are the listener's to refuse (its id set lives in the library).
+        """
         data = event.payload.data
-        if not self.library.record_webhook_event(event.webhook_id, data.generation_id, event.raw_body):
-            return  # a replay that outlived the listener's in-memory window (app restarted)
         job = self._jobs.get(data.generation_id)
         if job is None:
             gen = self.library.get(data.generation_id)
             if gen is None or gen.status.is_final:
                 return
             job = self._track(gen, gen.server)
+        if job.finishing:  # another signal is completing it: answer once that is done
+            await self._done[job.id].wait()
+            return
         if event.payload.type == "generation.failed":
             self._finish(job, GenerationStatus.FAILED, data.error or "the workflow failed")
             return
-        task = asyncio.create_task(self._complete_from_webhook(job, event))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        if data.delivery == "inline" or any(f.data for f in data.files):
+            await self._store_inline(job, event)
+        else:
+            await self._store_referenced(job, event)
 
     # -- internals: queueing -----------------------------------------------------------------
 
@@ -669,6 +677,17 @@ class JobEngine:
     async def _download_and_finish(self, session: _ServerSession, job: _Job,
                                    files: list[ev.OutputRef], completed_by: str,
                                    all_cached: bool) -> None:
+        try:
+            stored = await self._collect(session, job, files)
+        except AutomataError as exc:
+            job.finishing = False
+            self._finish(job, GenerationStatus.FAILED, f"results could not be saved: {exc}")
+            return
+        self._complete(job, stored, completed_by, all_cached)
+
+    async def _collect(self, session: _ServerSession, job: _Job,
+                       files: list[ev.OutputRef]) -> list[OutputFile]:
+        """Fetch (or await the prefetch of) every output and record each as it lands."""
         refs = _unique(files)
         self._prefetch(session, job, refs)
 
@@ -681,13 +700,12 @@ class JobEngine:
                 return ref, await job.downloads[key]
 
         stored = []
-        try:
-            for finished in asyncio.as_completed([landed(r) for r in refs]):  # adopt as each lands
-                stored.append(self._adopt(job, *await finished))
-        except AutomataError as exc:
-            job.finishing = False
-            self._finish(job, GenerationStatus.FAILED, f"results could not be saved: {exc}")
-            return
+        for finished in asyncio.as_completed([landed(r) for r in refs]):  # adopt as each lands
+            stored.append(self._adopt(job, *await finished))
+        return stored
+
+    def _complete(self, job: _Job, stored: list[OutputFile], completed_by: str,
+                  all_cached: bool) -> None:
         note = "completed"
         if not stored:
             note = ("completed: every node was cached and produced no files"
@@ -718,34 +736,43 @@ class JobEngine:
                 task.result().path.unlink(missing_ok=True)
         job.downloads.clear()
 
-    async def _complete_from_webhook(self, job: _Job, event: WebhookEvent) -> None:
-        if job.finishing:
-            return
-        data = event.payload.data
-        if data.delivery == "inline" or any(f.data for f in data.files):
-            job.finishing = True
-            try:
-                for ref in data.files:
-                    if ref.data is None:
-                        continue
-                    raw = await asyncio.to_thread(base64.b64decode, ref.data, validate=True)
-                    await asyncio.to_thread(
-                        self.library.store_file, job.id, ref.kind, raw, ref.filename,
-                        expected_sha256=ref.sha256, expected_size=ref.size)
-            except (AutomataError, ValueError) as exc:
-                job.finishing = False
-                self._finish(job, GenerationStatus.FAILED, f"results could not be saved: {exc}")
-                return
-            self._finish(job, GenerationStatus.COMPLETED, None, completed_by="webhook",
-                         message="completed")
-            return
+    async def _store_inline(self, job: _Job, event: WebhookEvent) -> None:
+        job.finishing = True  # set before any await: later signals for this job are no-ops
+        try:
+            for ref in event.payload.data.files:
+                if ref.data is None:
+                    continue
+                raw = await asyncio.to_thread(base64.b64decode, ref.data, validate=True)
+                stored = await asyncio.to_thread(
+                    self.library.store_file, job.id, ref.kind, raw, ref.filename,
+                    expected_sha256=ref.sha256, expected_size=ref.size)
+                for callback in self.on_file_stored:
+                    callback(job.id, stored)
+        except (AutomataError, ValueError) as exc:
+            job.finishing = False
+            raise LibraryError(f"results could not be saved: {exc}") from exc
+        self._finish(job, GenerationStatus.COMPLETED, None, completed_by="webhook",
+                     message="completed")
+
+    async def _store_referenced(self, job: _Job, event: WebhookEvent) -> None:
         try:
             session = await self.session(job.server)
         except AutomataError as exc:
             self._emit(job, message=f"webhook arrived but {job.server} is unreachable: {exc}")
+            raise
+        if job.finishing:  # a signal heard while connecting got there first
+            await self._done[job.id].wait()
             return
-        refs = [ev.OutputRef(f.filename, f.subfolder, f.type, kind=f.kind.value) for f in data.files]
-        self._start_completion(session, job, refs, "webhook", all_cached=False)
+        refs = [ev.OutputRef(f.filename, f.subfolder, f.type, kind=f.kind.value)
+                for f in event.payload.data.files]
+        job.finishing = True
+        try:
+            stored = await self._collect(session, job, refs)
+        except AutomataError as exc:
+            job.finishing = False
+            self._drop_downloads(job)  # the resend fetches afresh
+            raise LibraryError(f"results could not be saved: {exc}") from exc
+        self._complete(job, stored, "webhook", all_cached=False)
 
     def _finish(self, job: _Job, status: GenerationStatus, error: str | None, *,
                 completed_by: str | None = None, message: str = "") -> None:

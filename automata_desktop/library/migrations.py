@@ -58,7 +58,19 @@ CREATE TABLE webhook_events (
 CREATE INDEX webhook_events_received ON webhook_events (received_at);
 """
 
-MIGRATIONS: tuple[str, ...] = (V1,)
+# Replay protection keeps webhook ids only, for as long as their signatures are accepted; the
+# bodies (up to 256 MiB of base64 each) were stored whole, never read and never pruned.
+V2 = """
+CREATE TABLE webhook_ids (
+    webhook_id   TEXT PRIMARY KEY,
+    received_at  TEXT NOT NULL
+);
+CREATE INDEX webhook_ids_received ON webhook_ids (received_at);
+INSERT INTO webhook_ids (webhook_id, received_at) SELECT webhook_id, received_at FROM webhook_events;
+DROP TABLE webhook_events;
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

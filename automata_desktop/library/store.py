@@ -1,6 +1,6 @@
 """The local library: generations in SQLite, their files in folders beside it.
 
-    <root>/library.sqlite3          generations, files, webhook_events (WAL mode)
+    <root>/library.sqlite3          generations, files, webhook ids (WAL mode)
     <root>/files/<generation id>/   the files of one generation, paths in the DB relative to <root>
 
 One SQLite connection is shared by every thread behind a lock. Each call is one short transaction,
@@ -10,6 +10,7 @@ lock also makes "pick a free file name, rename into place, insert the row" one a
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import contextlib
 import json
@@ -22,7 +23,7 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterable, Iterable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -58,6 +59,9 @@ BUSY_TIMEOUT_MS = 10_000
 STALE_PARTIAL_AGE_S = 3600.0
 TRASH_PREFIX = ".deleted-"
 SOURCE_KINDS = frozenset({"generated", "derived", "imported"})
+#: How long a webhook id stays taken: a signature is accepted ±5 min around its timestamp, so
+#: twice that plus a margin (as the listener's in-memory default).
+WEBHOOK_ID_WINDOW_S = 2 * 300.0 + 60.0
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _UPDATABLE = frozenset(
@@ -67,6 +71,21 @@ _UPDATABLE = frozenset(
 _GEN_COLUMNS = ("id, created_at, updated_at, status, prompt, parameters, workflow, server, "
                 "prompt_id, started_at, finished_at, error")
 _FILE_COLUMNS = "generation_id, kind, path, sha256, size, width, height, source"
+
+
+class SeenWebhookIds:
+    """The listener's `SeenIds` in the library (ids only), with the database off the event loop."""
+
+    def __init__(self, library: Library, window_s: float) -> None:
+        self._library = library
+        self._window_s = window_s
+
+    async def remember(self, msg_id: str) -> bool:
+        return await asyncio.to_thread(self._library.remember_webhook_id, msg_id,
+                                       window_s=self._window_s)
+
+    async def forget(self, msg_id: str) -> None:
+        await asyncio.to_thread(self._library.forget_webhook_id, msg_id)
 
 
 def _ts(value: datetime | None) -> str | None:
@@ -575,28 +594,34 @@ class Library:
 
     # --- webhooks -----------------------------------------------------------------------------
 
-    def record_webhook_event(self, webhook_id: str, generation_id: str, body: bytes) -> bool:
-        """Keep a verified delivery; False if this webhook id was seen before (a replay)."""
-        text = body.decode("utf-8", errors="replace")
+    def remember_webhook_id(self, webhook_id: str, *,
+                            window_s: float = WEBHOOK_ID_WINDOW_S) -> bool:
+        """Take a delivery's id; False if it was taken within `window_s` (a replay or a resend of
+        a delivery already stored). Ids older than the window are dropped in the same step."""
+        now = utcnow()
         with self._tx() as conn:
+            conn.execute("DELETE FROM webhook_ids WHERE received_at < ?",
+                         (_ts(now - timedelta(seconds=window_s)),))
             cursor = conn.execute(
-                "INSERT OR IGNORE INTO webhook_events (webhook_id, generation_id, received_at, "
-                "body) VALUES (?,?,?,?)",
-                (webhook_id, generation_id, _ts(utcnow()), text),
-            )
+                "INSERT OR IGNORE INTO webhook_ids (webhook_id, received_at) VALUES (?,?)",
+                (webhook_id, _ts(now)))
             return cursor.rowcount == 1
 
-    def forget_webhook_event(self, webhook_id: str) -> None:
-        """Drop a delivery that could not be acted on, so the sender's retry is accepted."""
+    def forget_webhook_id(self, webhook_id: str) -> None:
+        """Give an id back: its delivery was not stored, so the sender's resend must be taken."""
         with self._tx() as conn:
-            conn.execute("DELETE FROM webhook_events WHERE webhook_id = ?", (webhook_id,))
+            conn.execute("DELETE FROM webhook_ids WHERE webhook_id = ?", (webhook_id,))
 
-    def prune_webhook_events(self, before: datetime) -> int:
-        """Drop deliveries older than the signature's replay window; returns how many."""
+    def prune_webhook_ids(self, before: datetime) -> int:
+        """Drop ids taken before `before`; returns how many."""
         with self._tx() as conn:
             return conn.execute(
-                "DELETE FROM webhook_events WHERE received_at < ?", (_ts(before),)
+                "DELETE FROM webhook_ids WHERE received_at < ?", (_ts(before),)
             ).rowcount
+
+    def seen_webhook_ids(self, window_s: float = WEBHOOK_ID_WINDOW_S) -> SeenWebhookIds:
+        """The webhook listener's replay set, kept here so that it survives a restart."""
+        return SeenWebhookIds(self, window_s)
 
     # --- export and lifetime ------------------------------------------------------------------
 

@@ -6,7 +6,9 @@ least revealing first, so a forged request learns nothing about the payload sche
     content type (415) → size (413) → headers (400) → signature (401) → timestamp (400)
     → replay (409) → JSON (400) → schema and inline bytes (422) → on_event → 200 or 503
 
-A 200 means `on_event` returned, i.e. the event is recorded; the sender may forget it.
+A 200 means `on_event` returned, i.e. the delivery is stored (the engine returns only once its
+files are); the sender may forget it. When `on_event` raises, the answer is 503 and the id is
+given back, so the sender's resend is taken, not refused as a replay.
 """
 
 from __future__ import annotations
