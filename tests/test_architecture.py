@@ -15,3 +15,20 @@ def test_import_contracts_hold():
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert "0 broken" in result.stdout
+
+
+def test_the_middle_is_pinned_by_a_layers_contract_and_comfy_reaches_no_library():
+    """The contracts above cannot quietly go away: the engine sits over the backends, the
+    ComfyUI client under them, and the client never imports the library or the engine."""
+    import tomllib
+
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"][
+        "contracts"]
+    [layers] = [c for c in contracts if c["type"] == "layers"]
+    order = [layer.split(" | ") for layer in layers["layers"]]
+    level = {name: i for i, names in enumerate(order) for name in names}
+    assert level["jobs"] < level["backends"] < level["comfy"] < level["core"]
+    assert level["library"] > level["jobs"] and "allow_indirect_imports" not in layers
+    [comfy] = [c for c in contracts if c.get("source_modules") == ["automata_desktop.comfy"]]
+    assert {"automata_desktop.library", "automata_desktop.jobs"} <= set(comfy["forbidden_modules"])
+    assert not comfy.get("allow_indirect_imports", False)
