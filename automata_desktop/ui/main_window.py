@@ -77,6 +77,7 @@ from automata_desktop.viewport import (
 from automata_desktop.viewport.camera import NAMED_VIEW_KEYS, NamedView, look_at
 from automata_desktop.viewport.displacement import displaced_copy
 from automata_desktop.viewport.environment import Lighting, LightingError, LightingView
+from automata_desktop.viewport.memory import return_freed_memory
 from automata_desktop.viewport.scene_view import (
     MaterialKey,
     MaterialLook,
@@ -595,7 +596,10 @@ class MainWindow(QMainWindow):
         cutoff = look.alpha_cutoff if look is not None and look.alpha_mode == "MASK" else None
         prepared = prepare_textures(loaded, opaque=opaque, alpha_cutoff=cutoff)
         # VTK holds its own (flipped) copy now: keep thumbnails, re-read files when needed.
-        return loaded.released(), prepared
+        released = loaded.released()
+        del loaded
+        return_freed_memory()
+        return released, prepared
 
     def _next(self, kind: str) -> int:
         self._generation[kind] += 1
