@@ -255,8 +255,8 @@ class MainWindow(QMainWindow):
 
     @property
     def texture_set(self) -> TextureSet | None:
-        """The selected material's maps (None before anything is shown)."""
-        return self.materials.get(self.selected_material)
+        """The selected material's maps (None while it has none: nothing to show or export)."""
+        return self.materials.get(self.selected_material) or None
 
     @property
     def material_view(self) -> MaterialView:
@@ -364,10 +364,9 @@ class MainWindow(QMainWindow):
         if self.materials_list.currentRow() != row:
             self.materials_list.setCurrentRow(row)
         self.material_selected.emit(key)
-        textures = self.materials.get(key)
-        if textures is not None:
-            self._list_maps(textures)
-            self.textures_shown.emit(textures)
+        textures = self.materials.get(key, TextureSet())
+        self._list_maps(textures)
+        self.textures_shown.emit(textures)
         self.statusBar().showMessage(f"Material: {self.parts[key].name}", 5000)
 
     def pick_material(self, x: int, y: int) -> MaterialKey | None:
@@ -652,9 +651,10 @@ class MainWindow(QMainWindow):
         self.materials_changed.emit(self.material_names())
         self.material_selected.emit(self.selected_material)
         deferred, self._deferred = self._deferred, []
-        if not deferred and self.texture_set is not None:
-            self._list_maps(self.texture_set)
-            self.textures_shown.emit(self.texture_set)
+        if not deferred:  # the panel shows this file's maps, even none, never the last file's
+            shown = self.materials.get(self.selected_material, TextureSet())
+            self._list_maps(shown)
+            self.textures_shown.emit(shown)
         for request in deferred:
             request()
         self._maybe_idle()

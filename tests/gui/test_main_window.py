@@ -105,7 +105,7 @@ def test_a_mesh_without_uvs_opens_with_a_notice_in_the_status_bar(own_sample_win
     assert "no UVs" in own_sample_window.statusBar().currentMessage()
     # The new mesh shows its own (empty) material, not the sample's maps (issue 9).
     assert own_sample_window.material_view.vtk_property.GetTexture("albedoTex") is None
-    assert len(own_sample_window.texture_set) == 0
+    assert own_sample_window.texture_set is None
 
 
 def test_a_base_color_only_folder_is_completed_with_derived_maps(own_sample_window, qtbot, tmp_path):

@@ -189,7 +189,8 @@ def test_opening_a_second_file_clears_the_first_files_maps(qapp, window, tmp_pat
     mesh, maps = sample_paths()
     open_and_wait(qapp, window, mesh)
     window.open_maps_folder(maps)
-    wait_for(qapp, lambda: window.texture_set.get(MapKind.NORMAL) is not None
+    wait_for(qapp, lambda: window.texture_set is not None
+             and window.texture_set.get(MapKind.NORMAL) is not None
              and not window.busy, 60, "the sample maps")
     assert window.texture_set.get(MapKind.NORMAL).source is MapSource.IMPORTED
 
