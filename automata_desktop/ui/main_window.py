@@ -185,8 +185,8 @@ class MainWindow(QMainWindow):
         self.materials: dict[MaterialKey, TextureSet] = {}  # each material's shown maps
         self._looks: dict[MaterialKey, MaterialLook] = {}
         self.selected_material: MaterialKey = None
-        # False: maps go onto the selected material only; True: onto every material reading the
-        # same UV set (a model split into materials over one atlas).
+        # False: maps go onto the selected material only; True: onto every material laid out in
+        # the same UV set of the same mesh (a model split into materials over one atlas).
         self.share_uv_set = False
 
         self.viewport = QtInteractor(self, auto_update=False)
@@ -609,12 +609,12 @@ class MainWindow(QMainWindow):
         return self._shown_mesh < self._generation["mesh"]
 
     def _targets(self) -> list[MaterialKey]:
-        """The materials new maps go onto: the selected one, or all sharing its UV set."""
+        """The materials new maps go onto: the selected one, or all sharing its UV layout."""
         key = self.selected_material
         if not self.share_uv_set or key not in self.parts:
             return [key]
-        uv_set = self.parts[key].uv_set
-        return [k for k, part in self.parts.items() if part.uv_set == uv_set]
+        chosen = self.parts[key]
+        return [k for k, part in self.parts.items() if k == key or part.shares_uvs_with(chosen)]
 
     def _scene_loaded(self, token: int, path: Path, scene: Scene, parts: list[ScenePart],
                       looks: dict) -> None:

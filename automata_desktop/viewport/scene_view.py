@@ -102,6 +102,13 @@ class ScenePart:
     polydata: pv.PolyData
     uv_set: int  # the TEXCOORD the material's textures read
     triangles: int
+    # (mesh index, TEXCOORD) of the file's own UV layouts this part draws with: two parts that
+    # share one are laid out in one texture space (a model split into materials over one atlas).
+    # Generated UVs are each primitive's own, so they share with nothing.
+    uv_layouts: frozenset[tuple[int, int]] = frozenset()
+
+    def shares_uvs_with(self, other: ScenePart) -> bool:
+        return bool(self.uv_layouts & other.uv_layouts)
 
 
 def material_name(scene: Scene, key: MaterialKey) -> str:
@@ -123,14 +130,16 @@ def scene_parts(scene: Scene) -> list[ScenePart]:
         primitive = scene.primitive(instance)
         key = primitive.material if primitive.material is not None and \
             primitive.material < len(scene.materials) else None
-        groups.setdefault(key, []).append((primitive, instance.world))
+        groups.setdefault(key, []).append((primitive, instance.world, instance.mesh))
     parts = []
     for key, members in groups.items():
         uv_set = texcoord_of(scene.material_of(members[0][0]))
         vertices, faces, normals, uvs = [], [], [], []
         offset = 0
-        with_uvs = any(p.uv(uv_set) is not None or p.uv(0) is not None for p, _ in members)
-        for primitive, world in members:
+        with_uvs = any(p.uv(uv_set) is not None or p.uv(0) is not None for p, _, _ in members)
+        layouts = frozenset((mesh, uv_set) for p, _, mesh in members
+                            if p.uv(uv_set) is not None and not p.generated_uvs)
+        for primitive, world, _ in members:
             vertices.append(world_positions(primitive.positions, world))
             normals.append(world_normals(primitive.normals, world))
             corners = primitive.faces[:, ::-1] if mirrors(world) else primitive.faces
@@ -150,7 +159,7 @@ def scene_parts(scene: Scene) -> list[ScenePart]:
             uvs=np.concatenate(uvs) if with_uvs else None,
         )
         parts.append(ScenePart(key, material_name(scene, key), mesh_to_polydata(mesh), uv_set,
-                               mesh.triangle_count))
+                               mesh.triangle_count, layouts))
     return parts
 
 

@@ -291,3 +291,41 @@ def test_alpha_mask_blend_and_opaque_are_drawn_as_gltf_says(qapp, window, tmp_pa
     assert texture_rows(painted.vtk_property.GetTexture("albedoTex")).shape[2] == 3  # alpha ignored
     assert not painted.actor.HasTranslucentPolygonalGeometry()
     assert painted.vtk_property.GetBackfaceCulling()  # single-sided glTF faces are culled
+
+
+def one_atlas_two_materials(folder: Path) -> Path:
+    """A mesh split into "body" and "trim" over one UV atlas, plus a separate "stand" mesh."""
+    from tests.fixtures.assets import ELEMENT_ARRAY_BUFFER, GltfWriter, box
+
+    w = GltfWriter("Khronos glTF Blender I/O v4.1.63")
+
+    def primitive(centre: tuple[float, float, float], material: int) -> dict:
+        part = box((1.0, 1.0, 1.0), centre)
+        return {"attributes": {
+            "POSITION": w.accessor(part["positions"], bounds=True),
+            "NORMAL": w.accessor(part["normals"]), "TEXCOORD_0": w.accessor(part["uvs"])},
+            "indices": w.accessor(part["faces"].ravel(), target=ELEMENT_ARRAY_BUFFER),
+            "material": material}
+
+    w.doc["materials"] = [{"name": "body"}, {"name": "trim"}, {"name": "stand"}]
+    w.doc["meshes"] = [{"name": "car", "primitives": [primitive((0, 0, 0), 0),
+                                                      primitive((1.5, 0, 0), 1)]},
+                       {"name": "stand", "primitives": [primitive((0, -1.5, 0), 2)]}]
+    w.doc["nodes"] = [{"mesh": 0}, {"mesh": 1}]
+    w.doc["scenes"] = [{"nodes": [0, 1]}]
+    w.doc["scene"] = 0
+    return w.glb(folder / "car.glb")
+
+
+@pytest.mark.parametrize("share", [False, True])
+def test_maps_go_onto_the_materials_sharing_the_uv_layout_when_the_user_asks(qapp, window,
+                                                                              tmp_path, share):
+    open_and_wait(qapp, window, one_atlas_two_materials(tmp_path))
+    window.share_uv_set = share
+    window.select_material(0)
+    window.open_maps_folder(sample_paths()[1])
+    wait_for(qapp, lambda: MapKind.NORMAL in window.materials[0] and not window.busy, 60,
+             "the maps")
+    with_maps = {window.parts[k].name for k, view in window.scene_view.views.items()
+                 if view.vtk_property.GetTexture("normalTex") is not None}
+    assert with_maps == ({"body", "trim"} if share else {"body"})
