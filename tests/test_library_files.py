@@ -243,9 +243,9 @@ async def test_a_streaming_download_goes_straight_into_the_library(lib: Library)
         for chunk in chunks_of(PAYLOAD):
             yield chunk
 
-    stored = await lib.store_file_async("g1", MapKind.BASE_COLOR, body(), "albedo.png",
-                                        expected_sha256=PAYLOAD_SHA, expected_size=len(PAYLOAD))
-    again = await lib.store_file_async("g1", MapKind.BASE_COLOR, body(), "albedo.png")
+    stored = await lib.ingest("g1", MapKind.BASE_COLOR, "generated", body(), "albedo.png",
+                              expected_sha256=PAYLOAD_SHA, expected_size=len(PAYLOAD))
+    again = await lib.ingest("g1", MapKind.BASE_COLOR, "generated", body(), "albedo.png")
 
     assert stored.path.read_bytes() == PAYLOAD and again == stored and file_rows(lib) == 1
 
@@ -255,9 +255,28 @@ async def test_an_async_download_cut_short_leaves_nothing(lib: Library) -> None:
         yield PAYLOAD[:1000]
 
     with pytest.raises(IntegrityError):
-        await lib.store_file_async("g1", MapKind.BASE_COLOR, body(), "albedo.png",
-                                   expected_size=len(PAYLOAD))
+        await lib.ingest("g1", MapKind.BASE_COLOR, "generated", body(), "albedo.png",
+                         expected_size=len(PAYLOAD))
     assert visible_files(lib.files_dir("g1")) == [] and file_rows(lib) == 0
+
+
+async def test_a_staged_prefetch_is_recorded_only_when_ingested_renamed_once(lib: Library) -> None:
+    async def body() -> AsyncIterator[bytes]:
+        for chunk in chunks_of(PAYLOAD):
+            yield chunk
+
+    staged = await lib.stage("g1", body(), "albedo.png", expected_size=len(PAYLOAD))
+    folder = lib.files_dir("g1")
+    assert [p.name for p in folder.iterdir() if not p.name.startswith(".")] == []
+    assert file_rows(lib) == 0  # streamed under a hidden temp name, not yet recorded
+    stored = await lib.ingest("g1", MapKind.BASE_COLOR, "generated", staged, "albedo.png")
+    assert stored.path.name == "albedo.png" and stored.path.read_bytes() == PAYLOAD
+    assert stored.sha256 == PAYLOAD_SHA and file_rows(lib) == 1
+    assert [p.name for p in lib.files_dir("g1").iterdir()] == ["albedo.png"]  # no temp left
+
+    dropped = await lib.stage("g1", body(), "other.png")
+    dropped.discard()  # a run that did not complete
+    assert [p.name for p in lib.files_dir("g1").iterdir()] == ["albedo.png"]
 
 
 async def test_a_file_the_downloader_wrote_itself_is_adopted(lib: Library) -> None:

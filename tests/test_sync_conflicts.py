@@ -30,7 +30,7 @@ class Computer:
         self.library = library
         self.mirror = LibraryMirror(library, state=device.outbox)
         self.puller = Puller(device.auth, device.outbox, self.mirror.upsert_remote)
-        self.mirror.download = self.puller.download
+        self.mirror.download = self.puller.fetch
 
     def push(self, gen_id: str) -> None:
         self.device.outbox.enqueue(gen_id)

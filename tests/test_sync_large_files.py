@@ -157,7 +157,7 @@ def test_another_device_pulls_such_a_generation_without_the_local_only_map(
         pulled = []
         puller = Puller(desktop.auth, desktop.outbox,
                         lambda remote: (pulled.append(remote), mirror.upsert_remote(remote)))
-        mirror.download = puller.download
+        mirror.download = puller.fetch
         assert puller.pull() == 1
         [remote] = pulled
         assert [f.kind for f in remote.local_only] == [MapKind.OTHER]

@@ -40,7 +40,7 @@ def test_pushed_generations_land_in_the_other_library_with_their_files(devices, 
     desktop_lib = Library(tmp_path / "desktop-lib")
     mirror = LibraryMirror(desktop_lib, state=desktop.outbox)
     puller = Puller(desktop.auth, desktop.outbox, mirror.upsert_remote)
-    mirror.download = puller.download
+    mirror.download = puller.fetch
     assert puller.pull() == 1
     got = desktop_lib.get(made.id)
     assert got.status is GenerationStatus.COMPLETED and got.prompt == "weathered copper"

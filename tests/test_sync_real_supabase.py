@@ -62,7 +62,7 @@ def test_a_generation_goes_up_and_comes_down_on_another_device(project, tmp_path
 
         mirror = LibraryMirror(desktop_lib)
         puller = Puller(desktop_auth, desktop_outbox, mirror.upsert_remote)
-        mirror.download = puller.download
+        mirror.download = puller.fetch
         puller.pull()
         got = desktop_lib.get(made.id)
         assert got is not None and got.prompt == "automata smoke test"

@@ -214,3 +214,30 @@ async def test_a_replay_after_the_app_restarts_is_refused_by_ids_kept_in_the_lib
     rows = sqlite3.connect(library.root / "library.sqlite3").execute(
         "SELECT * FROM webhook_ids").fetchall()
     assert [row[0] for row in rows] == [headers["webhook-id"]]  # the id, and no body
+
+
+async def test_inline_bytes_are_decoded_once_on_their_way_into_the_library(
+    app, fake_comfy, monkeypatch
+):
+    """The listener's validation decodes the base64 to check it; the engine stores those bytes
+    instead of decoding hundreds of MiB of text a second time."""
+    log = UpdateLog(app.engine)
+    [gen] = await app.engine.submit(request(template(slow_graph(steps=400, delay_s=0.05)),
+                                            fake_comfy.url))
+    await log.wait_for(lambda u: u.generation_id == gen.id and u.status is GenerationStatus.RUNNING)
+    log.close()
+    decodes: list[int] = []
+    real_decode = base64.b64decode
+
+    def counted(data: object, *args: object, **kwargs: object) -> bytes:
+        decodes.append(len(data))  # type: ignore[arg-type]
+        return real_decode(data, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(base64, "b64decode", counted)
+    png = inline_png()
+    response = await app.webhook("generation.completed", gen.id, delivery="inline", files=[png])
+
+    assert response.status_code == 200, response.text
+    done = app.engine.library.get(gen.id)
+    assert done.status is GenerationStatus.COMPLETED and done.files[0].sha256 == png["sha256"]
+    assert decodes.count(len(png["data"])) == 1  # (the signature check decodes short keys too)

@@ -10,6 +10,10 @@ The outputs of a run are those `/history` lists, merged with those `executed` an
 ComfyUI never resends an `executed` that was sent while the socket was down, so the websocket alone
 can miss one. Only when the server has forgotten the prompt (it died before recording the run) do
 the live messages stand alone, and then only if none of them can have been missed.
+
+The engine knows backends (`backends/`), not transports: it consumes their typed messages (routed
+per server by `session.ServerSession`), and every file enters the library through
+`Library.ingest`, with its map kind as the backend or the output's node said.
 """
 
 from __future__ import annotations
@@ -20,13 +24,12 @@ import contextlib
 import logging
 import random
 import uuid
-from collections import OrderedDict, defaultdict
+from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from automata_desktop.backends import Backend, Capabilities, Inputs, JobHandle, JobSpec, open_backend
+from automata_desktop.backends import Backend, Inputs, JobHandle, JobSpec, open_backend
 from automata_desktop.backends import messages as ev
 from automata_desktop.config import is_loopback_url
 from automata_desktop.core.generation import (
@@ -42,7 +45,8 @@ from automata_desktop.errors import AutomataError, DownloadError, LibraryError, 
 from automata_desktop.fanout import Fanout
 from automata_desktop.jobs.models import GenerationRequest, JobUpdate
 from automata_desktop.jobs.progress import ProgressTracker
-from automata_desktop.library.files import atomic_write_stream_async
+from automata_desktop.jobs.session import Job, ServerSession
+from automata_desktop.library.store import Staged
 
 if TYPE_CHECKING:
     from automata_desktop.library.store import Library
@@ -53,170 +57,6 @@ log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT_S = 45 * 60
 FAST_POLL_S = 2.0
 _SEED_LIMIT = 2**48
-
-
-@dataclass(frozen=True, slots=True)
-class _Fetched:
-    """An output streamed into the generation's folder under a hidden name, not yet recorded."""
-
-    path: Path
-    sha256: str
-
-
-@dataclass(eq=False)
-class _Job:
-    generation: Generation
-    server: str
-    graph: dict[str, Any]
-    deadline: float
-    tracker: ProgressTracker
-    timeout_s: float
-    prompt_id: str | None = None
-    #: outputs announced live by `executed`, by node (the history has the full set)
-    outputs: dict[str, tuple[ev.OutputRef, ...]] = field(default_factory=dict)
-    cached: set[str] = field(default_factory=set)
-    downloads: dict[tuple[str, str, str], asyncio.Future[_Fetched]] = field(default_factory=dict)
-    #: outputs a backend sent with their bytes (`OutputReady`), being stored in order
-    stores: list[asyncio.Task[OutputFile]] = field(default_factory=list)
-    finishing: bool = False
-    cancel_requested: bool = False
-    current_node: str | None = None
-    #: the websocket said `execution_success`; completing now waits only for the history
-    succeeded: bool = False
-    #: `execution_start` came over the websocket, and the socket has not dropped since: every
-    #: message of the run was heard (ComfyUI replays none after a reconnect)
-    heard_start: bool = False
-    gap: bool = False
-
-    @property
-    def id(self) -> str:
-        return self.generation.id
-
-    @property
-    def heard_everything(self) -> bool:
-        return self.succeeded and self.heard_start and not self.gap
-
-    def heard_files(self) -> list[ev.OutputRef]:
-        return [f for refs in self.outputs.values() for f in refs]
-
-
-class _EarlyMessages:
-    """Messages for prompt ids we do not follow (yet), handed over when one becomes a job.
-
-    They come before `POST /prompt` answers with a server-chosen id (§0.4), trail a prompt that
-    already finished, or belong to other clients (Comfy Cloud sends every socket everything). The
-    oldest prompt is evicted first, so stale ids can never crowd out a new prompt's messages.
-    """
-
-    MAX_PROMPTS = 256
-    MAX_EVENTS = 512  # per prompt: a long sampler's progress is not worth more
-
-    def __init__(self) -> None:
-        self._by_prompt: OrderedDict[str, list[ev.BackendMessage]] = OrderedDict()
-
-    def add(self, prompt_id: str, event: ev.BackendMessage) -> None:
-        events = self._by_prompt.get(prompt_id)
-        if events is None:
-            if len(self._by_prompt) >= self.MAX_PROMPTS:
-                self._by_prompt.popitem(last=False)
-            events = self._by_prompt[prompt_id] = []
-        if len(events) < self.MAX_EVENTS:
-            events.append(event)
-
-    def pop(self, prompt_id: str) -> list[ev.BackendMessage]:
-        return self._by_prompt.pop(prompt_id, [])
-
-    def __len__(self) -> int:
-        return len(self._by_prompt)
-
-
-class _ServerSession:
-    """One backend shared by every generation on that server, and the jobs it runs."""
-
-    def __init__(self, engine: JobEngine, url: str, backend: Backend) -> None:
-        self.engine = engine
-        self.url = url
-        self.backend = backend
-        self.capabilities = Capabilities()
-        self.jobs: dict[str, _Job] = {}
-        self.early = _EarlyMessages()
-        self._pace_changed = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
-        self._messages = backend.messages()
-
-    async def start(self) -> None:
-        self.capabilities = await self.backend.connect()
-        self._tasks = [asyncio.create_task(self._consume())]
-        if self.capabilities.pollable:
-            self._tasks.append(asyncio.create_task(self._poll()))
-
-    async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        with contextlib.suppress(Exception):
-            await self._messages.aclose()  # type: ignore[attr-defined]
-        await self.backend.close()
-
-    def add(self, job: _Job) -> None:
-        assert job.prompt_id
-        self.jobs[job.prompt_id] = job
-        self.backend.follow(JobHandle(job.prompt_id))
-        for event in self.early.pop(job.prompt_id):  # arrived before the submit answered
-            self.engine._dispatch(self, job, event)
-
-    def remove(self, job: _Job) -> None:
-        if job.prompt_id:
-            self.jobs.pop(job.prompt_id, None)
-            self.early.pop(job.prompt_id)
-            self.backend.forget(JobHandle(job.prompt_id))
-
-    def repace(self) -> None:
-        """Polling should change pace now (the socket dropped, or a run awaits its history)."""
-        self._pace_changed.set()
-
-    async def _consume(self) -> None:
-        async for event in self._messages:
-            try:
-                self._route(event)
-            except Exception:  # one bad message must not stop the stream
-                log.exception("while handling %r", event)
-
-    def _route(self, event: ev.BackendMessage) -> None:
-        if isinstance(event, ev.Disconnected | ev.Connected):
-            for job in list(self.jobs.values()):
-                self.engine._connection_changed(job, event)
-            self.repace()
-            return
-        prompt_id = getattr(event, "prompt_id", None)
-        if prompt_id is None or isinstance(event, ev.QueueStatus | ev.ProgressText):
-            return
-        job = self.jobs.get(prompt_id)
-        if job is None:
-            self.early.add(prompt_id, event)
-            return
-        self.engine._dispatch(self, job, event)
-
-    async def _poll(self) -> None:
-        """`/history` polling: the only signal while the socket is down, a safety net otherwise,
-        and fast while a run the websocket reported finished waits for its history entry."""
-        while True:
-            fast = (not self.backend.connected
-                    or any(j.succeeded and not j.finishing for j in self.jobs.values()))
-            interval = self.engine.fast_poll_s if fast else self.engine.poll_interval_s
-            self._pace_changed.clear()
-            try:
-                # Not wait_for: on Python 3.11 it swallows a cancel that lands as the event is
-                # set (a disconnect during close), and this loop then never ends.
-                async with asyncio.timeout(interval):
-                    await self._pace_changed.wait()
-                continue  # sleep again at the new pace
-            except TimeoutError:
-                pass
-            for job in list(self.jobs.values()):
-                await self.engine._check(self, job, completed_by="history")
 
 
 class JobEngine:
@@ -230,9 +70,9 @@ class JobEngine:
         self.fast_poll_s = fast_poll_s
         self.webhook_url = webhook_url
         self._backend_factory = backend_factory
-        self._sessions: dict[str, _ServerSession] = {}
+        self._sessions: dict[str, ServerSession] = {}
         self._session_lock = asyncio.Lock()
-        self._jobs: dict[str, _Job] = {}
+        self._jobs: dict[str, Job] = {}
         self._updates: Fanout[JobUpdate] = Fanout()
         self._done: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
         self._watchdog: asyncio.Task[None] | None = None
@@ -284,11 +124,11 @@ class JobEngine:
 
     # -- public operations -------------------------------------------------------------------
 
-    async def session(self, url: str) -> _ServerSession:
+    async def session(self, url: str) -> ServerSession:
         async with self._session_lock:
             session = self._sessions.get(url)
             if session is None:
-                session = _ServerSession(self, url, self._backend_factory(url))
+                session = ServerSession(self, url, self._backend_factory(url))
                 try:
                     await session.start()
                 except BaseException:
@@ -386,7 +226,7 @@ class JobEngine:
     # -- internals: queueing -----------------------------------------------------------------
 
     def _bind(self, request: GenerationRequest, gen: Generation, params: dict[str, Any],
-              session: _ServerSession) -> dict[str, Any]:
+              session: ServerSession) -> dict[str, Any]:
         template = request.workflow
         params = dict(params)
         if "generation_id" in template.parameters:
@@ -401,7 +241,7 @@ class JobEngine:
         # AUTOMATA_WEBHOOK_SECRET or the key `automata comfy install-nodes` put beside it.
         return template.bind(params)
 
-    async def _queue_one(self, session: _ServerSession, request: GenerationRequest,
+    async def _queue_one(self, session: ServerSession, request: GenerationRequest,
                          params: dict[str, Any]) -> Generation:
         gen = Generation(id=new_generation_id(), workflow=request.workflow.name, server=session.url,
                          prompt=str(params.get("prompt", "")), parameters=_jsonable(params),
@@ -429,16 +269,16 @@ class JobEngine:
         return gen
 
     def _new_job(self, gen: Generation, server: str, graph: dict[str, Any],
-                 timeout_s: float | None) -> _Job:
+                 timeout_s: float | None) -> Job:
         loop = asyncio.get_running_loop()
         timeout_s = timeout_s or self.timeout_s
-        job = _Job(generation=gen, server=server, graph=graph, deadline=loop.time() + timeout_s,
+        job = Job(generation=gen, server=server, graph=graph, deadline=loop.time() + timeout_s,
                    timeout_s=timeout_s, tracker=ProgressTracker.for_graph(graph))
         self._jobs[gen.id] = job
         self._done[gen.id].clear()
         return job
 
-    def _track(self, gen: Generation, server: str) -> _Job:
+    def _track(self, gen: Generation, server: str) -> Job:
         job = self._new_job(gen, server, {}, None)
         job.prompt_id = gen.prompt_id
         return job
@@ -462,7 +302,7 @@ class JobEngine:
         session.add(job)
         await self._check(session, job, completed_by="history")
 
-    async def _retry_resume(self, job: _Job) -> None:
+    async def _retry_resume(self, job: Job) -> None:
         delay = self.fast_poll_s
         while not job.finishing:
             await asyncio.sleep(delay)
@@ -477,15 +317,17 @@ class JobEngine:
 
     # -- internals: following ----------------------------------------------------------------
 
-    def _dispatch(self, session: _ServerSession, job: _Job, event: ev.BackendMessage) -> None:
+    def on_message(self, session: ServerSession, job: Job, event: ev.BackendMessage) -> None:
+        """A backend message for one of our jobs (the session routed it here)."""
         if job.finishing:
             return
         tracker = job.tracker
         match event:
             case ev.ExecutionStarted():
                 job.heard_start = True
-                gen = self.library.update(job.id, status=GenerationStatus.RUNNING, started_at=utcnow())
-                job.generation.status, job.generation.started_at = gen.status, gen.started_at
+                # The row owns the status: the job holds the row as written, never a patched copy.
+                job.generation = self.library.update(job.id, status=GenerationStatus.RUNNING,
+                                                     started_at=utcnow())
                 self._emit(job, message="running")
             case ev.NodesCached(nodes=nodes):
                 job.cached.update(nodes)
@@ -534,7 +376,7 @@ class JobEngine:
             case ev.HistoryResult() | ev.PromptLost():
                 self._apply_check(session, job, event, "history")
 
-    def _connection_changed(self, job: _Job, event: ev.Connected | ev.Disconnected) -> None:
+    def on_connection(self, job: Job, event: ev.Connected | ev.Disconnected) -> None:
         if isinstance(event, ev.Disconnected):
             # An `executed` of the run may be lost from here on (none come after the verdict).
             job.gap = job.gap or (job.heard_start and not job.succeeded)
@@ -543,7 +385,11 @@ class JobEngine:
         elif event.reconnected:
             self._emit(job, message="reconnected to ComfyUI")
 
-    async def _check(self, session: _ServerSession, job: _Job, *, completed_by: str) -> None:
+    async def poll_job(self, session: ServerSession, job: Job) -> None:
+        """The session's polling found this job's turn: ask the backend where it stands."""
+        await self._check(session, job, completed_by="history")
+
+    async def _check(self, session: ServerSession, job: Job, *, completed_by: str) -> None:
         if job.finishing or not job.prompt_id:
             return
         try:
@@ -554,7 +400,7 @@ class JobEngine:
         if result is not None:
             self._apply_check(session, job, result, completed_by)
 
-    def _apply_check(self, session: _ServerSession, job: _Job,
+    def _apply_check(self, session: ServerSession, job: Job,
                      result: ev.HistoryResult | ev.PromptLost, completed_by: str) -> None:
         if job.finishing:
             return
@@ -564,7 +410,8 @@ class JobEngine:
                 # the record): every `executed` of the run was heard, so those are its outputs.
                 self._start_completion(session, job, job.heard_files(), completed_by)
             else:
-                self._finish_lost(job, result.reason)
+                job.finishing = True  # what landed is kept first; nothing else may finish it
+                self._spawn(self._finish_lost(job, result.reason))
         elif result.interrupted:
             self._finish_interrupted(job)
         elif result.status == "success" and result.completed:
@@ -574,21 +421,21 @@ class JobEngine:
         else:
             self._finish(job, GenerationStatus.FAILED, result.error or "the workflow failed")
 
-    def _finish_lost(self, job: _Job, reason: str) -> None:
+    async def _finish_lost(self, job: Job, reason: str) -> None:
         """The server forgot a prompt we cannot account for: fail, but keep what already landed."""
-        kept = self._keep_landed(job)
+        kept = await self._keep_landed(job)
         if kept:
             reason += (f" ({kept} file{'s' if kept > 1 else ''} fetched before that "
                        f"{'are' if kept > 1 else 'is'} kept)")
         self._finish(job, GenerationStatus.FAILED, reason)
 
-    def _keep_landed(self, job: _Job) -> int:
+    async def _keep_landed(self, job: Job) -> int:
         refs = {(r.filename, r.subfolder, r.type): r for r in _unique(job.heard_files())}
         kept = 0
         for key, task in list(job.downloads.items()):
             if key in refs and task.done() and not task.cancelled() and task.exception() is None:
                 try:
-                    self._adopt(job, refs[key], task.result())
+                    await self._adopt(job, refs[key], task.result())
                 except AutomataError as exc:
                     log.warning("could not keep %s: %s", key[0], exc)
                     continue
@@ -596,7 +443,7 @@ class JobEngine:
                 kept += 1
         return kept
 
-    def _finish_interrupted(self, job: _Job) -> None:
+    def _finish_interrupted(self, job: Job) -> None:
         if job.cancel_requested:
             self._finish(job, GenerationStatus.CANCELLED, "cancelled")
         else:
@@ -604,7 +451,7 @@ class JobEngine:
 
     # -- internals: completing ---------------------------------------------------------------
 
-    def _start_completion(self, session: _ServerSession, job: _Job, files: list[ev.OutputRef],
+    def _start_completion(self, session: ServerSession, job: Job, files: list[ev.OutputRef],
                           completed_by: str, *, all_cached: bool | None = None) -> None:
         if job.finishing:
             return
@@ -614,7 +461,7 @@ class JobEngine:
             all_cached = bool(job.cached) and not ran
         self._spawn(self._download_and_finish(session, job, files, completed_by, all_cached))
 
-    def _prefetch(self, session: _ServerSession, job: _Job, refs: Iterable[ev.OutputRef]) -> None:
+    def _prefetch(self, session: ServerSession, job: Job, refs: Iterable[ev.OutputRef]) -> None:
         """Start fetching an output node's files as soon as `executed` names them: they are final,
         and the rest of the run (other nodes, the success message) overlaps with the transfer."""
         for ref in refs:
@@ -622,12 +469,9 @@ class JobEngine:
             if key not in job.downloads:
                 job.downloads[key] = asyncio.ensure_future(self._fetch(session, job, ref))
 
-    async def _fetch(self, session: _ServerSession, job: _Job, ref: ev.OutputRef) -> _Fetched:
-        # Streamed straight into the library folder under a hidden `.part` name (which the
-        # library sweeps if a crash leaves it); adopting it renames it to a free visible name and
-        # writes its row in one locked step.
-        name = Path(ref.filename).name
-        dest = self.library.files_dir(job.id) / f".dl-{uuid.uuid4().hex[:8]}-{name}.part"
+    async def _fetch(self, session: ServerSession, job: Job, ref: ev.OutputRef) -> Staged:
+        # Staged in the generation's folder under a hidden temp name (swept at start-up if a
+        # crash leaves it); ingesting it renames it once and writes its row in one locked step.
         stream = session.backend.open_output(ref)
 
         async def chunks() -> AsyncIterator[bytes]:
@@ -638,7 +482,7 @@ class JobEngine:
         try:
             # The first chunk before any file: an output the server refuses leaves nothing behind.
             first = await anext(stream, b"")
-            written = await atomic_write_stream_async(dest, chunks())
+            return await self.library.stage(job.id, chunks(), Path(ref.filename).name)
         except DownloadError:
             raise
         except AutomataError as exc:  # a cut connection, a checksum mismatch, a full disk
@@ -646,21 +490,20 @@ class JobEngine:
         finally:
             with contextlib.suppress(Exception):
                 await stream.aclose()  # type: ignore[attr-defined]
-        return _Fetched(dest, written.sha256)
 
-    async def _store_ready(self, job: _Job, ready: ev.OutputReady,
+    async def _store_ready(self, job: Job, ready: ev.OutputReady,
                            earlier: tuple[asyncio.Task[OutputFile], ...]) -> OutputFile:
         """An output that came with its bytes: stored in order, its kind as the backend said."""
         for task in earlier:  # keep the backend's order: the first map is shown first
             with contextlib.suppress(Exception):
                 await task
-        stored = await asyncio.to_thread(self.library.store_file, job.id, ready.kind, ready.data,
-                                         ready.filename)
+        stored = await self.library.ingest(job.id, ready.kind, "generated", ready.data,
+                                           ready.filename)
         for callback in self.on_file_stored:
             callback(job.id, stored)
         return stored
 
-    async def _finish_stored(self, job: _Job, completed_by: str) -> None:
+    async def _finish_stored(self, job: Job, completed_by: str) -> None:
         try:
             for task in list(job.stores):
                 await task
@@ -674,7 +517,7 @@ class JobEngine:
         self._finish(job, GenerationStatus.COMPLETED, None, completed_by=completed_by,
                      message="completed")
 
-    async def _download_and_finish(self, session: _ServerSession, job: _Job,
+    async def _download_and_finish(self, session: ServerSession, job: Job,
                                    files: list[ev.OutputRef], completed_by: str,
                                    all_cached: bool) -> None:
         try:
@@ -685,13 +528,13 @@ class JobEngine:
             return
         self._complete(job, stored, completed_by, all_cached)
 
-    async def _collect(self, session: _ServerSession, job: _Job,
+    async def _collect(self, session: ServerSession, job: Job,
                        files: list[ev.OutputRef]) -> list[OutputFile]:
         """Fetch (or await the prefetch of) every output and record each as it lands."""
         refs = _unique(files)
         self._prefetch(session, job, refs)
 
-        async def landed(ref: ev.OutputRef) -> tuple[ev.OutputRef, _Fetched]:
+        async def landed(ref: ev.OutputRef) -> tuple[ev.OutputRef, Staged]:
             key = (ref.filename, ref.subfolder, ref.type)
             try:
                 return ref, await job.downloads[key]
@@ -701,10 +544,10 @@ class JobEngine:
 
         stored = []
         for finished in asyncio.as_completed([landed(r) for r in refs]):  # adopt as each lands
-            stored.append(self._adopt(job, *await finished))
+            stored.append(await self._adopt(job, *await finished))
         return stored
 
-    def _complete(self, job: _Job, stored: list[OutputFile], completed_by: str,
+    def _complete(self, job: Job, stored: list[OutputFile], completed_by: str,
                   all_cached: bool) -> None:
         note = "completed"
         if not stored:
@@ -715,36 +558,38 @@ class JobEngine:
         self._finish(job, GenerationStatus.COMPLETED, None, completed_by=completed_by,
                      message=note)
 
-    def _adopt(self, job: _Job, ref: ev.OutputRef, download: _Fetched) -> OutputFile:
+    async def _adopt(self, job: Job, ref: ev.OutputRef, staged: Staged) -> OutputFile:
         kind = infer_map_kind(ref.filename, hint=ref.kind)
         if kind is MapKind.OTHER and isinstance(job.graph.get(ref.node or ""), dict):
             kind = node_output_kind(job.graph[ref.node or ""])
         if ref.type == "temp" and kind is MapKind.OTHER:
             kind = MapKind.PREVIEW
-        stored = self.library.adopt_file(job.id, kind, download.path, sha256=download.sha256,
-                                         filename=Path(ref.filename).name)
+        stored = await self.library.ingest(job.id, kind, "generated", staged,
+                                           Path(ref.filename).name)
         for callback in self.on_file_stored:
             callback(job.id, stored)
         return stored
 
-    def _drop_downloads(self, job: _Job) -> None:
+    def _drop_downloads(self, job: Job) -> None:
         """A run that did not complete: stop its transfers and remove what they left."""
         for task in job.downloads.values():
             if not task.done():
                 task.cancel()
             elif not task.cancelled() and task.exception() is None:
-                task.result().path.unlink(missing_ok=True)
+                task.result().discard()  # a no-op for one already ingested (renamed away)
         job.downloads.clear()
 
-    async def _store_inline(self, job: _Job, event: WebhookEvent) -> None:
+    async def _store_inline(self, job: Job, event: WebhookEvent) -> None:
         job.finishing = True  # set before any await: later signals for this job are no-ops
         try:
             for ref in event.payload.data.files:
                 if ref.data is None:
                     continue
-                raw = await asyncio.to_thread(base64.b64decode, ref.data, validate=True)
-                stored = await asyncio.to_thread(
-                    self.library.store_file, job.id, ref.kind, raw, ref.filename,
+                raw = ref.raw  # decoded (and checked) once, by the listener's validation
+                if raw is None:
+                    raw = await asyncio.to_thread(base64.b64decode, ref.data, validate=True)
+                stored = await self.library.ingest(
+                    job.id, ref.kind, "generated", raw, ref.filename,
                     expected_sha256=ref.sha256, expected_size=ref.size)
                 for callback in self.on_file_stored:
                     callback(job.id, stored)
@@ -754,7 +599,7 @@ class JobEngine:
         self._finish(job, GenerationStatus.COMPLETED, None, completed_by="webhook",
                      message="completed")
 
-    async def _store_referenced(self, job: _Job, event: WebhookEvent) -> None:
+    async def _store_referenced(self, job: Job, event: WebhookEvent) -> None:
         try:
             session = await self.session(job.server)
         except AutomataError as exc:
@@ -774,7 +619,7 @@ class JobEngine:
             raise LibraryError(f"results could not be saved: {exc}") from exc
         self._complete(job, stored, "webhook", all_cached=False)
 
-    def _finish(self, job: _Job, status: GenerationStatus, error: str | None, *,
+    def _finish(self, job: Job, status: GenerationStatus, error: str | None, *,
                 completed_by: str | None = None, message: str = "") -> None:
         current = self.library.get(job.id)
         job.finishing = True
@@ -807,7 +652,7 @@ class JobEngine:
                     job.finishing = True  # its interrupt message must not turn it into "failed"
                     self._spawn(self._time_out(job))
 
-    async def _time_out(self, job: _Job) -> None:
+    async def _time_out(self, job: Job) -> None:
         """Stop the prompt on the server first (it would hold the GPU for nothing), then tell."""
         session = self._sessions.get(job.server)
         if session and job.prompt_id:
@@ -824,7 +669,7 @@ class JobEngine:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _emit(self, job: _Job, *, message: str = "", fraction: float | None = None,
+    def _emit(self, job: Job, *, message: str = "", fraction: float | None = None,
               preview: bytes | None = None, preview_mime: str | None = None,
               completed_by: str | None = None, files: tuple[Path, ...] = ()) -> None:
         update = JobUpdate(
@@ -837,7 +682,7 @@ class JobEngine:
         self._updates.publish(update)
 
 
-def _node_label(job: _Job) -> str | None:
+def _node_label(job: Job) -> str | None:
     node = job.current_node
     if node is None:
         return None

@@ -23,6 +23,7 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -71,6 +72,20 @@ _UPDATABLE = frozenset(
 _GEN_COLUMNS = ("id, created_at, updated_at, status, prompt, parameters, workflow, server, "
                 "prompt_id, started_at, finished_at, error")
 _FILE_COLUMNS = "generation_id, kind, path, sha256, size, width, height, source"
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Staged:
+    """Bytes streamed into a generation's folder under a hidden temp name and verified, but not
+    yet recorded: `Library.ingest` it (one rename to its visible name, no copy, no second hash),
+    or `discard` it when the run they came from did not complete."""
+
+    gen_id: str
+    writer: TempWriter
+    written: Written
+
+    def discard(self) -> None:
+        self.writer.discard()
 
 
 class SeenWebhookIds:
@@ -456,29 +471,57 @@ class Library:
             raise LibraryError(f"Cannot store {filename}: {exc.filename} does not exist") from exc
         return self._place(gen_id, kind, writer, written, source_kind)
 
-    async def store_file_async(
+    async def ingest(
         self,
         gen_id: str,
         kind: MapKind,
-        chunks: AsyncIterable[bytes],
+        source: str,
+        data: AsyncIterable[bytes] | bytes | Staged,
         filename: str,
         *,
-        source_kind: str = "generated",
-        expected_sha256: str | None = None,
         expected_size: int | None = None,
+        expected_sha256: str | None = None,
     ) -> OutputFile:
-        """`store_file` for a streaming download: chunks go straight to disk, never all in memory.
+        """The way a file enters the library from a run: verified, renamed once, recorded.
 
-        The database steps are quick and run inline; only the streaming awaits.
+        `source` is the file's origin kind (`generated`, `derived`, `imported`); `data` a byte
+        stream (written as it comes, never all in memory), bytes (written in a worker thread),
+        or a `stage`d file. The database steps and the image header read run off the event loop.
+        Bytes already stored for this (generation, kind) return the first file and write nothing.
         """
-        folder = self._prepare(gen_id, kind, source_kind)
-        if expected_sha256 and (known := self.find_file(gen_id, kind, expected_sha256)):
+        if isinstance(data, Staged):
+            if data.gen_id != gen_id:
+                data.discard()
+                raise LibraryError(f"{data.writer.name} was staged for {data.gen_id}, not {gen_id}")
+            await asyncio.to_thread(self._prepare, gen_id, kind, source)
+            return await asyncio.to_thread(self._place, gen_id, kind, data.writer, data.written,
+                                           source)
+        if isinstance(data, (bytes, bytearray, memoryview)):
+            return await asyncio.to_thread(
+                self.store_file, gen_id, kind, bytes(data), filename, source_kind=source,
+                expected_sha256=expected_sha256, expected_size=expected_size)
+        folder = await asyncio.to_thread(self._prepare, gen_id, kind, source)
+        if expected_sha256 and (known := await asyncio.to_thread(
+                self.find_file, gen_id, kind, expected_sha256)):
             return known
         writer, written = await write_temp_async(
-            folder, safe_filename(filename), chunks,
+            folder, safe_filename(filename), data,
             expected_sha256=expected_sha256, expected_size=expected_size,
         )
-        return self._place(gen_id, kind, writer, written, source_kind)
+        return await asyncio.to_thread(self._place, gen_id, kind, writer, written, source)
+
+    async def stage(self, gen_id: str, data: AsyncIterable[bytes], filename: str, *,
+                    expected_size: int | None = None,
+                    expected_sha256: str | None = None) -> Staged:
+        """Stream an output into the generation's folder before its run is known to complete
+        (a prefetch): nothing is recorded until it is `ingest`ed; a crash leaves a temp file
+        that the start-up sweep removes."""
+        folder = await asyncio.to_thread(self.files_dir, gen_id)
+        writer, written = await write_temp_async(
+            folder, safe_filename(filename), data,
+            expected_sha256=expected_sha256, expected_size=expected_size,
+        )
+        return Staged(gen_id, writer, written)
 
     def _place(
         self, gen_id: str, kind: MapKind, writer: TempWriter, written: Written, source_kind: str

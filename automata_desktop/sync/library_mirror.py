@@ -17,10 +17,8 @@ next pull. A tombstone (deleted on another device) removes the local generation.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 
 from automata_desktop.core.generation import Generation
 from automata_desktop.errors import LibraryError
@@ -31,7 +29,7 @@ from automata_desktop.sync.rows import RemoteFile, RemoteGeneration
 
 log = logging.getLogger(__name__)
 
-Downloader = Callable[[RemoteFile, Path], Path]
+Downloader = Callable[[RemoteFile], bytes]
 
 _STAMP_KEY = "server.updated_at"
 _QUEUED = frozenset({Delivery.PENDING, Delivery.FAILED})
@@ -44,7 +42,7 @@ class LibraryMirror:
         server stamps. Without it (a read-only mirror) stamps last as long as this object and
         no local edit counts as pending."""
         self.library = library
-        self.download = download  # Puller.download; set once the puller exists
+        self.download = download  # Puller.fetch; set once the puller exists
         self.state = state
         self._stamps: dict[str, datetime] = {}
 
@@ -104,11 +102,10 @@ class LibraryMirror:
             if self.library.find_file(gen.id, remote_file.kind, remote_file.sha256):
                 continue
             name = remote_file.filename  # `normal.png`, not the key's hashed name
-            temp = self.library.files_dir(gen.id) / f".sync-{uuid.uuid4().hex[:8]}-{name}"
             try:
-                self.download(remote_file, temp)
-                self.library.adopt_file(gen.id, remote_file.kind, temp, sha256=remote_file.sha256,
-                                        filename=name)
+                data = self.download(remote_file)
+                # The blocking form of `Library.ingest` (this runs in the sync thread).
+                self.library.store_file(gen.id, remote_file.kind, data, name,
+                                        expected_sha256=remote_file.sha256 or None)
             except (SyncError, LibraryError) as exc:
-                temp.unlink(missing_ok=True)
                 log.info("file %s of %s stays remote for now: %s", name, gen.id, exc)

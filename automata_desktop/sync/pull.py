@@ -184,6 +184,15 @@ class Puller:
 
     def download(self, remote: RemoteFile, dest: Path) -> Path:
         """Fetch one file into `dest` (atomically), refusing content whose sha256 differs."""
+        data = self.fetch(remote)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(dest.name + ".part")
+        tmp.write_bytes(data)
+        os.replace(tmp, dest)
+        return dest
+
+    def fetch(self, remote: RemoteFile) -> bytes:
+        """One file's bytes, refusing content whose sha256 differs (the library ingests them)."""
         bucket = self.auth.client.storage.from_(self.auth.settings.bucket)
         try:
             data = bucket.download(remote.path)
@@ -196,8 +205,4 @@ class Puller:
         if remote.sha256 and hashlib.sha256(data).hexdigest() != remote.sha256:
             raise SyncError(f"{remote.path} arrived corrupted (sha256 mismatch); it will be "
                             "fetched again next time")
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(dest.name + ".part")
-        tmp.write_bytes(data)
-        os.replace(tmp, dest)
-        return dest
+        return data

@@ -103,7 +103,7 @@ class SyncRunner:
 
     def _puller(self) -> Puller:
         puller = _ReportingPuller(self)
-        self.mirror.download = puller.download
+        self.mirror.download = puller.fetch
         return puller
 
     def _worker(self) -> SyncWorker:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from automata_desktop.core.maps import MapKind
 
@@ -41,6 +41,12 @@ class FileRef(BaseModel):
     height: int | None = Field(default=None, ge=1)
     bit_depth: int | None = None
     data: str | None = None  # base64, inline delivery only
+    #: `data` decoded, once, by the validation that checked it against `size` and `sha256`
+    _raw: bytes | None = PrivateAttr(default=None)
+
+    @property
+    def raw(self) -> bytes | None:
+        return self._raw
 
     @field_validator("filename")
     @classmethod

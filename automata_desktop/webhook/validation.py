@@ -58,3 +58,4 @@ def _check_inline_files(payload: WebhookPayload) -> None:
             )
         if ref.sha256 is not None and hashlib.sha256(raw).hexdigest() != ref.sha256:
             raise Refusal(422, "invalid_payload", f"{where}: sha256 does not match the bytes")
+        ref._raw = raw  # the engine stores these bytes rather than decoding the text again
