@@ -199,6 +199,25 @@ def _full_orm_reader(occlusion: ImageSource):
     return read
 
 
+def _with_opacity_reader(base: ImageSource, opacity: ImageSource):
+    """A base colour with a separate opacity map (an MTL's map_d) as its alpha, as VTK reads it."""
+    def read() -> np.ndarray:
+        from PIL import Image
+
+        colour, alpha = base.decode(), opacity.decode()
+        base.release()
+        opacity.release()
+        rgb = colour if colour.ndim == 3 else np.repeat(colour[..., None], 3, 2)
+        gray = alpha if alpha.ndim == 2 else alpha[..., 0]
+        if gray.dtype != np.uint8:
+            gray = (gray >> 8).astype(np.uint8)
+        if gray.shape != rgb.shape[:2]:
+            gray = np.asarray(Image.fromarray(gray).resize((rgb.shape[1], rgb.shape[0]),
+                                                           Image.Resampling.BILINEAR))
+        return np.dstack([rgb[..., :3], gray])
+    return read
+
+
 def embedded_textures(material: Material) -> TextureSet:
     """The maps a file's material brings, as a lazy set marked EMBEDDED (nothing decoded yet).
 
@@ -220,6 +239,10 @@ def embedded_textures(material: Material) -> TextureSet:
     for kind, ref in slots:
         if usable(ref):
             maps[kind] = embedded(kind, _reader(ref.image))
+    base, opacity = material.base_color_texture, material.opacity_texture
+    if usable(base) and usable(opacity):
+        maps[MapKind.BASE_COLOR] = embedded(MapKind.BASE_COLOR,
+                                            _with_opacity_reader(base.image, opacity.image))
     mr, occlusion = material.metallic_roughness_texture, material.occlusion_texture
     if usable(mr) and usable(occlusion) and mr.image is not occlusion.image:
         maps[MapKind.ORM] = embedded(MapKind.ORM, _orm_reader(occlusion.image, mr.image))

@@ -329,3 +329,26 @@ def test_maps_go_onto_the_materials_sharing_the_uv_layout_when_the_user_asks(qap
     with_maps = {window.parts[k].name for k, view in window.scene_view.views.items()
                  if view.vtk_property.GetTexture("normalTex") is not None}
     assert with_maps == ({"body", "trim"} if share else {"body"})
+
+
+def test_an_obj_shows_its_mtl_maps_and_factors_on_each_object(qapp, window, tmp_path):
+    from tests.fixtures.assets import blender_obj
+
+    crate = blender_obj(tmp_path)
+    open_and_wait(qapp, window, crate.path)
+    views = {window.parts[key].name: view for key, view in window.scene_view.views.items()}
+
+    wood = views["Wood"].vtk_property
+    albedo = texture_rows(wood.GetTexture("albedoTex"))
+    assert albedo.shape == (16, 32, 4)  # map_Kd, with map_d as its alpha
+    assert np.array_equal(albedo[..., :3], load_image(tmp_path / "wood planks diffuse.png"))
+    assert views["Wood"].actor.HasTranslucentPolygonalGeometry()
+    assert wood.GetTexture("normalTex") is not None
+    orm = texture_rows(wood.GetTexture("materialTex"))
+    assert orm.shape[:2] == (8, 8)  # map_Pr's size; its gradient along u in the G channel
+    assert np.all(np.diff(orm[0, :, 1].astype(int)) >= 0) and orm[0, -1, 1] > orm[0, 0, 1]
+    assert wood.GetTexture("emissiveTex") is not None
+    metal = views["Painted Metal"].vtk_property
+    assert metal.GetTexture("albedoTex") is None
+    assert metal.GetColor() == pytest.approx((0.1, 0.3, 0.8))
+    assert metal.GetRoughness() == pytest.approx(0.4) and metal.GetMetallic() == pytest.approx(1.0)
