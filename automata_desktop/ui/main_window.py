@@ -934,6 +934,8 @@ class MainWindow(QMainWindow):
         `files_dropped`: the owner decides (the workbench makes images named as maps maps, via
         `open_map_files`, and imports the rest as workflows)."""
         paths = [Path(url.toLocalFile()) for url in event.mimeData().urls() if url.isLocalFile()]
+        # The mesh first, whatever the order of the drop: maps dropped with it belong to it.
+        paths.sort(key=lambda p: not (p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES))
         event.acceptProposedAction()
         rest = []
         for path in paths:

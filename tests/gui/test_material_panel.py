@@ -113,3 +113,20 @@ def test_images_dropped_onto_the_window_become_maps_by_their_names(qapp, bench, 
     assert window.texture_set.get(MapKind.BASE_COLOR).path == sample_paths()[1] / \
         "sample_basecolor.png"
     assert np.all(window.texture_set.pixels(MapKind.NORMAL)[..., 2] == 255)
+
+
+def test_a_mesh_and_a_maps_folder_dropped_together_open_as_one(qapp, bench, tmp_path):
+    window = bench.window
+    truck = milk_truck(tmp_path)
+    maps = tmp_path / "maps"
+    maps.mkdir()
+    shutil.copy(sample_paths()[1] / "sample_normal.png", maps / "truck_normal.png")
+
+    drop(window, maps, truck.path)  # in any order
+
+    wait_for(qapp, lambda: window.scene is not None and window.scene.source == truck.path
+             and window.texture_set is not None and MapKind.NORMAL in window.texture_set
+             and not window.busy, 60, "the truck with the dropped maps")
+    # the folder's map went onto the new file's material, over its own base colour
+    assert window.texture_set.get(MapKind.BASE_COLOR).source is MapSource.EMBEDDED
+    assert window.texture_set.get(MapKind.NORMAL).path == maps / "truck_normal.png"
