@@ -352,3 +352,30 @@ def test_an_obj_shows_its_mtl_maps_and_factors_on_each_object(qapp, window, tmp_
     assert metal.GetTexture("albedoTex") is None
     assert metal.GetColor() == pytest.approx((0.1, 0.3, 0.8))
     assert metal.GetRoughness() == pytest.approx(0.4) and metal.GetMetallic() == pytest.approx(1.0)
+
+
+def test_export_writes_each_materials_shown_maps_and_keeps_the_others(qapp, window, tmp_path):
+    from tests.gltf_validator import assert_valid
+
+    truck = milk_truck(tmp_path)
+    open_and_wait(qapp, window, truck.path)
+    wheels = next(k for k, p in window.parts.items() if p.name == "wheels")
+    window.select_material(wheels)
+    window.open_maps_folder(sample_paths()[1])
+    wait_for(qapp, lambda: MapKind.NORMAL in window.materials[wheels] and not window.busy, 60,
+             "the maps on the wheels")
+    results = []
+    window.scene_exported.connect(results.append)
+
+    window.export_scene_glb(tmp_path / "out" / "truck.glb")
+
+    wait_for(qapp, lambda: results and not window.busy, 60, "the export")
+    glb = results[0].paths[0]
+    assert_valid(glb)
+    materials = {m.name: m for m in load_scene(glb).materials}
+    assert np.array_equal(materials["wheels"].normal_texture.image.decode(),
+                          load_image(sample_paths()[1] / "sample_normal.png"))
+    assert materials["truck"].normal_texture is None
+    assert np.array_equal(materials["truck"].base_color_texture.image.decode(),
+                          load_image(tmp_path / "Cesium Milk Truck.png"))
+    assert materials["glass"].base_color_factor[:3] == pytest.approx((0.0, 0.0405, 0.0212))
