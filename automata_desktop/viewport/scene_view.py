@@ -22,7 +22,13 @@ import numpy as np
 import pyvista as pv
 
 from automata_desktop.core.maps import MapKind
-from automata_desktop.core.material import DEFAULT_MATERIAL, ImageSource, Material, TextureRef
+from automata_desktop.core.material import (
+    DEFAULT_MATERIAL,
+    ImageSource,
+    Material,
+    TextureRef,
+    TextureTransform,
+)
 from automata_desktop.core.mesh import MeshData
 from automata_desktop.core.scene import Scene, mirrors, unit, world_normals, world_positions
 from automata_desktop.core.texture_set import MapSource, TextureMap, TextureSet
@@ -123,6 +129,21 @@ def texcoord_of(material: Material) -> int:
     return next((r.texcoord for r in refs if r is not None), 0)
 
 
+def shared_transform(material: Material) -> TextureTransform | None:
+    """The KHR_texture_transform every map of the material uses, if they all use one.
+
+    VTK reads one UV set per actor and has no per-texture transform, so a transform is baked
+    into the UVs, which is exact only when all the material's maps share it (the usual
+    tiling of a material). Otherwise none is applied.
+    """
+    refs = list(material.maps().values())
+    if not refs or refs[0].transform is None:
+        return None
+    first = refs[0]
+    same = all(r.transform == first.transform and r.texcoord == first.texcoord for r in refs)
+    return first.transform if same else None
+
+
 def scene_parts(scene: Scene) -> list[ScenePart]:
     """One merged, world-space polydata per material, in the order the file first uses them."""
     groups: dict[MaterialKey, list] = {}
@@ -133,7 +154,9 @@ def scene_parts(scene: Scene) -> list[ScenePart]:
         groups.setdefault(key, []).append((primitive, instance.world, instance.mesh))
     parts = []
     for key, members in groups.items():
-        uv_set = texcoord_of(scene.material_of(members[0][0]))
+        material = scene.material_of(members[0][0])
+        uv_set = texcoord_of(material)
+        transform = shared_transform(material)
         vertices, faces, normals, uvs = [], [], [], []
         offset = 0
         with_uvs = any(p.uv(uv_set) is not None or p.uv(0) is not None for p, _, _ in members)
@@ -148,6 +171,7 @@ def scene_parts(scene: Scene) -> list[ScenePart]:
                 uv = primitive.uv(uv_set)
                 uv = primitive.uv(0) if uv is None else uv
                 uv = np.zeros((primitive.vertex_count, 2), np.float32) if uv is None \
+                    else transform.apply(uv) if transform is not None \
                     else uv.astype(np.float32, copy=True)
                 uv[:, 1] = 1.0 - uv[:, 1]  # glTF's top-left origin → VTK's bottom-left
                 uvs.append(uv)

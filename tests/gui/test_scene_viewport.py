@@ -379,3 +379,30 @@ def test_export_writes_each_materials_shown_maps_and_keeps_the_others(qapp, wind
     assert np.array_equal(materials["truck"].base_color_texture.image.decode(),
                           load_image(tmp_path / "Cesium Milk Truck.png"))
     assert materials["glass"].base_color_factor[:3] == pytest.approx((0.0, 0.0405, 0.0212))
+
+
+def test_a_texture_transform_shared_by_a_materials_maps_tiles_its_uvs(qapp, window, tmp_path):
+    from tests.fixtures.assets import ELEMENT_ARRAY_BUFFER, GltfWriter, box, image_bytes
+
+    w = GltfWriter("Khronos glTF Blender I/O v4.1.63")
+    part = box((1.0, 1.0, 1.0))
+    image = w.embedded_image(image_bytes((8, 8), (200, 80, 40)), "image/png", "tiles")
+    w.add("textures", {"source": image})
+    tiled = {"index": 0, "extensions": {"KHR_texture_transform": {"scale": [3.0, 2.0]}}}
+    w.doc["materials"] = [{"name": "tiles", "pbrMetallicRoughness": {"baseColorTexture": tiled}}]
+    w.doc["meshes"] = [{"primitives": [{"attributes": {
+        "POSITION": w.accessor(part["positions"], bounds=True),
+        "NORMAL": w.accessor(part["normals"]), "TEXCOORD_0": w.accessor(part["uvs"])},
+        "indices": w.accessor(part["faces"].ravel(), target=ELEMENT_ARRAY_BUFFER),
+        "material": 0}]}]
+    w.doc["nodes"] = [{"mesh": 0}]
+    w.doc["scenes"] = [{"nodes": [0]}]
+    w.doc["scene"] = 0
+    w.doc["extensionsUsed"] = ["KHR_texture_transform"]
+    open_and_wait(qapp, window, w.glb(tmp_path / "tiles.glb"))
+
+    coords = vtk_to_numpy(window.material_view.actor.GetMapper().GetInput()
+                          .GetPointData().GetTCoords())
+    expected = part["uvs"] * [3.0, 2.0]
+    expected[:, 1] = 1 - expected[:, 1]
+    assert np.allclose(coords, expected, atol=1e-6)
