@@ -78,7 +78,6 @@ def test_a_folder_that_is_not_comfyui_gets_a_clear_error(home, tmp_path):
 def _installed_delivery(target: Path, name: str):
     """The installed copy's delivery module, imported from where ComfyUI would import it."""
     import importlib.util
-
     import sys
 
     spec = importlib.util.spec_from_file_location(name, target / "delivery.py")

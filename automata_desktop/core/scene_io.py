@@ -15,7 +15,6 @@ from pathlib import Path
 from automata_desktop.core.scene import MeshError, Scene, UpAxis, default_up_axis
 from automata_desktop.core.scene_gltf import read_gltf
 from automata_desktop.core.scene_obj import read_obj
-from automata_desktop.core.scene_trimesh import read_with_trimesh
 from automata_desktop.core.scene_uvs import ensure_uvs
 
 log = logging.getLogger(__name__)
@@ -53,6 +52,9 @@ def load_scene(path: str | Path, *, up_axis: UpAxis | None = None, generate_uvs:
         elif suffix == ".obj":
             scene = read_obj(path, data)
         else:
+            # trimesh (~0.8 s to import) only for the formats it reads: not on the app's start.
+            from automata_desktop.core.scene_trimesh import read_with_trimesh
+
             scene = read_with_trimesh(path, data)
     except MeshError:
         raise
