@@ -659,7 +659,7 @@ def cmd_account(args: argparse.Namespace) -> int:
             if args.action == "signup":
                 account = runner.auth.sign_up(args.email, password)
                 if account is None:
-                    from automata_desktop.sync.auth import confirmation_sent
+                    from automata_desktop.sync.messages import confirmation_sent
 
                     print(confirmation_sent(
                         args.email, then=f"run `automata account signin {args.email}`"))

@@ -79,7 +79,7 @@ def test_with_confirm_email_on_sign_up_mails_a_link_and_sign_in_waits_for_it(
 
 
 def test_the_confirmation_message_says_where_the_link_goes():
-    from automata_desktop.sync.auth import confirmation_sent
+    from automata_desktop.sync.messages import confirmation_sent
 
     message = confirmation_sent("ann@example.com")
     assert "ann@example.com" in message and "sign in here" in message

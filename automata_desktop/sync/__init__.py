@@ -21,15 +21,42 @@ project's upload limit, the generation keeps working from them (Outbox.delivery 
 copies exist).
 """
 
-from automata_desktop.sync.auth import Account, AuthListener, SyncAuth
-from automata_desktop.sync.errors import AuthError, SyncError, SyncOffline
-from automata_desktop.sync.outbox import Outbox, OutboxItem, OutboxKind, backoff_delay
-from automata_desktop.sync.pull import Puller, RemoteSink
-from automata_desktop.sync.rows import RemoteFile, RemoteGeneration
-from automata_desktop.sync.service import SyncService
-from automata_desktop.sync.session_store import SessionStore
-from automata_desktop.sync.settings import SupabaseSettings
-from automata_desktop.sync.worker import DrainReport, GenerationSource, SyncWorker
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from automata_desktop.sync.auth import Account, AuthListener, SyncAuth
+    from automata_desktop.sync.errors import AuthError, SyncError, SyncOffline
+    from automata_desktop.sync.outbox import Outbox, OutboxItem, OutboxKind, backoff_delay
+    from automata_desktop.sync.pull import Puller, RemoteSink
+    from automata_desktop.sync.rows import RemoteFile, RemoteGeneration
+    from automata_desktop.sync.service import SyncService
+    from automata_desktop.sync.session_store import SessionStore
+    from automata_desktop.sync.settings import SupabaseSettings
+    from automata_desktop.sync.worker import DrainReport, GenerationSource, SyncWorker
+
+#: Where each public name lives. Resolved on first use (PEP 562): the app imports
+#: `sync.errors` or `sync.outbox` at start-up, and the package must not pull in the whole
+#: Supabase client (~0.4 s) before anyone signs in.
+_HOME = {
+    "Account": "auth", "AuthListener": "auth", "SyncAuth": "auth",
+    "AuthError": "errors", "SyncError": "errors", "SyncOffline": "errors",
+    "Outbox": "outbox", "OutboxItem": "outbox", "OutboxKind": "outbox",
+    "backoff_delay": "outbox", "Puller": "pull", "RemoteSink": "pull",
+    "RemoteFile": "rows", "RemoteGeneration": "rows", "SyncService": "service",
+    "SessionStore": "session_store", "SupabaseSettings": "settings",
+    "DrainReport": "worker", "GenerationSource": "worker", "SyncWorker": "worker",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{home}"), name)
+
 
 __all__ = [
     "Account",

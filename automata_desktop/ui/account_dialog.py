@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from automata_desktop.sync.auth import confirmation_sent
+from automata_desktop.sync.messages import confirmation_sent
 
 MIN_PASSWORD = 6  # GoTrue's default minimum; the server has the final say
 
