@@ -24,7 +24,7 @@ from typing import Literal
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from automata_desktop.core.texture_set import TextureError
+from automata_desktop.core.texture_set import TextureError, image_pixels
 
 #: Map kinds `Material.maps()` reports, in the order artists list them (`automata inspect` uses them).
 MAP_KINDS: tuple[str, ...] = (
@@ -87,7 +87,7 @@ class ImageSource:
         try:
             with Image.open(self._stream()) as image:
                 image.load()
-                pixels = _to_array(image)
+                pixels = image_pixels(image)
         except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
             raise TextureError(f"Cannot read texture {self.name}: not a readable image ({exc})") from exc
         pixels.setflags(write=False)  # shared by every slot that uses this image
@@ -104,18 +104,6 @@ class ImageSource:
         if self.path is None or not self.path.is_file():
             raise TextureError(f"Cannot read texture {self.name}: the file {self.path} does not exist")
         return self.path
-
-
-def _to_array(image: Image.Image) -> np.ndarray:
-    mode = image.mode
-    if mode in ("I;16", "I;16L", "I;16B", "I;16N"):
-        return np.asarray(image, dtype=np.uint16)
-    if mode == "I":  # Pillow widens 16-bit grayscale PNGs to 32-bit ints on some versions
-        return np.clip(np.asarray(image), 0, 65535).astype(np.uint16)
-    if mode in ("L", "RGB", "RGBA"):
-        return np.asarray(image)
-    has_alpha = "A" in mode or "transparency" in image.info
-    return np.asarray(image.convert("RGBA" if has_alpha else "RGB"))
 
 
 @dataclass(frozen=True)

@@ -262,14 +262,16 @@ def load_image(path: str | Path) -> np.ndarray:
     try:
         with Image.open(path) as image:
             image.load()
-            return _to_array(image)
+            return image_pixels(image)
     except FileNotFoundError as exc:
         raise TextureError(f"Cannot read texture {path}: the file does not exist") from exc
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
         raise TextureError(f"Cannot read texture {path.name}: not a readable image ({exc})") from exc
 
 
-def _to_array(image: Image.Image) -> np.ndarray:
+def image_pixels(image: Image.Image) -> np.ndarray:
+    """A decoded image as an array: 16-bit greys stay uint16, float greys float32, others 8-bit
+    L/RGB/RGBA (palette and odd modes converted, keeping alpha when the image has any)."""
     mode = image.mode
     if mode in ("I;16", "I;16L", "I;16B", "I;16N"):
         return np.asarray(image, dtype=np.uint16)
