@@ -212,10 +212,9 @@ def run_app_glb(mesh: Path, _maps: Path | None) -> dict[str, float]:
     return result
 
 
-def run_bare_glb(mesh: Path, _maps: Path | None) -> dict[str, float]:
-    """A bare pyvistaqt window: trimesh reads the GLB, one PBR actor per geometry, its maps bound."""
-    import pyvista as pv
-    import trimesh
+def bare_window():
+    """The baseline both bare rows share: a QMainWindow holding a pyvistaqt interactor, shown,
+    with the time to its first frame measured from the process start."""
     from PySide6.QtWidgets import QApplication, QMainWindow
     from pyvistaqt import QtInteractor
 
@@ -228,7 +227,15 @@ def run_bare_glb(mesh: Path, _maps: Path | None) -> dict[str, float]:
     window.show()
     plotter.render()
     wait(app, lambda: "end" in marks)
-    first_frame = marks["end"] - START
+    return app, window, plotter, marks["end"] - START
+
+
+def run_bare_glb(mesh: Path, _maps: Path | None) -> dict[str, float]:
+    """A bare pyvistaqt window: trimesh reads the GLB, one PBR actor per geometry, its maps bound."""
+    import pyvista as pv
+    import trimesh
+
+    _app, window, plotter, first_frame = bare_window()  # _app keeps the QApplication alive
 
     def texture(image, srgb: bool = False) -> pv.Texture:
         tex = pv.Texture(np.asarray(image.convert("RGB")))
@@ -267,19 +274,8 @@ def run_bare(mesh: Path, maps: Path | None) -> dict[str, float]:
     import pyvista as pv
     import trimesh
     from PIL import Image
-    from PySide6.QtWidgets import QApplication, QMainWindow
-    from pyvistaqt import QtInteractor
 
-    app = QApplication([])
-    window = QMainWindow()
-    window.resize(1400, 860)
-    plotter = QtInteractor(window, auto_update=False)
-    window.setCentralWidget(plotter.interactor)
-    marks = first_frame_probe(plotter.ren_win)
-    window.show()
-    plotter.render()
-    wait(app, lambda: "end" in marks)
-    first_frame = marks["end"] - START
+    _app, window, plotter, first_frame = bare_window()  # _app keeps the QApplication alive
 
     asked = time.perf_counter()
     loaded = trimesh.load(mesh, force="mesh")
