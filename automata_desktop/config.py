@@ -58,7 +58,13 @@ def normalize_server_url(text: str) -> str:
 
 
 def is_loopback_url(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
+    """True when the URL names this computer (a server there reads our files, a webhook there
+    cannot be called from another machine)."""
+    return is_loopback_host(urlsplit(url).hostname or "")
+
+
+def is_loopback_host(host: str) -> bool:
+    """`localhost`, 127.0.0.0/8 or ::1: the one loopback test, for URLs and listen addresses."""
     if host == "localhost":
         return True
     try:
@@ -68,7 +74,8 @@ def is_loopback_url(url: str) -> bool:
 
 
 def generate_webhook_secret() -> str:
-    """A Standard Webhooks secret: `whsec_` + base64 of 32 random bytes."""
+    """A Standard Webhooks secret: `whsec_` + base64 of 32 random bytes (the one generator:
+    settings, the node pack's key file and `webhook.generate_secret` all use it)."""
     return "whsec_" + b64encode(secrets.token_bytes(32)).decode()
 
 

@@ -6,7 +6,6 @@ Idempotent: the same version with the same content is left alone; anything else 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import re
 import shutil
@@ -14,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from automata_desktop.core.checksum import sha256_bytes, sha256_file
 from automata_desktop.errors import ConfigError
 
 PACK_FOLDER = "automata_nodes"
@@ -166,13 +166,14 @@ def _installed_version(target: Path) -> str | None:
 
 
 def _digest(folder: Path) -> str:
-    h = hashlib.sha256()
+    """The pack's content: each file's name and checksum (compared, never stored)."""
+    listing = []
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         rel = path.relative_to(folder)
         if "__pycache__" in rel.parts or rel.suffix == ".pyc" or rel.name.startswith("."):
             continue
-        h.update(rel.as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
-    return h.hexdigest()
+        listing.append(f"{rel.as_posix()}\0{sha256_file(path).sha256}\n")
+    return sha256_bytes("".join(listing).encode())
 
 
 def _remove(path: Path) -> None:

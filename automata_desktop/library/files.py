@@ -20,6 +20,7 @@ from collections.abc import AsyncIterable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
+from automata_desktop.core.checksum import sha256_file
 from automata_desktop.errors import LibraryError
 
 CHUNK_SIZE = 1 << 20
@@ -307,12 +308,8 @@ def iter_path(path: Path, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
 
 
 def hash_file(path: Path) -> Written:
-    digest = hashlib.sha256()
-    size = 0
-    for chunk in iter_path(path):
-        digest.update(chunk)
-        size += len(chunk)
-    return Written(digest.hexdigest(), size)
+    digest = sha256_file(path)
+    return Written(digest.sha256, digest.size)
 
 
 # --- image headers --------------------------------------------------------------------------------

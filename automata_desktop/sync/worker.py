@@ -20,7 +20,6 @@ state: the item backs off, nothing counts as failed, and the drain stops quietly
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -32,6 +31,7 @@ from typing import Protocol
 from postgrest.types import ReturnMethod
 from storage3.exceptions import StorageApiError
 
+from automata_desktop.core.checksum import sha256_file
 from automata_desktop.core.generation import Generation, OutputFile
 from automata_desktop.sync.auth import SyncAuth
 from automata_desktop.sync.errors import AuthError, SyncError
@@ -84,14 +84,6 @@ class DrainReport:
     #: Supabase asked to wait (rate limit, overload); the rest waits with it.
     busy: bool = False
     signed_out: bool = False
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _mb(size: int) -> str:
@@ -186,7 +178,7 @@ class SyncWorker:
         for output in generation.files:
             if not Path(output.path).is_file():
                 raise SyncError(f"{output.path} of generation {generation.id} is missing on disk")
-        digests = [output.sha256 or sha256_file(Path(output.path)) for output in generation.files]
+        digests = [output.sha256 or sha256_file(Path(output.path)).sha256 for output in generation.files]
         planned = [_Plan(output, key, Path(output.path), sha, Path(output.path).stat().st_size,
                          content_type(Path(output.path)))
                    for (output, key), sha in zip(object_keys(user_id, generation, digests),

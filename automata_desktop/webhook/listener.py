@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import errno
 import inspect
-import ipaddress
 import logging
 import socket
 from collections.abc import Awaitable, Callable
@@ -29,6 +28,7 @@ from aiohttp import web
 from aiohttp.http import HttpVersion11
 from aiohttp.http_exceptions import HttpProcessingError
 
+from automata_desktop.config import is_loopback_host
 from automata_desktop.errors import AutomataError, WebhookError
 from automata_desktop.webhook.payload import WebhookPayload
 from automata_desktop.webhook.refusal import Refusal
@@ -193,7 +193,7 @@ class WebhookListener:
                     "machines know it by (e.g. from `ip addr` or `ipconfig`)"
                 )
             return _http_url(lan, port, self._path)
-        if _is_loopback(self._host):
+        if is_loopback_host(self._host):
             raise WebhookError(
                 f"the webhook listener only accepts connections from this computer (bound to "
                 f"{self._host}); to receive webhooks from ComfyUI on another machine, set the "
@@ -392,7 +392,7 @@ def lan_address() -> str | None:
         # A UDP "connect" sends nothing; it only makes the kernel choose a route and source address.
         probe.connect(("192.0.2.1", 9))
         address = probe.getsockname()[0]
-        if not _is_loopback(address) and address != "0.0.0.0":
+        if not is_loopback_host(address) and address != "0.0.0.0":
             return address
     return None
 
@@ -403,13 +403,6 @@ def _error(status: int, code: str, message: str) -> web.Response:
 
 async def _maybe_in_thread(offload: bool, fn: Callable[..., Any], *args: Any) -> Any:
     return await asyncio.to_thread(fn, *args) if offload else fn(*args)
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
 
 
 def _http_url(host: str, port: int, path: str) -> str:

@@ -22,11 +22,11 @@ from datetime import UTC, datetime
 
 from standardwebhooks.webhooks import Webhook
 
+from automata_desktop.config import generate_webhook_secret
 from automata_desktop.errors import WebhookError
 from automata_desktop.webhook.refusal import Refusal
 
 SECRET_PREFIX = "whsec_"
-SECRET_BYTES = 32
 #: The Standard Webhooks spec recommends secrets of 24 to 64 bytes; anything shorter is refused.
 MIN_SECRET_BYTES = 24
 
@@ -41,8 +41,8 @@ _TIMESTAMP_RE = re.compile(r"^[0-9]{1,11}$")
 
 
 def generate_secret() -> str:
-    """A new per-install secret: `whsec_` + 32 random bytes in standard base64."""
-    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode("ascii")
+    """A new per-install secret, from the one generator the settings use too."""
+    return generate_webhook_secret()
 
 
 def parse_secret(secret: str) -> bytes:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 
 from pydantic import ValidationError
 
+from automata_desktop.core.checksum import sha256_bytes
 from automata_desktop.webhook.payload import WebhookPayload
 from automata_desktop.webhook.refusal import Refusal
 
@@ -56,6 +56,6 @@ def _check_inline_files(payload: WebhookPayload) -> None:
             raise Refusal(
                 422, "invalid_payload", f"{where}: {len(raw)} bytes, but size says {ref.size}"
             )
-        if ref.sha256 is not None and hashlib.sha256(raw).hexdigest() != ref.sha256:
+        if ref.sha256 is not None and sha256_bytes(raw) != ref.sha256:
             raise Refusal(422, "invalid_payload", f"{where}: sha256 does not match the bytes")
         ref._raw = raw  # the engine stores these bytes rather than decoding the text again
