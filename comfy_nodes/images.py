@@ -1,8 +1,11 @@
-"""ComfyUI IMAGE batches ↔ numpy, and PNG files at 8 or 16 bits per channel.
+"""ComfyUI IMAGE batches ↔ numpy, image files → IMAGE, and PNG files at 8 or 16 bits per channel.
 
 A ComfyUI IMAGE is a torch float32 tensor [B, H, W, C] in 0..1 (C = 3, sometimes 1 or 4), an
 inference tensor on CPU or GPU. torch is ComfyUI's, never ours: tensors are recognised by duck
 typing and results go back as torch only when torch came in.
+
+The app's in-process runner reads its input with `load_image_file` and writes its maps with
+`png_bytes`, so a workflow run there and one run on a ComfyUI give the same files.
 """
 
 from __future__ import annotations
@@ -10,10 +13,14 @@ from __future__ import annotations
 import struct
 import zlib
 from io import BytesIO
+from os import PathLike
 from typing import Any
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps, ImageSequence
+
+#: Modes Pillow gives 16-bit grayscale files ("I" on older versions).
+_SIXTEEN_BIT_GRAY = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
 
 
 def is_torch(value: Any) -> bool:
@@ -54,6 +61,32 @@ def as_image(channels: np.ndarray) -> np.ndarray:
     if channels.shape[2] == 1:
         return np.repeat(channels, 3, axis=2)
     return channels[:, :, :3]
+
+
+def load_image_file(path: str | PathLike[str]) -> np.ndarray:
+    """The IMAGE batch [B, H, W, 3] that ComfyUI's core LoadImage makes of an image file.
+
+    As LoadImage does: EXIF orientation applied, alpha dropped, every frame of the first frame's
+    size (only the first of an MPO), and `uint8 / 255.0` in float32, so an 8-bit file gives
+    bit-identical floats. One deliberate difference: LoadImage turns 16-bit grayscale into
+    white (its RGB conversion clips at 255); here it keeps its 16 bits. Raises what Pillow raises
+    (OSError, ValueError) for a missing or unreadable file.
+    """
+    frames: list[np.ndarray] = []
+    with Image.open(path) as img:
+        for frame in ImageSequence.Iterator(img):
+            frame = ImageOps.exif_transpose(frame)
+            if frame.mode in _SIXTEEN_BIT_GRAY:
+                gray = np.clip(np.asarray(frame), 0, 65535).astype(np.float32) / 65535.0
+                rgb = np.repeat(gray[:, :, None], 3, axis=2)
+            else:
+                rgb = np.asarray(frame.convert("RGB")).astype(np.float32) / 255.0
+            if frames and rgb.shape != frames[0].shape:
+                continue
+            frames.append(rgb)
+            if img.format == "MPO":  # its second frame is the other eye, not a batch member
+                break
+    return np.stack(frames)
 
 
 def png_bytes(image: np.ndarray, *, bits: int = 8, gray: bool = False, level: int = 4) -> bytes:

@@ -33,8 +33,18 @@ def output_directory() -> Path:
     return path
 
 
+def prefix_name(prefix: str) -> str:
+    """The part of a filename prefix that names the file (the rest is its subfolder)."""
+    return Path(prefix).name
+
+
+def png_name(name: str, counter: int) -> str:
+    """SaveImage's file name for the `counter`-th file of a prefix whose last part is `name`."""
+    return f"{name}_{counter:05}_.png"
+
+
 def save_path(prefix: str, output_dir: Path, width: int, height: int) -> tuple[Path, str, int, str]:
-    """(folder, name, counter, subfolder) for a file named `f"{name}_{counter:05}_.png"`."""
+    """(folder, name, counter, subfolder) for a file named `png_name(name, counter)`."""
     folder_paths = _folder_paths()
     if folder_paths is None:
         return _save_path(prefix, output_dir)
@@ -49,7 +59,7 @@ def _save_path(prefix: str, output_dir: Path) -> tuple[Path, str, int, str]:
     folder = (root / prefix).parent.resolve()
     if not folder.is_relative_to(root):
         raise ValueError(f"filename prefix {prefix!r} would save outside the output folder")
-    name = Path(prefix).name
+    name = prefix_name(prefix)
     subfolder = folder.relative_to(root).as_posix()
     folder.mkdir(parents=True, exist_ok=True)
     taken = re.compile(re.escape(name) + r"_(\d{5})")

@@ -5,6 +5,9 @@ File names carry the map kind (`<prefix>_<generation8>_<kind>_00001_.png`) so a 
 only `executed`/history can still tell maps apart. The `ui` dict lists the PNGs under `images` in
 a fixed map order, every file (with kind, hash, size) under `files`, and the delivery outcome
 under `webhook`; ComfyUI forwards it verbatim as `executed.data.output`.
+
+`encode_maps` (what is saved, under which prefix, at which depth) is also what the app's
+in-process runner uses, so its files are the ones this node would have saved.
 """
 
 from __future__ import annotations
@@ -16,13 +19,15 @@ import logging
 import re
 import sys
 import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from .delivery import deliver
 from .images import png_bytes, to_numpy_batch
-from .output import output_directory, output_relative, save_path
+from .output import output_directory, output_relative, png_name, save_path
 
 log = logging.getLogger("automata_nodes.webhook")
 
@@ -54,6 +59,38 @@ def _short_id(generation_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9]", "", generation_id)[:8] or "gen"
 
 
+DEFAULT_PREFIX = "automata/pbr"
+
+
+@dataclass(frozen=True)
+class EncodedMap:
+    """One frame of one map as the node saves it: `prefix` goes to SaveImage's naming."""
+
+    kind: str
+    prefix: str  # e.g. "automata/pbr_1a2b3c4d_normal"; the file is png_name(<its last part>, n)
+    data: bytes
+    width: int
+    height: int
+    bit_depth: int
+
+
+def encode_maps(
+    maps: Mapping[str, Any], *, filename_prefix: str, generation_id: str, sixteen_bit: bool
+) -> Iterator[EncodedMap]:
+    """Every frame of every connected map in MAP_ORDER, PNG-encoded; gray maps as one channel,
+    height and normal at 16 bits when `sixteen_bit`. Lazy, so a caller can report progress."""
+    prefix = f"{filename_prefix.strip() or DEFAULT_PREFIX}_{_short_id(generation_id)}"
+    for kind in MAP_ORDER:
+        if maps.get(kind) is None:
+            continue
+        bits = 16 if sixteen_bit and kind in SIXTEEN_BIT_MAPS else 8
+        for frame in to_numpy_batch(maps[kind]):
+            height, width = frame.shape[:2]
+            yield EncodedMap(kind, f"{prefix}_{kind}",
+                             png_bytes(frame, bits=bits, gray=kind in GRAY_MAPS),
+                             width, height, bits)
+
+
 class AutomataWebhook:
     """Saves PBR maps as PNG and POSTs a signed `generation.completed` webhook to AUTOMATA."""
 
@@ -74,7 +111,7 @@ class AutomataWebhook:
                 "generation_id": ("STRING", {"default": ""}),
                 "delivery": (["reference", "inline"], {"default": "reference", "tooltip":
                              "reference: send names (the app fetches /view); inline: send bytes."}),
-                "filename_prefix": ("STRING", {"default": "automata/pbr"}),
+                "filename_prefix": ("STRING", {"default": DEFAULT_PREFIX}),
                 "sixteen_bit": ("BOOLEAN", {"default": True,
                                             "tooltip": "Save height and normal as 16-bit PNG."}),
             },
@@ -94,7 +131,7 @@ class AutomataWebhook:
         webhook_url: str = "",
         generation_id: str = "",
         delivery: str = "reference",
-        filename_prefix: str = "automata/pbr",
+        filename_prefix: str = DEFAULT_PREFIX,
         sixteen_bit: bool = True,
         mesh_path: str = "",
         secret: str = "",
@@ -104,24 +141,19 @@ class AutomataWebhook:
         generation_id = generation_id.strip() or uuid.uuid4().hex
         delivery = delivery if delivery in ("reference", "inline") else "reference"
         out_dir = output_directory()
-        prefix = f"{filename_prefix.strip() or 'automata/pbr'}_{_short_id(generation_id)}"
         files: list[dict[str, Any]] = []
         blobs: list[bytes] = []
-        for kind in MAP_ORDER:
-            if maps.get(kind) is None:
-                continue
-            bits = 16 if sixteen_bit and kind in SIXTEEN_BIT_MAPS else 8
-            for frame in to_numpy_batch(maps[kind]):
-                data = png_bytes(frame, bits=bits, gray=kind in GRAY_MAPS)
-                height, width = frame.shape[:2]
-                folder, name, counter, subfolder = save_path(
-                    f"{prefix}_{kind}", out_dir, width, height
-                )
-                filename = f"{name}_{counter:05}_.png"
-                (folder / filename).write_bytes(data)
-                files.append(_describe(kind, filename, subfolder, data, "image/png",
-                                       width=width, height=height, bit_depth=bits))
-                blobs.append(data)
+        for encoded in encode_maps(maps, filename_prefix=filename_prefix,
+                                   generation_id=generation_id, sixteen_bit=sixteen_bit):
+            folder, name, counter, subfolder = save_path(
+                encoded.prefix, out_dir, encoded.width, encoded.height
+            )
+            filename = png_name(name, counter)
+            (folder / filename).write_bytes(encoded.data)
+            files.append(_describe(encoded.kind, filename, subfolder, encoded.data, "image/png",
+                                   width=encoded.width, height=encoded.height,
+                                   bit_depth=encoded.bit_depth))
+            blobs.append(encoded.data)
         if mesh_path and mesh_path.strip():
             mesh = self._mesh(mesh_path.strip(), out_dir)
             if mesh is not None:
