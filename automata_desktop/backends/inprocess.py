@@ -1,22 +1,20 @@
-"""The in-process backend: model-free workflows (`pbr_from_image`) run here with the node pack's math.
+"""The in-process backend: model-free workflows (`pbr_from_image`) run here with the node pack.
 
 It gives offline users and fresh machines the same lifecycle as a ComfyUI server — queued, running
-with progress, completed with library files — without any server. Decoding and math run in a worker
-thread so neither the asyncio loop nor the UI stalls on a 4K image.
+with progress, completed with library files — without any server, and the same files: the input
+is read as ComfyUI's LoadImage reads it, the maps come from the AUTOMATA nodes themselves (called
+with the bound graph's inputs), and they are encoded and named by the Webhook node's own
+`encode_maps`. Nothing here decodes, encodes or maps a parameter on its own. Decoding and math
+run in a worker thread so neither the asyncio loop nor the UI stalls on a 4K image.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
-import io
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from pathlib import Path
 from typing import Any
-
-import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 from automata_desktop import __version__
 from automata_desktop.backends.base import CancelOutcome, Capabilities, Inputs, JobHandle, JobSpec
@@ -36,91 +34,78 @@ from automata_desktop.config import LOCAL_SERVER
 from automata_desktop.core.maps import MapKind
 from automata_desktop.errors import AutomataError, DownloadError, WorkflowError
 from automata_desktop.fanout import Fanout
-
-_SIXTEEN_BIT = {MapKind.HEIGHT, MapKind.NORMAL}
-_DIRECT = {"seamless", "normal_convention", "normal_strength", "height_blur", "height_detail",
-           "invert_height", "roughness", "roughness_contrast", "invert_roughness",
-           "metallic_strength", "ao_strength", "ao_radius"}
-
-
-def load_image(path: Path) -> np.ndarray:
-    """Decode to an HxWxC array, keeping 16-bit precision; corrupt files give a clear error."""
-    try:
-        with Image.open(path) as img:
-            img.load()
-            if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-                return np.asarray(img, dtype=np.uint16 if img.mode != "I" else np.int32).astype(
-                    np.uint16, copy=False)
-            if img.mode not in ("RGB", "RGBA", "L", "LA"):
-                img = img.convert("RGBA" if "A" in img.getbands() else "RGB")
-            return np.asarray(img)
-    except FileNotFoundError:
-        raise WorkflowError(f"image not found: {path}") from None
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise WorkflowError(f"{path} is not a readable image ({exc})") from exc
-
-
-def encode_png(array: np.ndarray, *, sixteen_bit: bool = False) -> bytes:
-    """Float 0..1 map → PNG bytes (8-bit, or 16-bit for height/normal precision)."""
-    a = np.clip(array, 0.0, 1.0)
-    if sixteen_bit and a.ndim == 2:
-        img = Image.fromarray((a * 65535.0 + 0.5).astype(np.uint16))
-    elif sixteen_bit:
-        # Pillow cannot write 16-bit RGB; keep 8-bit for color normals (enough for viewing).
-        img = Image.fromarray((a * 255.0 + 0.5).astype(np.uint8))
-    else:
-        img = Image.fromarray((a * 255.0 + 0.5).astype(np.uint8))
-    buffer = io.BytesIO()
-    img.save(buffer, format="PNG", compress_level=1)
-    return buffer.getvalue()
-
-
-def _settings(parameters: dict[str, Any]) -> Any:
-    from comfy_nodes.pbr_math import PBRSettings
-
-    fields = {f.name: f for f in dataclasses.fields(PBRSettings)}
-    values = {k: v for k, v in parameters.items() if k in fields and k in _DIRECT}
-    if "normal_convention" in values:  # manifests offer "OpenGL"/"DirectX", the math wants lowercase
-        values["normal_convention"] = str(values["normal_convention"]).lower()
-    return PBRSettings(**values)
-
+from comfy_nodes import NODE_CLASS_MAPPINGS
+from comfy_nodes.images import load_image_file
+from comfy_nodes.output import png_name, prefix_name
+from comfy_nodes.webhook_node import MAP_ORDER, encode_maps
 
 #: A runner: the job, a progress callback (fraction, label) → the outputs (kind, file name, bytes).
 Runner = Callable[[JobSpec, Callable[[float, str], None]],
                   Awaitable[list[tuple[MapKind, str, bytes]]]]
 
 
+def _node_inputs(graph: dict[str, Any], class_type: str) -> dict[str, Any]:
+    """What ComfyUI would call the graph's `class_type` node with, links aside: the node's own
+    defaults, overlaid by the graph's values for the inputs the node declares (ComfyUI passes
+    no others). A graph without such a node gets the defaults."""
+    schema = NODE_CLASS_MAPPINGS[class_type].INPUT_TYPES()
+    declared = {**schema.get("required", {}), **schema.get("optional", {})}
+    values = {name: spec[1]["default"] for name, spec in declared.items()
+              if len(spec) > 1 and "default" in spec[1]}
+    node = next((n for n in graph.values()
+                 if isinstance(n, dict) and n.get("class_type") == class_type), {})
+    values.update({name: value for name, value in node.get("inputs", {}).items()
+                   if name in declared and not isinstance(value, list)})  # a list is a link
+    return values
+
+
 async def run_pbr_from_image(spec: JobSpec, report: Callable[[float, str], None]
                              ) -> list[tuple[MapKind, str, bytes]]:
-    """`pbr_from_image` with the node pack's math; returns the encoded maps."""
-    from comfy_nodes.pbr_math import derive_pbr
-
+    """The shipped `pbr_from_image` graph — LoadImage → PBR From Image → Pack ORM → Webhook —
+    run with the node pack's code; returns the maps the Webhook node would have saved."""
     if spec.image is None:
         raise WorkflowError("pbr_from_image needs an image: pass --image FILE")
     image_path = spec.image
+    derive = NODE_CLASS_MAPPINGS["AutomataPBRFromImage"]
+    controls = {k: v for k, v in _node_inputs(spec.graph, "AutomataPBRFromImage").items()
+                if k != "image"}
+    save = _node_inputs(spec.graph, "AutomataWebhook")
     loop = asyncio.get_running_loop()
 
     def progress(fraction: float, label: str) -> None:
         loop.call_soon_threadsafe(report, fraction, label)
 
-    def work() -> list[tuple[MapKind, bytes]]:
+    def work() -> list[tuple[MapKind, str, bytes]]:
         progress(0.05, "Load image")
-        image = load_image(image_path)
+        try:
+            image = load_image_file(image_path)
+        except FileNotFoundError:
+            raise WorkflowError(f"image not found: {image_path}") from None
+        except (OSError, ValueError) as exc:  # Pillow's UnidentifiedImageError is an OSError
+            raise WorkflowError(f"{image_path} is not a readable image ({exc})") from exc
         progress(0.25, "Derive PBR maps")
-        maps = derive_pbr(image, _settings(spec.parameters))
+        try:
+            maps = dict(zip(derive.RETURN_NAMES, derive().derive(image, **controls), strict=True))
+            (maps["orm"],) = NODE_CLASS_MAPPINGS["AutomataPackORM"]().pack(
+                maps["roughness"], ao=maps["ao"], metallic=maps["metallic"])
+        except (TypeError, ValueError) as exc:  # a control of the wrong type or value
+            raise WorkflowError(f"pbr_from_image cannot run with these settings: {exc}") from exc
+        generation_id = str(save.get("generation_id") or "").strip() or spec.generation_id
+        counters: Counter[str] = Counter()
         out = []
-        items = [(MapKind.BASE_COLOR, maps.base_color), (MapKind.NORMAL, maps.normal),
-                 (MapKind.HEIGHT, maps.height), (MapKind.ROUGHNESS, maps.roughness),
-                 (MapKind.METALLIC, maps.metallic), (MapKind.AO, maps.ao),
-                 (MapKind.ORM, maps.orm())]
-        for index, (kind, array) in enumerate(items):
-            progress(0.6 + 0.35 * index / len(items), f"Encode {kind.value}")
-            out.append((kind, encode_png(array, sixteen_bit=kind in _SIXTEEN_BIT)))
+        for encoded in encode_maps(maps, filename_prefix=str(save["filename_prefix"]),
+                                   generation_id=generation_id,
+                                   sixteen_bit=bool(save["sixteen_bit"])):
+            counters[encoded.prefix] += 1  # SaveImage numbers a batch's frames 1, 2, …
+            name = png_name(prefix_name(encoded.prefix), counters[encoded.prefix])
+            out.append((MapKind(encoded.kind), name, encoded.data))
+            progress(0.6 + 0.35 * MAP_ORDER.index(encoded.kind) / len(MAP_ORDER),
+                     f"Encoded {encoded.kind}")
         return out
 
-    encoded = await asyncio.to_thread(work)
+    outputs = await asyncio.to_thread(work)
     report(1.0, "Done")
-    return [(kind, f"{image_path.stem}_{kind.value}.png", data) for kind, data in encoded]
+    return outputs
 
 
 class InProcessBackend:
