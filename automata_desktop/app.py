@@ -53,6 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication
 
     from automata_desktop.config import Settings, load_settings
+    from automata_desktop.controller.app_controller import AppController
     from automata_desktop.errors import ConfigError
     from automata_desktop.ui.main_window import MainWindow, sample_paths
     from automata_desktop.ui.theme import apply_dark_theme
@@ -78,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if settings_problem:
         window.show_error(settings_problem)
     window.failed.connect(errors.append)
-    Workbench(window, settings)
+    Workbench(window, AppController(settings))
 
     sample_mesh, sample_maps = sample_paths()
     window.open_mesh(args.mesh or sample_mesh)

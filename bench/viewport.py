@@ -80,6 +80,7 @@ def run_app(mesh: Path, maps: Path | None) -> dict[str, float]:
     from PySide6.QtWidgets import QApplication
 
     from automata_desktop.config import Settings, generate_webhook_secret
+    from automata_desktop.controller.app_controller import AppController
     from automata_desktop.core.texture_set import TextureSet
     from automata_desktop.ui.main_window import MainWindow
     from automata_desktop.ui.theme import apply_dark_theme
@@ -90,9 +91,9 @@ def run_app(mesh: Path, maps: Path | None) -> dict[str, float]:
     window = MainWindow()
     window.resize(1400, 860)
     library = Path(tempfile.mkdtemp(prefix="bench-lib-"))
-    bench = Workbench(window, Settings(servers=(), default_server="local", webhook_port=0,
-                                       webhook_secret=generate_webhook_secret(),
-                                       library_dir=str(library)))
+    bench = Workbench(window, AppController(Settings(
+        servers=(), default_server="local", webhook_port=0,
+        webhook_secret=generate_webhook_secret(), library_dir=str(library))))
     marks = first_frame_probe(window.viewport.ren_win)
     window.show()
     window.viewport.render()
@@ -100,7 +101,7 @@ def run_app(mesh: Path, maps: Path | None) -> dict[str, float]:
     first_frame = marks["end"] - START
     # The generation runtime starts beside the first frame; the set is timed once it is up, as
     # when a user opens a file (starting it costs ~1 s of CPU that would otherwise count here).
-    bench.bridge.wait_ready(60)
+    bench.controller.wait_ready(60)
     app.processEvents()
 
     shown: dict[str, float] = {}

@@ -1,44 +1,32 @@
 """The Account menu and the sync status in the status bar.
 
-Every sync call blocks (supabase-py is synchronous), so each one runs through the RuntimeBridge's
-loop in `asyncio.to_thread`, never on the Qt thread; results come back as queued signals. SyncAuth
-reports token refreshes and revoked sessions from supabase-py's timer thread: `_auth_event`
-carries them over to the Qt thread. Failures become one-line messages; the local library never
-depends on any of this.
+Every sync call blocks (supabase-py is synchronous): each is an intent of the controller, which
+runs it off the Qt thread and answers on it. Token refreshes and revoked sessions arrive as the
+controller's `sync_event`. Failures come as one-line messages; the local library never depends on
+any of this.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMainWindow, QMenu, QToolButton
 
-from automata_desktop.errors import AutomataError
-from automata_desktop.sync.errors import SyncError
-from automata_desktop.sync.outbox import Delivery
 from automata_desktop.ui.account_dialog import AccountDialog, AccountMode
-from automata_desktop.ui.bridge import RuntimeBridge
 
 if TYPE_CHECKING:
-    from automata_desktop.sync.runner import SyncRunner, SyncStatus
+    from automata_desktop.controller.app_controller import AppController
+    from automata_desktop.sync.runner import SyncStatus
 
 log = logging.getLogger(__name__)
 
 STATUS_INTERVAL_MS = 3000
 NOT_SET_UP = ("Sync is not set up: enter your Supabase project URL and anon key in "
               "File → Settings")
-
-
-def user_message(exc: BaseException) -> str:
-    """One line a user can act on; our errors already are, anything else gets a prefix."""
-    if isinstance(exc, AutomataError):
-        return str(exc)
-    return f"Sync failed unexpectedly: {exc}"
 
 
 def status_text(status: SyncStatus | None) -> str:
@@ -80,21 +68,19 @@ def status_tooltip(status: SyncStatus | None) -> str:
     return "\n".join(lines)
 
 
-class AccountController(QObject):
-    """Owns the Account menu, the status-bar button and the sign-in dialog."""
+class AccountMenu(QObject):
+    """The Account menu, the status-bar button and the sign-in dialog."""
 
     status_changed = Signal(object)  # SyncStatus, or None when sync is not set up
     library_changed = Signal()  # a sync moved rows or markers: the library list should refresh
     message = Signal(str)  # for the status bar
-    _auth_event = Signal(str, object)  # (event, Account | None), emitted on a foreign thread
 
-    def __init__(self, bridge: RuntimeBridge, window: QMainWindow) -> None:
+    def __init__(self, controller: AppController, window: QMainWindow) -> None:
         super().__init__(window)
-        self.bridge = bridge
+        self.controller = controller
         self.window = window
         self.status: SyncStatus | None = None
         self.dialog: AccountDialog | None = None
-        self._listening_to: SyncRunner | None = None
         self._last_seen: tuple[Any, ...] | None = None
         self._signing_out = False
         self._refreshes = 0  # status results can arrive out of order: only the newest counts
@@ -118,11 +104,11 @@ class AccountController(QObject):
         self.button.setMenu(self.menu)
         window.statusBar().addPermanentWidget(self.button)
 
-        self._auth_event.connect(self._auth_changed, Qt.ConnectionType.QueuedConnection)
+        controller.sync_event.connect(self._auth_changed)
         self._timer = QTimer(self)
         self._timer.setInterval(STATUS_INTERVAL_MS)
         self._timer.timeout.connect(self.refresh)
-        bridge.started.connect(lambda _: (self.refresh(), self._timer.start()))
+        controller.started.connect(lambda _: (self.refresh(), self._timer.start()))
         self._show(None)
 
     def _add(self, text: str, slot: Callable[[], object]) -> QAction:
@@ -131,39 +117,12 @@ class AccountController(QObject):
         self.menu.addAction(action)
         return action
 
-    # ------------------------------------------------------------------ talking to the runner
-
-    def runner(self) -> SyncRunner | None:
-        runtime = self.bridge.runtime
-        return None if runtime is None else runtime.sync
-
-    def _run(self, work: Callable[[SyncRunner], Any], on_done: Callable[[Any], None],
-             on_error: Callable[[BaseException], None]) -> bool:
-        """Run `work(runner)` on a thread of the bridge's loop; callbacks come back on Qt's."""
-        runner = self.runner()
-        if runner is None:
-            on_error(SyncError(NOT_SET_UP))
-            return False
-        if runner is not self._listening_to:
-            runner.add_listener(lambda event, account: self._auth_event.emit(event, account))
-            self._listening_to = runner
-        future = self.bridge.call(lambda _rt: asyncio.to_thread(work, runner), on_done, on_error)
-        return future is not None
-
-    def generation_deleted(self, generation_id: str) -> None:
-        """Queue the tombstone; without sync set up there is nothing to tell anyone."""
-        if self.runner() is not None:
-            self._run(lambda runner: runner.generation_deleted(generation_id),
-                      lambda _: self.refresh(), lambda exc: self.message.emit(user_message(exc)))
+    # ------------------------------------------------------------------ status
 
     def refresh(self) -> None:
-        if self.runner() is None:
-            self._show(None)
-            return
         self._refreshes += 1
         token = self._refreshes
-        self._run(lambda r: r.status(), lambda status: token == self._refreshes and self._show(status),
-                  lambda exc: log.debug("sync status unavailable: %s", exc))
+        self.controller.sync_status(lambda status: token == self._refreshes and self._show(status))
 
     def _show(self, status: SyncStatus | None) -> None:
         self.status = status
@@ -184,7 +143,7 @@ class AccountController(QObject):
             self.library_changed.emit()
         self.status_changed.emit(status)
 
-    def _auth_changed(self, event: str, _account: object) -> None:
+    def _auth_changed(self, event: str) -> None:
         """On the Qt thread: a refresh, a sign-out elsewhere or a revoked session."""
         self.refresh()
         if event == "SIGNED_OUT" and not self._signing_out:
@@ -194,12 +153,12 @@ class AccountController(QObject):
     # ------------------------------------------------------------------ actions
 
     def open_dialog(self, mode: AccountMode = AccountMode.SIGN_IN) -> AccountDialog | None:
-        runner = self.runner()
-        if runner is None:
+        project = self.controller.sync_project
+        if project is None:
             self.message.emit(NOT_SET_UP)
             return None
         if self.dialog is None:
-            self.dialog = AccountDialog(mode, self.window, project=runner.settings.url)
+            self.dialog = AccountDialog(mode, self.window, project=project)
             self.dialog.submitted.connect(self._submit)
         self.dialog.set_mode(mode)
         self.dialog.open()
@@ -218,15 +177,15 @@ class AccountController(QObject):
                               "in the background")
             self.refresh()
 
-        def failed(exc: BaseException) -> None:
-            if getattr(exc, "code", None) == "user_already_exists":
+        def failed(text: str) -> None:
+            if "already has an account" in text:
                 dialog.set_mode(AccountMode.SIGN_IN)  # the message says to sign in: be ready
-            dialog.show_error(user_message(exc))
+            dialog.show_error(text)
 
         if AccountMode(mode) is AccountMode.SIGN_UP:
-            self._run(lambda r: r.sign_up(email, password), done, failed)
+            self.controller.sign_up(email, password, done, failed)
         else:
-            self._run(lambda r: r.sign_in(email, password), done, failed)
+            self.controller.sign_in(email, password, done, failed)
 
     def sign_out(self) -> None:
         def done(_: object) -> None:
@@ -234,13 +193,12 @@ class AccountController(QObject):
             self.message.emit("Signed out; the library stays on this computer")
             self.refresh()
 
-        def failed(exc: BaseException) -> None:
+        def failed(text: str) -> None:
             self._signing_out = False
-            self.message.emit(user_message(exc))
+            self.message.emit(text)
 
         self._signing_out = True
-        if not self._run(lambda r: r.sign_out(), done, failed):
-            self._signing_out = False
+        self.controller.sign_out(done, failed)
 
     def sync_now(self) -> None:
         self.message.emit("Syncing…")
@@ -256,21 +214,9 @@ class AccountController(QObject):
             self.refresh()
             self.library_changed.emit()
 
-        def failed(exc: BaseException) -> None:
-            self.message.emit(user_message(exc))
+        def failed(text: str) -> None:
+            self.message.emit(text)
             self.refresh()
 
-        self._run(lambda r: r.sync_now(), done, failed)
-
-    def delivery(self, generation_ids: list[str]) -> dict[str, Delivery]:
-        """Blocking (SQLite): for the library browser's pool thread, never the Qt thread."""
-        runner = self.runner()
-        if runner is None:
-            return {}
-        return runner.delivery(generation_ids)
-
-    def settings_changed(self) -> None:
-        """The Supabase project may have changed: the runtime rebuilt its runner."""
-        self._listening_to = None
-        self.refresh()
+        self.controller.sync_now(done, failed)
 

@@ -1,14 +1,14 @@
 """The Generate dock: pick a server and a workflow, fill its inputs, generate, and follow the queue.
 
-The panel only builds GenerationRequests and shows what the bridge reports; every server question
-(status dot, missing nodes, submit) goes through `RuntimeBridge.call` to `services`/the engine.
+The panel only builds GenerationRequests and shows what the controller reports; every server
+question (status dot, missing nodes, submit) is an intent of the controller it is handed.
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QImage
@@ -29,39 +29,27 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from automata_desktop import services
 from automata_desktop.config import LOCAL_SERVER, Settings
-from automata_desktop.core.generation import Generation, GenerationStatus
-from automata_desktop.core.maps import MapKind, infer_map_kind
+from automata_desktop.core.generation import Generation
+from automata_desktop.core.maps import MapKind
 from automata_desktop.core.mesh import SUPPORTED_SUFFIXES
 from automata_desktop.core.texture_set import IMAGE_SUFFIXES
 from automata_desktop.core.workflow import WorkflowTemplate
-from automata_desktop.errors import AutomataError, MissingNodes, PromptRejected, ServerUnreachable
+from automata_desktop.errors import AutomataError
 from automata_desktop.jobs.models import GenerationRequest, JobUpdate
-from automata_desktop.ui.bridge import RuntimeBridge
 from automata_desktop.ui.images import thumbnail_of_file
-from automata_desktop.ui.queue_view import PREVIEW_PX, QueueList, QueueRow
+from automata_desktop.ui.queue_view import PREVIEW_PX, QueueList
 from automata_desktop.ui.workers import BackgroundRunner
+
+if TYPE_CHECKING:
+    from automata_desktop.controller.app_controller import AppController, Submitted
+    from automata_desktop.services import Readiness, ServerStatus
 
 log = logging.getLogger(__name__)
 
 STATUS_REFRESH_MS = 15_000
 DOT = "●"
 SEED_MAX = 2**31 - 1
-
-
-def describe_error(exc: BaseException) -> str:
-    """A failure as the panel shows it: our errors say what to do; anything else is a bug."""
-    if isinstance(exc, PromptRejected) and exc.problems:
-        return "The server rejected the workflow:\n" + "\n".join(f"• {p}" for p in exc.problems)
-    if isinstance(exc, MissingNodes):
-        return services.missing_nodes_text(exc.missing)
-    if isinstance(exc, ServerUnreachable):
-        return f"{exc}\nStart ComfyUI there, or pick another server."
-    if isinstance(exc, AutomataError):
-        return str(exc)
-    log.error("unexpected error in a generation call", exc_info=exc)
-    return f"Unexpected error ({type(exc).__name__}): {exc}"
 
 
 def workflow_needs(template: WorkflowTemplate) -> str:
@@ -80,16 +68,14 @@ def workflow_needs(template: WorkflowTemplate) -> str:
 
 
 class GenerationPanel(QWidget):
-    completed = Signal(object)  # JobUpdate of a generation that finished with files
     message_shown = Signal(str, str)  # level (error | info), text
 
-    def __init__(self, bridge: RuntimeBridge, settings: Settings,
-                 workflows: dict[str, WorkflowTemplate]) -> None:
+    def __init__(self, controller: AppController) -> None:
         super().__init__()
-        self.bridge = bridge
-        self.workflows = workflows
-        self.requests: dict[str, GenerationRequest] = {}
-        self.statuses: dict[str, services.ServerStatus] = {}
+        self.controller = controller
+        self.workflows = controller.workflows
+        self.statuses = controller.server_statuses  # owned by the controller, read here
+        self._shown_status: dict[str, ServerStatus] = {}  # what the dot showed, to see changes
         self._readiness_token = 0
         self._runner = BackgroundRunner(self)
 
@@ -98,7 +84,7 @@ class GenerationPanel(QWidget):
         self.server_info = QLabel()
         self.server_info.setStyleSheet("color: #a9aebb;")
         self.workflow = QComboBox()
-        for name, template in sorted(workflows.items(), key=lambda kv: (not kv[1].local, kv[0])):
+        for name, template in sorted(self.workflows.items(), key=lambda kv: (not kv[1].local, kv[0])):
             self.workflow.addItem(template.title or name, name)
         self.workflow_info = QLabel()
         self.workflow_info.setWordWrap(True)
@@ -136,7 +122,7 @@ class GenerationPanel(QWidget):
         self.queue = QueueList()
 
         self._build_layout()
-        self.set_servers(settings)
+        self.set_servers(controller.settings)
         # Until the user picks a server, a default ComfyUI that turns out unreachable gives way to
         # the in-process backend, so Generate works on a fresh machine as the CLI does.
         self._may_fall_back = self.server_url != LOCAL_SERVER
@@ -146,9 +132,12 @@ class GenerationPanel(QWidget):
         self.queue.cancel_clicked.connect(self.cancel)
         self.queue.retry_clicked.connect(self.retry)
         self.queue.check_clicked.connect(self.check_now)
-        bridge.update.connect(self._on_update)
-        bridge.started.connect(self._runtime_started)
-        bridge.start_failed.connect(lambda text: self.show_message(text, "error"))
+        controller.job_updated.connect(self._on_update)
+        controller.generation_finished.connect(self._thumbnail_from_files)
+        controller.server_status_changed.connect(self._status_arrived)
+        controller.started.connect(self._runtime_started)
+        controller.start_failed.connect(lambda text: self.show_message(text, "error"))
+        controller.settings_changed.connect(self._settings_changed)
         self._refresh = QTimer(self)
         self._refresh.setInterval(STATUS_REFRESH_MS)
         self._refresh.timeout.connect(self.refresh_status)
@@ -247,8 +236,11 @@ class GenerationPanel(QWidget):
         index = self.server.findData(wanted)
         self.server.setCurrentIndex(index if index >= 0 else 0)
         self.server.blockSignals(False)
-        self._api_keys = {s.url: s.api_key for s in settings.servers}
         self._show_status()
+
+    def _settings_changed(self, settings: Settings) -> None:
+        self.set_servers(settings)
+        self.refresh_status()
 
     @property
     def server_url(self) -> str:
@@ -284,10 +276,7 @@ class GenerationPanel(QWidget):
 
     def refresh_status(self) -> None:
         """Probe every configured server in the background (the dots and versions update)."""
-        for index in range(self.server.count()):
-            url = self.server.itemData(index)
-            self.bridge.call(lambda rt, u=url: services.server_status(u, self._api_keys.get(u)),
-                             self._status_arrived, lambda exc: None)
+        self.controller.refresh_servers([self.server.itemData(i) for i in range(self.server.count())])
         self._check_readiness()
 
     def _runtime_started(self, notices: list[str]) -> None:
@@ -296,9 +285,9 @@ class GenerationPanel(QWidget):
         if notices:
             self.show_message("\n".join(notices), "info")
 
-    def _status_arrived(self, status: services.ServerStatus) -> None:
-        changed = self.statuses.get(status.url) != status
-        self.statuses[status.url] = status
+    def _status_arrived(self, status: ServerStatus) -> None:
+        changed = self._shown_status.get(status.url) != status
+        self._shown_status[status.url] = status
         if self._may_fall_back and status.url == self.server_url:
             self._may_fall_back = False
             template = self.template
@@ -377,11 +366,11 @@ class GenerationPanel(QWidget):
             self._set_readiness(False, "cannot check this workflow's nodes: the server is not "
                                        "reachable", status.message)
             return
-        self.bridge.call(
-            lambda rt: services.workflow_readiness(url, template, self._api_keys.get(url)),
-            lambda result: token == self._readiness_token and self._set_readiness(
-                result.ok, result.message),
-            lambda exc: None)
+        def arrived(result: Readiness) -> None:
+            if token == self._readiness_token:
+                self._set_readiness(result.ok, result.message)
+
+        self.controller.workflow_readiness(url, template, arrived)
 
     def _set_readiness(self, ok: bool | None, text: str, details: str = "") -> None:
         color = {True: "#5cc98a", False: "#ff9f6b", None: "#8a8f9c"}[ok]
@@ -417,8 +406,6 @@ class GenerationPanel(QWidget):
         template = self.template
         if template is None:
             raise AutomataError("Pick a workflow first.")
-        if self.server_url == LOCAL_SERVER and not template.local:
-            raise AutomataError(services.local_refusal(template))
         params = template.parameters
         values: dict[str, Any] = {}
         if "prompt" in params and self.prompt.toPlainText().strip():
@@ -462,43 +449,36 @@ class GenerationPanel(QWidget):
         self.clear_message()
         self.generate.setEnabled(False)
         self.generate.setText("Sending…")
-        title = self._row_title(request.workflow.name, request.server)
+        self.controller.submit(request, self._submitted, self._refused)
 
-        async def go(rt: Any) -> tuple[list[Generation], str | None]:
-            generations = await rt.engine.submit(request)
-            return generations, rt.engine.webhook_url
+    def _submitted(self, result: Submitted) -> None:
+        self._sent()
+        for gen in result.generations:
+            self.queue.row(gen.id, self._row_title(gen.workflow, gen.server))
+        if result.notice:
+            self.show_message(result.notice, "info")
 
-        def done(result: tuple[list[Generation], str | None]) -> None:
-            self._sent()
-            generations, webhook_url = result
-            for gen in generations:
-                self.requests[gen.id] = request
-                self.queue.row(gen.id, title)
-            warning = services.webhook_warning(request.server, webhook_url)
-            if warning:
-                self.show_message(warning, "info")
-
-        def failed(exc: BaseException) -> None:
-            self._sent()
-            self.show_message(describe_error(exc), "error")
-
-        self.bridge.call(go, done, failed)
+    def _refused(self, text: str) -> None:
+        self._sent()
+        self.show_message(text, "error")
 
     def _sent(self) -> None:
         self.generate.setEnabled(True)
         self.generate.setText("Generate")
 
     def cancel(self, generation_id: str) -> None:
-        self.bridge.call(lambda rt: rt.engine.cancel(generation_id), None,
-                         lambda exc: self._row_message(generation_id, describe_error(exc)))
+        self.controller.cancel(generation_id,
+                               lambda text: self._row_message(generation_id, text))
 
     def retry(self, generation_id: str) -> None:
-        request = self.requests.get(generation_id)
-        if request is None:
-            self._row_message(generation_id, "Retry is available for generations started in this "
-                                             "session; re-run older ones from the library.")
-            return
-        self.send(request)
+        self.clear_message()
+        self.controller.retry(generation_id, self._submitted,
+                              lambda text: self._row_message(generation_id, text))
+
+    def rerun(self, generation_id: str) -> None:
+        """The library's Re-run: same request as the row records; problems show in the banner."""
+        self.clear_message()
+        self.controller.retry(generation_id, self._submitted, self._refused)
 
     def check_now(self, generation_id: str) -> None:
         def done(gen: Generation | None) -> None:
@@ -507,8 +487,8 @@ class GenerationPanel(QWidget):
             elif not gen.status.is_final:
                 self._row_message(generation_id, f"Checked: still {gen.status.value} on the server.")
 
-        self.bridge.call(lambda rt: rt.engine.check_now(generation_id), done,
-                         lambda exc: self._row_message(generation_id, describe_error(exc)))
+        self.controller.check_now(generation_id, done,
+                                  lambda text: self._row_message(generation_id, text))
 
     def _row_message(self, generation_id: str, text: str) -> None:
         row = self.queue.rows.get(generation_id)
@@ -524,15 +504,13 @@ class GenerationPanel(QWidget):
         if update.generation_id not in self.queue.rows and update.workflow:
             # Also the first sight of a generation refused before its submit call returned.
             self.queue.row(update.generation_id, self._row_title(update.workflow, update.server))
-        row = self.queue.apply(update, preview)
-        if update.status is GenerationStatus.COMPLETED and update.files:
-            self._thumbnail_from_files(row, update.files)
-            self.completed.emit(update)
+        self.queue.apply(update, preview)
 
-    def _thumbnail_from_files(self, row: QueueRow, files: tuple[Path, ...]) -> None:
+    def _thumbnail_from_files(self, gen: Generation) -> None:
         """The finished base colour replaces the last preview frame (or the empty box)."""
-        base = next((f for f in files if infer_map_kind(f.name) is MapKind.BASE_COLOR), None)
-        if base is not None:
+        row = self.queue.rows.get(gen.id)
+        base = next((f.path for f in gen.files if f.kind is MapKind.BASE_COLOR), None)
+        if row is not None and base is not None:
             self._runner.submit(lambda: thumbnail_of_file(base, PREVIEW_PX * 2),
                                 lambda image: image is not None and row.set_preview(image),
                                 lambda exc: None)

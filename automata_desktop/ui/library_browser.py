@@ -1,12 +1,13 @@
 """The Library dock: every generation, searchable; open, re-run, export or delete one.
 
-Queries run on the thread pool (the library is thread-safe SQLite); the list never blocks drawing.
+Every query and action is an intent of the controller (run off the Qt thread); the list never
+blocks drawing and the widget never holds the library.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QIcon, QImage, QPixmap
@@ -28,12 +29,13 @@ from PySide6.QtWidgets import (
 
 from automata_desktop.core.generation import Generation, GenerationStatus
 from automata_desktop.core.maps import MapKind
-from automata_desktop.errors import AutomataError
 from automata_desktop.library.export import PRESETS
-from automata_desktop.library.glb_export import GlbExport, export_generation_glb
-from automata_desktop.library.store import Library
 from automata_desktop.ui.images import thumbnail_of_file
 from automata_desktop.ui.workers import BackgroundRunner
+
+if TYPE_CHECKING:
+    from automata_desktop.controller.app_controller import AppController, LibraryPage
+    from automata_desktop.library.glb_export import GlbExport
 
 ROW_THUMB = 40
 LIST_LIMIT = 500
@@ -51,10 +53,6 @@ DELIVERY_MARKS = {
                       "In the cloud except files larger than your Supabase project's upload "
                       "limit; those stay on this computer"),
 }
-
-#: generation ids -> their delivery state ("synced", ...); blocking, called on the thread pool.
-DeliveryLookup = Callable[[list[str]], dict[str, str]]
-
 
 def summary(gen: Generation) -> str:
     return gen.prompt.strip().splitlines()[0][:80] if gen.prompt.strip() else gen.workflow
@@ -79,13 +77,11 @@ class LibraryBrowser(QWidget):
     rerun_requested = Signal(object)  # Generation
     message = Signal(str)  # for the status bar
     refreshed = Signal()
-    deleted = Signal(str)  # generation id, after its row and files are gone
     exported = Signal(object)  # GlbExport, once a textured model is written
 
-    def __init__(self, library: Callable[[], Library | None]) -> None:
+    def __init__(self, controller: AppController) -> None:
         super().__init__()
-        self._library = library
-        self.delivery: DeliveryLookup | None = None
+        self.controller = controller
         self.deliveries: dict[str, str] = {}
         self._runner = BackgroundRunner(self)
         self._token = 0
@@ -156,28 +152,22 @@ class LibraryBrowser(QWidget):
         self.search.textChanged.connect(lambda _: self._debounce.start())
         self.status.currentIndexChanged.connect(lambda _: self.refresh())
         self._selection_changed()
+        controller.generation_deleted.connect(self._deleted)
 
     # ------------------------------------------------------------------ listing
 
     def refresh(self) -> None:
-        library = self._library()
-        if library is None:
-            return
         self._token += 1
         token = self._token
-        search, status = self.search.text().strip() or None, self.status.currentData()
-        delivery = self.delivery
 
-        def query() -> tuple[list[Generation], int, dict[str, str]]:
-            gens = library.list(status=status, search=search, limit=LIST_LIMIT)
-            total = library.count(status=status, search=search)
-            marks = {k: str(v) for k, v in delivery([g.id for g in gens]).items()} if delivery \
-                else {}
-            return gens, total, marks
+        def arrived(page: LibraryPage) -> None:
+            if token == self._token:  # answers can overtake each other: only the newest counts
+                self._show(page.generations, page.total, page.deliveries)
 
-        self._runner.submit(
-            query, lambda result: token == self._token and self._show(*result),
-            lambda exc: self.message.emit(f"Could not read the library: {exc}"))
+        self.controller.list_generations(
+            status=self.status.currentData(), search=self.search.text().strip() or None,
+            limit=LIST_LIMIT, on_done=arrived,
+            on_error=lambda text: self.message.emit(f"Could not read the library: {text}"))
 
     def _show(self, generations: list[Generation], total: int,
               deliveries: dict[str, str] | None = None) -> None:
@@ -285,13 +275,16 @@ class LibraryBrowser(QWidget):
             self.delete(gen.id)
 
     def delete(self, gen_id: str) -> None:
-        library = self._library()
-        if library is None:
-            return
-        self._runner.submit(lambda: library.delete(gen_id, files=True),
-                            lambda _: (self.message.emit("Deleted the generation and its files"),
-                                       self.deleted.emit(gen_id), self.refresh()),
-                            lambda exc: self.message.emit(str(exc)))
+        self.controller.delete_generation(
+            gen_id, lambda _: self.message.emit("Deleted the generation and its files"),
+            self.message.emit)
+
+    def _deleted(self, gen_id: str, _paths: object) -> None:
+        self.generations = [g for g in self.generations if g.id != gen_id]
+        item = self._item(gen_id)
+        if item is not None:
+            self.tree.takeTopLevelItem(self.tree.indexOfTopLevelItem(item))
+        self._selection_changed()
 
     def _ask_export(self) -> None:
         gen = self.selected()
@@ -302,18 +295,10 @@ class LibraryBrowser(QWidget):
             self.export(gen.id, Path(folder), self.preset.currentData())
 
     def export(self, gen_id: str, dest: Path, preset: str) -> None:
-        library = self._library()
-        if library is None:
-            return
-
-        def failed(exc: BaseException) -> None:
-            text = str(exc) if isinstance(exc, AutomataError) else f"Export failed: {exc}"
-            self.message.emit(text)
-
-        self._runner.submit(
-            lambda: library.export(gen_id, dest, preset=preset),
+        self.controller.export_maps(
+            gen_id, dest, preset,
             lambda paths: self.message.emit(f"Exported {len(paths)} files to {dest}"),
-            failed)
+            self.message.emit)
 
     def _ask_export_glb(self) -> None:
         gen = self.selected()
@@ -325,15 +310,6 @@ class LibraryBrowser(QWidget):
 
     def export_glb(self, gen_id: str, dest: Path, preset: str) -> None:
         """The generation as a GLB in `dest` (see library.glb_export), off the Qt thread."""
-        library = self._library()
-        if library is None:
-            return
-
-        def export() -> GlbExport:
-            gen = library.get(gen_id)
-            if gen is None:
-                raise AutomataError(f"Generation {gen_id[:8]} is no longer in the library")
-            return export_generation_glb(gen, dest, preset=preset)
 
         def done(result: GlbExport) -> None:
             notes = " ".join(result.notices)
@@ -341,5 +317,4 @@ class LibraryBrowser(QWidget):
                               + (f". {notes}" if notes else ""))
             self.exported.emit(result)
 
-        self._runner.submit(export, done, lambda exc: self.message.emit(
-            str(exc) if isinstance(exc, AutomataError) else f"Export failed: {exc}"))
+        self.controller.export_glb(gen_id, dest, preset, done, self.message.emit)

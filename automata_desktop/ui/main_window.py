@@ -15,7 +15,7 @@ thread pool; the `mesh_shown`, `textures_shown` and `idle` signals say when the 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Literal
@@ -183,6 +183,7 @@ class MainWindow(QMainWindow):
         self.scene: Scene | None = None
         self.parts: dict[MaterialKey, ScenePart] = {}
         self.materials: dict[MaterialKey, TextureSet] = {}  # each material's shown maps
+        self._own_maps: dict[MaterialKey, TextureSet] = {}  # what the file itself brought
         self._looks: dict[MaterialKey, MaterialLook] = {}
         self.selected_material: MaterialKey = None
         # False: maps go onto the selected material only; True: onto every material laid out in
@@ -341,14 +342,47 @@ class MainWindow(QMainWindow):
             pinned.update(pin)
             combined = textures if merge is None \
                 else merged_set(current, textures, merge, pinned=kept)
-            look = self._looks.get(key, MaterialLook())
-            self._material_tokens[key] = token
-            self._runner.submit(
-                lambda c=combined, lk=look: self._load_textures_job(c, derive_missing, settings,
-                                                                    lk),
-                lambda result, k=key: self._textures_loaded(token, k, *result),
-                lambda exc: self._job_failed(exc, context or "Could not load the texture maps"),
-            )
+            self._load_material(key, combined, token, derive_missing=derive_missing,
+                                settings=settings, context=context)
+
+    def _load_material(self, key: MaterialKey, textures: TextureSet, token: int, *,
+                       derive_missing: bool, settings: PBRSettings | None = None,
+                       context: str = "") -> None:
+        """Decode `textures` off the Qt thread and bind them to `key` (unless overtaken)."""
+        look = self._looks.get(key, MaterialLook())
+        self._material_tokens[key] = token
+        self._runner.submit(
+            lambda: self._load_textures_job(textures, derive_missing, settings, look),
+            lambda result: self._textures_loaded(token, key, *result),
+            lambda exc: self._job_failed(exc, context or "Could not load the texture maps"),
+        )
+
+    def drop_maps(self, paths: Collection[Path]) -> bool:
+        """Take maps read from `paths` (deleted with their generation) off every material.
+
+        Maps derived from a removed base colour go with it, and a slot falls back to the file's
+        own map where the file had one. Returns whether any material changed.
+        """
+        gone = {Path(p) for p in paths}
+        token = self._next("textures")
+        changed = False
+        for key, textures in list(self.materials.items()):
+            doomed = {t.kind for t in textures if t.path is not None and t.path in gone}
+            if not doomed:
+                continue
+            changed = True
+            kept = textures
+            for texture in textures:
+                if texture.kind in doomed or (MapKind.BASE_COLOR in doomed
+                                              and texture.source is MapSource.DERIVED):
+                    kept = kept.without(texture.kind)
+            own = self._own_maps.get(key, TextureSet())
+            for texture in own:
+                if texture.kind not in kept:
+                    kept = kept.with_map(texture)
+            self._pinned.get(key, set()).difference_update(doomed)
+            self._load_material(key, kept, token, derive_missing=False)
+        return changed
 
     def show_generated_set(self, textures: TextureSet, *, apply: bool = False) -> None:
         """A generation's maps onto the selected material: maps it lacks are derived, the file's
@@ -631,6 +665,7 @@ class MainWindow(QMainWindow):
             self._looks[key] = look
             self.materials[key] = textures
             self.scene_view.set_material(key, prepared, look.over(textures))
+        self._own_maps = dict(self.materials)
         self.selected_material = parts[0].material if parts else None
         self._base_uvs = {
             part.material: vtk_to_numpy(part.polydata.GetPointData().GetTCoords()).copy()

@@ -1,36 +1,38 @@
 """Puts the generation panel, material inspector, library and map view into a MainWindow and wires
-them to one RuntimeBridge: finished generations land on the mesh, the library follows the queue."""
+them to one AppController: finished generations land on the mesh, the library follows the queue.
+
+The controller is handed in by whoever builds the window (app.py, tests), so nothing here imports
+the engine, the library or sync: widgets send intents and observe the controller's signals.
+"""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMenu
 
-from automata_desktop import services
-from automata_desktop.config import LOCAL_SERVER, Settings
+from automata_desktop.config import Settings
 from automata_desktop.core.generation import Generation
 from automata_desktop.core.maps import PBR_MAPS, MapKind, infer_map_kind
 from automata_desktop.core.pbr import PBRSettings
 from automata_desktop.core.texture_set import IMAGE_SUFFIXES, MapSource, TextureMap, TextureSet
-from automata_desktop.core.workflow import WorkflowTemplate, load_workflow
-from automata_desktop.errors import AutomataError
-from automata_desktop.jobs.models import GenerationRequest, JobUpdate
-from automata_desktop.library.store import Library
-from automata_desktop.runtime import all_workflows
-from automata_desktop.ui.account_panel import AccountController
-from automata_desktop.ui.bridge import RuntimeBridge
+from automata_desktop.core.workflow import WorkflowTemplate
+from automata_desktop.ui.account_panel import AccountMenu
 from automata_desktop.ui.generation_panel import GenerationPanel
 from automata_desktop.ui.library_browser import LibraryBrowser
 from automata_desktop.ui.main_window import MainWindow
 from automata_desktop.ui.map_view import MapView
 from automata_desktop.ui.material_inspector import MaterialInspector
-from automata_desktop.ui.workers import BackgroundRunner
 from automata_desktop.ui.workflow_import_dialog import WorkflowImportDialog
-from automata_desktop.workflow_import import ImportResult, save_parameters
+
+if TYPE_CHECKING:
+    from automata_desktop.controller.app_controller import AppController, SceneUpdate
+    from automata_desktop.services import ImportedWorkflow
+    from automata_desktop.workflow_import import ImportResult
 
 log = logging.getLogger(__name__)
 
@@ -40,52 +42,21 @@ MAP_DOCK_HEIGHT = 380
 LEFT_DOCK_WIDTH = 420
 
 
-def texture_set_of(gen: Generation) -> TextureSet:
-    """A generation's maps, by the kind the library recorded; the newest file of a kind wins
-    (a map replaced or pulled later is stored beside the old one, by content hash)."""
-    maps: dict[MapKind, TextureMap] = {}
-    for file in reversed(gen.files):
-        if file.kind in PBR_MAPS and file.kind not in maps and file.path.exists():
-            maps[file.kind] = TextureMap(file.kind, MapSource(file.source), path=file.path)
-    return TextureSet(maps, name=gen.prompt[:40] or gen.workflow)
-
-
-def request_from_generation(gen: Generation,
-                            workflows: dict[str, WorkflowTemplate]) -> GenerationRequest:
-    """The request that reproduces a generation: same workflow, server and parameters (seed too)."""
-    template = workflows.get(gen.workflow)
-    if template is None:
-        raise AutomataError(f"The workflow {gen.workflow!r} of this generation is not installed any "
-                            "more; it cannot be re-run.")
-    params = dict(gen.parameters)
-    image = None
-    stored = params.get("image")
-    # Local runs record the image's path; server runs the uploaded name, which the server still has.
-    if isinstance(stored, str) and (gen.server == LOCAL_SERVER or Path(stored).is_absolute()):
-        if Path(stored).is_file():
-            image = Path(params.pop("image"))
-        elif gen.server == LOCAL_SERVER:
-            raise AutomataError(f"The reference image {stored} is gone; pick it again to re-run.")
-    return GenerationRequest(workflow=template, server=gen.server, parameters=params, image=image)
-
-
 class Workbench(QObject):
-    def __init__(self, window: MainWindow, settings: Settings, *, listen: bool = True,
-                 workflows: dict[str, WorkflowTemplate] | None = None,
+    def __init__(self, window: MainWindow, controller: AppController, *,
                  settings_path: Path | None = None) -> None:
         super().__init__(window)
         self.window = window
-        self.settings = settings
+        self.controller = controller
+        controller.setParent(self)
         self.settings_path = settings_path
-        self.workflows = workflows if workflows is not None else all_workflows()
-        self._runner = BackgroundRunner(self)
-        self.bridge = RuntimeBridge(settings, listen=listen, parent=self)
+        self.workflows = controller.workflows
 
-        self.generation = GenerationPanel(self.bridge, settings, self.workflows)
+        self.generation = GenerationPanel(controller)
         window.add_left_panel(self.generation)
         self.inspector = MaterialInspector()
         window.add_right_panel(self.inspector)
-        self.library = LibraryBrowser(self._library)
+        self.library = LibraryBrowser(controller)
         self.library_dock = window.add_dock("Library", self.library)
         self.map_view = MapView()
         self.map_dock = window.add_dock("Map view", self.map_view)
@@ -106,29 +77,27 @@ class Workbench(QObject):
             lambda on: setattr(window, "share_uv_set", on))
         window.textures_shown.connect(self.map_view.set_texture_set)
         window.mesh_shown.connect(lambda mesh: self.generation.set_mesh_path(mesh.source))
-        self.generation.completed.connect(self._generation_completed)
         self.generation.message_shown.connect(
             lambda level, text: window.statusBar().showMessage(text.splitlines()[0], 8000))
-        self.bridge.update.connect(self._job_update)
-        self.bridge.started.connect(lambda _: self.library.refresh())
-        self.bridge.start_failed.connect(window.show_error)
+        controller.library_changed.connect(self._library_refresh.start)
+        controller.start_failed.connect(window.show_error)
+        controller.scene_update.connect(self.show_generation)
+        controller.generation_deleted.connect(self._generation_deleted)
         self.inspector.replace_requested.connect(self.replace_map)
         self.inspector.rederive_requested.connect(self.rederive)
         self.inspector.factors_changed.connect(self.set_factors)
         self.inspector.view_requested.connect(self.view_map)
         self.library.open_requested.connect(self.open_generation)
-        self.library.rerun_requested.connect(self.rerun)
+        self.library.rerun_requested.connect(lambda gen: self.generation.rerun(gen.id))
         self.library.message.connect(lambda text: window.statusBar().showMessage(text, 8000))
-        self.account = AccountController(self.bridge, window)
-        self.library.delivery = self.account.delivery
-        self.library.deleted.connect(self.account.generation_deleted)
+        self.account = AccountMenu(controller, window)
         self.account.library_changed.connect(self._library_refresh.start)
         self.account.message.connect(lambda text: window.statusBar().showMessage(text, 10000))
-        window.closing.connect(self.bridge.stop)
+        window.closing.connect(controller.stop)
         window.files_dropped.connect(self.files_dropped)
         self.import_dialog: WorkflowImportDialog | None = None
         self._add_menu()
-        self.bridge.start()
+        controller.start()
 
     def _size_docks(self) -> None:
         """The 3D view keeps at least about half of a small window."""
@@ -138,11 +107,6 @@ class Workbench(QObject):
         self.window.resizeDocks([self.window.left_dock, self.window.right_dock],
                                 [min(LEFT_DOCK_WIDTH, width * 3 // 10), min(300, width // 5)],
                                 Qt.Orientation.Horizontal)
-
-    def _library(self) -> Library | None:
-        """Resolved on each call: the runtime starts asynchronously and may be restarted."""
-        runtime = self.bridge.runtime
-        return None if runtime is None else runtime.library
 
     def _add_menu(self) -> None:
         menu = self.window.menuBar().actions()[0].menu()  # File
@@ -170,10 +134,9 @@ class Workbench(QObject):
     def _reimport_with_webhook(self, result: ImportResult) -> None:
         assert result.source_path is not None
         path, server = result.source_path, self.generation.server_url
-        self.bridge.call(
-            lambda _rt: services.import_workflow_file(path, server, name=result.name,
-                                                      add_webhook=True),
-            self._workflow_imported, lambda exc: self._import_failed(path, exc))
+        self.controller.import_workflow(path, server, name=result.name, add_webhook=True,
+                                        on_done=self._workflow_imported,
+                                        on_error=lambda text: self._import_failed(path, text))
 
     def files_dropped(self, paths: list[Path]) -> None:
         """Images named as maps (brick_normal.png) go onto the selected material; the rest
@@ -196,16 +159,15 @@ class Workbench(QObject):
                     "(.json, or a .png/.webp ComfyUI saved)", 10000)
                 continue
             self.window.statusBar().showMessage(f"Importing {path.name}…")
-            self.bridge.call(lambda _rt, p=path: services.import_workflow_file(p, server),
-                             self._workflow_imported,
-                             lambda exc, p=path: self._import_failed(p, exc))
+            self.controller.import_workflow(
+                path, server, on_done=self._workflow_imported,
+                on_error=lambda text, p=path: self._import_failed(p, text))
 
-    def _import_failed(self, path: Path, exc: BaseException) -> None:
-        text = str(exc) if isinstance(exc, AutomataError) else f"{type(exc).__name__}: {exc}"
+    def _import_failed(self, path: Path, text: str) -> None:
         self.generation.show_message(f"Could not import {path.name}: {text}", "error")
         self.window.statusBar().showMessage(f"Could not import {path.name}", 10000)
 
-    def _workflow_imported(self, imported: services.ImportedWorkflow) -> None:
+    def _workflow_imported(self, imported: ImportedWorkflow) -> None:
         self._show_template(imported.template)
         result = imported.result
         self.window.statusBar().showMessage(
@@ -217,55 +179,33 @@ class Workbench(QObject):
         self.import_dialog.open()
 
     def _save_import(self, result: ImportResult, parameters: dict) -> None:
-        def save() -> WorkflowTemplate:
-            save_parameters(result, parameters)
-            return load_workflow(result.path)
-
-        self._runner.submit(save, self._show_template,
-                            lambda exc: self._import_failed(result.path, exc))
+        self.controller.save_import(result, parameters, self._show_template,
+                                    lambda text: self._import_failed(result.path, text))
 
     def _show_template(self, template: WorkflowTemplate) -> None:
-        self.workflows[template.name] = template
         self.generation.add_workflow(template)
 
     # ------------------------------------------------------------------ generations
 
-    def _job_update(self, update: JobUpdate, _preview: object) -> None:
-        if update.status.is_final or update.message == "queued":
-            self._library_refresh.start()
-
-    def _generation_completed(self, update: JobUpdate) -> None:
-        """Show the new maps on the mesh without the user asking (missing maps are derived)."""
-        library = self._library()
-        if library is None:
-            return
-        self._runner.submit(lambda: library.get(update.generation_id),
-                            lambda gen: gen is not None and self.show_generation(gen),
-                            lambda exc: self.window.show_error(str(exc)))
-
-    def show_generation(self, gen: Generation, *, with_mesh: bool = False,
-                        apply: bool = False) -> None:
+    def show_generation(self, update: SceneUpdate) -> None:
         """A generation's maps onto the selected material; maps the user replaced by hand stay
-        unless `apply` (opening the generation from the library is asking for all of it)."""
-        textures = texture_set_of(gen)
-        mesh = next((f.path for f in gen.files if f.kind is MapKind.MESH and f.path.exists()), None)
-        if with_mesh and mesh is not None:
-            self.window.open_mesh(mesh)
-        if len(textures) == 0:
+        when `update.keep_replaced` (a run finishing by itself), not when the user opened it."""
+        if update.mesh is not None and not update.keep_replaced and update.mesh.exists():
+            self.window.open_mesh(update.mesh)
+        if len(update.textures) == 0:
             self.window.statusBar().showMessage("This generation has no texture maps to show", 8000)
             return
-        self.window.show_generated_set(textures, apply=apply)
+        self.window.show_generated_set(update.textures, apply=not update.keep_replaced)
 
     def open_generation(self, gen: Generation) -> None:
-        self.show_generation(gen, with_mesh=True, apply=True)
+        """The library's Open: all of this generation, over any map replaced by hand."""
+        self.controller.apply_to_scene(gen.id, on_error=self.window.show_error)
 
-    def rerun(self, gen: Generation) -> None:
-        try:
-            request = request_from_generation(gen, self.workflows)
-        except AutomataError as exc:
-            self.generation.show_message(str(exc), "error")
-            return
-        self.generation.send(request)
+    def _generation_deleted(self, _generation_id: str, paths: frozenset[Path]) -> None:
+        """Its files are gone: the scene must not keep drawing (or later re-read) them."""
+        if self.window.drop_maps(paths):
+            self.window.statusBar().showMessage(
+                "The deleted generation's maps were taken off the mesh", 8000)
 
     # ------------------------------------------------------------------ material
 
@@ -301,39 +241,27 @@ class Workbench(QObject):
 
     # ------------------------------------------------------------------ settings
 
+    @property
+    def settings(self) -> Settings:
+        return self.controller.settings
+
     def open_settings(self) -> None:
         from automata_desktop.ui.settings_dialog import SettingsDialog
 
         dialog = SettingsDialog(self.settings, self.window, path=self.settings_path,
-                                webhook_url=self._webhook_url())
+                                webhook_url=self.controller.webhook_url)
         if dialog.exec():
             self.apply_settings(dialog.saved)
 
     def apply_settings(self, settings: Settings | None) -> None:
         if settings is None:
             return
-        restart = (settings.library_path != self.settings.library_path
-                   or settings.webhook_port != self.settings.webhook_port
-                   or settings.webhook_host != self.settings.webhook_host
-                   or settings.webhook_secret != self.settings.webhook_secret)
-        sync_changed = (settings.supabase_url != self.settings.supabase_url
-                        or settings.supabase_anon_key != self.settings.supabase_anon_key)
-        self.settings = settings
-        self.generation.set_servers(settings)
-        self.generation.refresh_status()
-        if sync_changed:
-            self.bridge.call(lambda rt: rt.reconfigure_sync(settings),
-                             lambda _: self.account.settings_changed(),
-                             lambda exc: self.window.show_error(f"Sync: {exc}"))
+        restart = self.controller.apply_settings(settings)
         if restart:
             self.window.statusBar().showMessage(
                 "Settings saved; the library and webhook changes apply after a restart", 10000)
         else:
             self.window.statusBar().showMessage("Settings saved", 5000)
-
-    def _webhook_url(self) -> str | None:
-        runtime = self.bridge.runtime
-        return None if runtime is None else runtime.engine.webhook_url
 
 
 def _without_derived(textures: TextureSet) -> TextureSet:

@@ -11,6 +11,7 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QPainter
 
 from automata_desktop.config import Settings, generate_webhook_secret
+from automata_desktop.controller.app_controller import AppController
 from automata_desktop.jobs.models import GenerationRequest
 from automata_desktop.paths import resources_dir
 from automata_desktop.runtime import load_workflow_named
@@ -36,10 +37,10 @@ def bench(qapp, supabase_stack, tmp_path):  # noqa: F811
                         supabase_anon_key=supabase_stack.anon_key)
     window = MainWindow(interactive=False)
     window.resize(1300, 820)
-    workbench = Workbench(window, settings, listen=False,
+    workbench = Workbench(window, AppController(settings, listen=False),
                           settings_path=tmp_path / "settings.json")
     window.show()
-    assert workbench.bridge.wait_ready(30), "the runtime did not start"
+    assert workbench.controller.wait_ready(30), "the runtime did not start"
     wait_for(qapp, lambda: workbench.account.status is not None, 20, "the sync status")
     yield workbench
     window.close()
@@ -71,7 +72,7 @@ def generate(qapp, bench) -> str:
     request = GenerationRequest(workflow=load_workflow_named("pbr_from_image"), server="local",
                                 image=resources_dir() / "samples" / "sample_basecolor.png")
     made = {}
-    bench.bridge.call(lambda rt: rt.engine.submit(request), lambda gens: made.update(id=gens[0].id))
+    bench.controller.submit(request, lambda result: made.update(id=result.generations[0].id))
     wait_for(qapp, lambda: "id" in made, 20, "the generation to be queued")
     return made["id"]
 
@@ -138,7 +139,7 @@ def test_a_revoked_session_asks_to_sign_in_again(qapp, qtbot, bench, supabase_st
     email = unique_email("gui")
     create_account(qapp, qtbot, bench, supabase_stack, email)
     wait_for(qapp, lambda: email in bench.account.button.text(), 10, "the account")
-    user_id = bench.account.runner().account.user_id
+    user_id = bench.controller.runtime.sync.account.user_id
     supabase_stack.sql("delete from auth.sessions where user_id = %s", user_id)  # "sign out all"
 
     bench.account.sync_now()
@@ -220,9 +221,10 @@ def test_sync_is_off_until_a_project_is_set_up(qapp, tmp_path):
                         library_dir=str(tmp_path / "library"),
                         webhook_secret=generate_webhook_secret())
     window = MainWindow(interactive=False)
-    workbench = Workbench(window, settings, listen=False, settings_path=tmp_path / "s.json")
+    workbench = Workbench(window, AppController(settings, listen=False),
+                          settings_path=tmp_path / "s.json")
     try:
-        assert workbench.bridge.wait_ready(30)
+        assert workbench.controller.wait_ready(30)
         messages = []
         workbench.account.message.connect(messages.append)
         assert workbench.account.open_dialog() is None

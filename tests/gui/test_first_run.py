@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from automata_desktop.config import LOCAL_SERVER, ServerConfig, Settings, generate_webhook_secret
+from automata_desktop.controller.app_controller import AppController
 from automata_desktop.ui.main_window import MainWindow
 from automata_desktop.ui.workbench import Workbench
 from tests.gui.workbench_helpers import DEAD_SERVER, wait_for
@@ -17,9 +18,9 @@ def open_with_default(qapp, tmp_path, default: str) -> Workbench:
                         webhook_port=0, library_dir=str(tmp_path / "library"),
                         webhook_secret=generate_webhook_secret())
     window = MainWindow(interactive=False)
-    bench = Workbench(window, settings, settings_path=tmp_path / "settings.json")
+    bench = Workbench(window, AppController(settings), settings_path=tmp_path / "settings.json")
     window.show()
-    assert bench.bridge.wait_ready(30), "the runtime did not start"
+    assert bench.controller.wait_ready(30), "the runtime did not start"
     return bench
 
 

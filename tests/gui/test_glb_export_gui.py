@@ -74,7 +74,7 @@ def test_library_export_textured_model_writes_a_glb_of_the_generation(qapp, benc
     assert results, messages
     glb = results[0].paths[0]
     assert_valid(glb)
-    gen = bench.bridge.runtime.library.get(gen_id)
+    gen = bench.controller.runtime.library.get(gen_id)
     base = next(f.path for f in reversed(gen.files) if f.kind.value == "base_color")
     assert np.array_equal(load_scene(glb).materials[0].base_color_texture.image.decode(),
                           load_image(base))

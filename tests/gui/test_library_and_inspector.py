@@ -74,7 +74,7 @@ def test_the_library_lists_a_new_generation_and_delete_removes_it_with_its_files
     browser.delete_button.click()  # the confirmation dialog runs its own loop until confirm()
     wait_for(qapp, lambda: gen_id not in listed_ids(browser), 20, "the row to go")
     assert not folder.exists()
-    assert bench.bridge.runtime.library.get(gen_id) is None
+    assert bench.controller.runtime.library.get(gen_id) is None
 
 
 def test_rerun_from_the_library_repeats_the_generation_with_the_same_parameters(qapp, bench):
@@ -89,7 +89,7 @@ def test_rerun_from_the_library_repeats_the_generation_with_the_same_parameters(
     [again] = set(panel.queue.rows) - before
     wait_for(qapp, lambda: panel.queue.rows[again].status is GenerationStatus.COMPLETED, 60,
              "the re-run")
-    library = bench.bridge.runtime.library
+    library = bench.controller.runtime.library
     assert library.get(again).parameters == library.get(first).parameters
     assert library.get(again).workflow == "pbr_from_image"
 

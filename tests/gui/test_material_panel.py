@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from automata_desktop.controller.app_controller import SceneUpdate, texture_set_of
 from automata_desktop.core.generation import Generation, GenerationStatus, OutputFile
 from automata_desktop.core.maps import MapKind
 from automata_desktop.core.texture_set import MapSource
@@ -83,7 +84,8 @@ def test_a_hand_replaced_map_survives_a_later_generation_until_the_user_applies_
     generated = generation_of(out, base_color=image(out / "ai_basecolor.png", (0, 90, 200)),
                               normal=shutil.copy(sample_paths()[1] / "sample_normal.png",
                                                  out / "ai_normal.png"))
-    bench.show_generation(generated)  # what a finished run does
+    bench.show_generation(SceneUpdate(generated.id, texture_set_of(generated), None,
+                                      keep_replaced=True))  # what a finished run does
     wait_for(qapp, lambda: window.texture_set.get(MapKind.NORMAL).path == out / "ai_normal.png"
              and not window.busy, 30, "the generated maps")
 
@@ -93,7 +95,8 @@ def test_a_hand_replaced_map_survives_a_later_generation_until_the_user_applies_
     assert albedo.GetDimensions()[:2] == (64, 64)
     assert window.texture_set.get(MapKind.NORMAL).source is MapSource.GENERATED
 
-    bench.open_generation(generated)  # the user applies the generation
+    bench.show_generation(SceneUpdate(generated.id, texture_set_of(generated), None,
+                                      keep_replaced=False))  # the user opens it
     wait_for(qapp, lambda: window.texture_set.get(MapKind.BASE_COLOR).path
              == out / "ai_basecolor.png" and not window.busy, 60, "the applied generation")
 

@@ -10,6 +10,7 @@ import numpy as np
 from vtkmodules.util.numpy_support import vtk_to_numpy
 
 from automata_desktop.config import ServerConfig, Settings, generate_webhook_secret
+from automata_desktop.controller.app_controller import AppController
 from automata_desktop.core.workflow import WorkflowTemplate
 from automata_desktop.runtime import all_workflows
 from automata_desktop.ui.main_window import MainWindow, sample_paths
@@ -37,14 +38,14 @@ def open_workbench(qapp, library_dir: Path, *, servers: tuple[ServerConfig, ...]
     )
     window = MainWindow(interactive=False)
     window.resize(1300, 820)
-    bench = Workbench(window, settings, workflows=workflows or all_workflows(),
-                      settings_path=library_dir.parent / "settings.json")
+    controller = AppController(settings, workflows=workflows or all_workflows())
+    bench = Workbench(window, controller, settings_path=library_dir.parent / "settings.json")
     window.show()
     mesh, maps = sample_paths()
     window.open_mesh(mesh)
     if with_maps:
         window.open_maps_folder(maps)
-    assert bench.bridge.wait_ready(30), "the runtime did not start"
+    assert bench.controller.wait_ready(30), "the runtime did not start"
     wait_for(qapp, lambda: window.mesh is not None and not window.busy, 60, "the sample mesh")
     return bench
 

@@ -1,8 +1,9 @@
 """The one door between Qt and asyncio: a worker thread runs an event loop holding the Runtime.
 
-Qt code hands in coroutine factories with `call(...)` (run through `run_coroutine_threadsafe`);
-results, errors and every JobUpdate come back as queued Qt signals, so slots always run on the
-Qt main thread. Preview frames are decoded to QImage on the loop's thread, never on Qt's.
+Only the controller uses it: it hands in coroutine factories with `call(...)` (run through
+`run_coroutine_threadsafe`); results, errors and every JobUpdate come back as queued Qt signals,
+so callbacks always run on the Qt main thread. Preview frames are decoded to QImage on the loop's
+thread, never on Qt's.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QImage
 
 from automata_desktop.config import Settings
+from automata_desktop.errors import AutomataError
 from automata_desktop.jobs.models import JobUpdate
 from automata_desktop.runtime import Runtime
 
@@ -26,6 +28,10 @@ log = logging.getLogger(__name__)
 
 Done = Callable[[Any], None]
 Failed = Callable[[BaseException], None]
+
+
+class EngineNotRunning(AutomataError):
+    """A call made before the runtime is up (or after it stopped)."""
 
 
 class RuntimeBridge(QObject):
@@ -120,7 +126,8 @@ class RuntimeBridge(QObject):
         loop, runtime = self._loop, self.runtime
         if loop is None or runtime is None or not loop.is_running():
             if on_error is not None:
-                on_error(RuntimeError("the generation engine is not running"))
+                on_error(EngineNotRunning("The generation engine is not running (yet): try again "
+                                          "in a moment, or restart the app if this stays."))
             return None
 
         async def run() -> Any:
