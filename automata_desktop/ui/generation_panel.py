@@ -17,12 +17,14 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
     QFormLayout,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QSplitter,
     QVBoxLayout,
@@ -97,7 +99,8 @@ class GenerationPanel(QWidget):
         self.image_path = QLineEdit()
         self.image_path.setPlaceholderText("reference image (png, jpg)")
         self.prompt = QPlainTextEdit()
-        self.prompt.setPlaceholderText("What the texture should look like")
+        self.prompt.setPlaceholderText("Describe the texture")
+        self._prompt_default = ""  # the workflow's example prompt, while the field still holds it
         self.prompt.setFixedHeight(56)
         self.negative = QPlainTextEdit()
         self.negative.setPlaceholderText("What to avoid")
@@ -119,6 +122,7 @@ class GenerationPanel(QWidget):
         self.message.setWordWrap(True)
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.message.hide()
+        self._message_level = ""
         self.queue = QueueList()
 
         self._build_layout()
@@ -128,6 +132,11 @@ class GenerationPanel(QWidget):
         self._may_fall_back = self.server_url != LOCAL_SERVER
         self.server.currentIndexChanged.connect(self._server_changed)
         self.workflow.currentIndexChanged.connect(self._workflow_changed)
+        # An error is about the form as it was: changing what it was about clears it.
+        for changed in (self.server.currentIndexChanged, self.workflow.currentIndexChanged,
+                        self.image_path.textChanged, self.mesh_path.textChanged,
+                        self.prompt.textChanged):
+            changed.connect(self._clear_error)
         self.generate.clicked.connect(self.submit)
         self.queue.cancel_clicked.connect(self.cancel)
         self.queue.retry_clicked.connect(self.retry)
@@ -181,13 +190,19 @@ class GenerationPanel(QWidget):
         sizes.addWidget(self.batch)
         form.addRow("Texture", sizes)
 
-        top = QWidget()
-        top_layout = QVBoxLayout(top)
+        form_widget = QWidget()
+        top_layout = QVBoxLayout(form_widget)
         top_layout.setContentsMargins(6, 6, 6, 6)
         top_layout.addLayout(form)
         top_layout.addWidget(self.generate)
         top_layout.addWidget(self.message)
         top_layout.addStretch(1)
+        # Scrolled, never squeezed: a long description or error must not make lines overlap.
+        top = QScrollArea()
+        top.setWidget(form_widget)
+        top.setWidgetResizable(True)
+        top.setFrameShape(QFrame.Shape.NoFrame)
+        top.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
 
         queue_box = QGroupBox("Queue")
         queue_layout = QVBoxLayout(queue_box)
@@ -341,8 +356,15 @@ class GenerationPanel(QWidget):
                                (self._image_row, "image" in params)):
             self._form.setRowVisible(widget, wanted)
         self.seed.setEnabled("seed" in params and not self.random_seed.isChecked())
-        if "prompt" in params and not self.prompt.toPlainText():
-            self.prompt.setPlaceholderText(str(params["prompt"].default or ""))
+        if "prompt" in params:
+            # The example is real text the user sees being sent (a grey placeholder looked
+            # filled in, and an empty prompt went out by accident).
+            default, current = str(params["prompt"].default or ""), self.prompt.toPlainText()
+            if not current.strip() or current == self._prompt_default:
+                self.prompt.blockSignals(True)
+                self.prompt.setPlainText(default)
+                self.prompt.blockSignals(False)
+            self._prompt_default = default
         self.texture_size.clear()
         size = params.get("texture_size")
         if size is not None:
@@ -408,6 +430,9 @@ class GenerationPanel(QWidget):
             raise AutomataError("Pick a workflow first.")
         params = template.parameters
         values: dict[str, Any] = {}
+        if "prompt" in params and params["prompt"].required and not self.prompt.toPlainText().strip():
+            raise AutomataError(f"'{template.title or template.name}' needs a prompt: describe "
+                                "the material in “Prompt”.")
         if "prompt" in params and self.prompt.toPlainText().strip():
             values["prompt"] = self.prompt.toPlainText().strip()
         if "negative_prompt" in params and self.negative.toPlainText().strip():
@@ -517,7 +542,12 @@ class GenerationPanel(QWidget):
 
     # ------------------------------------------------------------------ messages
 
+    def _clear_error(self) -> None:
+        if self._message_level == "error":
+            self.clear_message()
+
     def show_message(self, text: str, level: str = "error") -> None:
+        self._message_level = level
         color = "#ff8a80" if level == "error" else "#e8c36a"
         self.message.setStyleSheet(
             f"color: {color}; background: #2a2024; border-radius: 4px; padding: 6px;"
@@ -528,5 +558,6 @@ class GenerationPanel(QWidget):
         self.message_shown.emit(level, text)
 
     def clear_message(self) -> None:
+        self._message_level = ""
         self.message.clear()
         self.message.hide()

@@ -93,3 +93,42 @@ def test_a_missing_reference_image_is_asked_for_before_anything_is_sent(qapp, qt
     generate(qapp, qtbot, bench, server="local", workflow="pbr_from_image", image=None)
     assert "needs a reference image" in panel.message.text()
     assert len(panel.queue.rows) == rows
+
+
+def test_an_error_banner_clears_once_its_cause_is_fixed(qapp, qtbot, bench):
+    panel = bench.generation
+    generate(qapp, qtbot, bench, server="local", workflow="pbr_from_image", image=None)
+    assert panel.message.isVisible() and "needs a reference image" in panel.message.text()
+
+    panel.image_path.setText(str(SAMPLE_IMAGE))  # the user picks one
+
+    assert not panel.message.isVisible() and panel.message.text() == ""
+
+
+def test_the_unreachable_error_goes_when_the_user_switches_to_another_server(qapp, qtbot, bench):
+    panel = bench.generation
+    generate(qapp, qtbot, bench, server=DEAD_SERVER, workflow="text_to_texture_sdxl", image=None)
+    wait_for(qapp, lambda: panel.message.isVisible() and "127.0.0.1:9" in panel.message.text(),
+             20, "the unreachable message")
+
+    panel.select(server="local", workflow="pbr_from_image")
+
+    assert not panel.message.isVisible()
+
+
+def test_the_example_prompt_is_text_the_user_sees_and_an_empty_one_is_refused(qapp, qtbot, bench):
+    panel = bench.generation
+    panel.select(server=DEAD_SERVER, workflow="text_to_texture_sdxl")
+    example = panel.template.parameters["prompt"].default
+    assert panel.prompt.toPlainText() == example  # what will be sent, not a grey hint
+    rows = len(panel.queue.rows)
+
+    panel.prompt.setPlainText("   ")
+    qtbot.mouseClick(panel.generate, Qt.MouseButton.LeftButton)
+
+    assert "needs a prompt" in panel.message.text()
+    assert len(panel.queue.rows) == rows
+    panel.prompt.setPlainText("mossy cobblestones")
+    panel.select(workflow="pbr_from_image")
+    panel.select(workflow="text_to_texture_sdxl")
+    assert panel.prompt.toPlainText() == "mossy cobblestones"  # the user's words are kept
