@@ -68,18 +68,25 @@ class SettingsDialog(QDialog):
 
         self.servers = QTableWidget(0, 3)
         self.servers.setHorizontalHeaderLabels(["Name", "Address", "API key (optional)"])
-        self.servers.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header = self.servers.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)  # headers never clip
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         self.servers.verticalHeader().setVisible(False)
         self.servers.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.servers.setMinimumHeight(110)
+        # A choice of the servers above (and the in-process backend), never free text.
+        self.default_server = QComboBox()
+        self.default_server.setToolTip("The server picked when the app starts")
+        self._default_choice = settings.default_server
+        self.default_server.activated.connect(
+            lambda _: setattr(self, "_default_choice", self.default_server.currentData()))
         for server in settings.servers:
             self.add_server(server.name, server.url, server.api_key or "")
+        self.servers.itemChanged.connect(lambda _: self._fill_default_choices())
         add = QPushButton("Add server")
         add.clicked.connect(lambda: self.add_server("", "127.0.0.1:8188", ""))
         remove = QPushButton("Remove")
         remove.clicked.connect(self._remove_server)
-        self.default_server = QLineEdit(settings.default_server)
-        self.default_server.setToolTip("Name or address of the server picked at start (or 'local')")
 
         self.webhook_host = QLineEdit(settings.webhook_host)
         self.webhook_host.setToolTip("127.0.0.1: only a ComfyUI on this computer can call back; "
@@ -189,10 +196,37 @@ class SettingsDialog(QDialog):
         self.servers.insertRow(row)
         for column, text in enumerate((name, url, api_key)):
             self.servers.setItem(row, column, QTableWidgetItem(text))
+        self._fill_default_choices()
 
     def _remove_server(self) -> None:
         for row in sorted({i.row() for i in self.servers.selectedIndexes()}, reverse=True):
             self.servers.removeRow(row)
+        self._fill_default_choices()
+
+    def _server_rows(self) -> list[tuple[str, str]]:
+        """(name, address) of each filled row, as typed."""
+        rows = []
+        for row in range(self.servers.rowCount()):
+            name, url = ((self.servers.item(row, c).text().strip()
+                          if self.servers.item(row, c) else "") for c in (0, 1))
+            if url:
+                rows.append((name, url))
+        return rows
+
+    def _fill_default_choices(self) -> None:
+        wanted = self._default_choice
+        self.default_server.clear()
+        for name, url in self._server_rows():
+            try:
+                address = normalize_server_url(url)
+            except ConfigError:
+                continue  # a row being typed: it becomes a choice once it is an address
+            self.default_server.addItem(f"{name} — {address}" if name else address, address)
+            if wanted == name:
+                wanted = address
+        self.default_server.addItem("local — in-process backend", "local")
+        index = self.default_server.findData(wanted)
+        self.default_server.setCurrentIndex(index if index >= 0 else 0)
 
     def regenerate_secret(self) -> None:
         self._secret = generate_webhook_secret()
@@ -239,9 +273,7 @@ class SettingsDialog(QDialog):
             except ConfigError as exc:
                 raise ConfigError(f"Cloud sync: {exc}") from None
             supabase_url, supabase_key = checked.url, checked.anon_key
-        default = self.default_server.text().strip() or (servers[0].url if servers else "local")
-        if default not in names:
-            default = normalize_server_url(default)
+        default = self.default_server.currentData() or "local"
         return replace(
             self.original, servers=tuple(servers), default_server=default,
             webhook_host=self.webhook_host.text().strip() or "127.0.0.1",

@@ -47,6 +47,34 @@ def test_a_bad_server_address_is_shown_in_the_dialog_and_nothing_is_saved(qapp, 
     assert not dialog.error.isHidden() and "unsupported scheme" in dialog.error.text()
 
 
+def test_the_default_server_is_a_choice_of_the_configured_servers(qapp, tmp_path):
+    path = tmp_path / "settings.json"
+    original = Settings(servers=(ServerConfig("http://127.0.0.1:8188", "desk"),),
+                        default_server="desk", webhook_secret="whsec_" + "D" * 43 + "=")
+    dialog = SettingsDialog(original, path=path)
+    choices = [dialog.default_server.itemData(i) for i in range(dialog.default_server.count())]
+    assert choices == ["http://127.0.0.1:8188", "local"]
+    assert dialog.default_server.currentData() == "http://127.0.0.1:8188"  # "desk", by name
+
+    dialog.add_server("render box", "10.0.0.7:8190", "")
+    assert dialog.default_server.findData("http://10.0.0.7:8190") >= 0  # offered at once
+    dialog.default_server.setCurrentIndex(dialog.default_server.findData("http://10.0.0.7:8190"))
+    dialog.default_server.activated.emit(dialog.default_server.currentIndex())
+    dialog.save_button.click()
+    assert load_settings(path, env={}).default_server == "http://10.0.0.7:8190"
+
+
+def test_the_server_table_headers_are_not_clipped(qapp):
+    dialog = SettingsDialog(Settings(webhook_secret="whsec_" + "E" * 43 + "="))
+    dialog.show()
+    header = dialog.servers.horizontalHeader()
+    metrics = header.fontMetrics()
+    for column in range(dialog.servers.columnCount()):
+        text = dialog.servers.horizontalHeaderItem(column).text()
+        assert header.sectionSize(column) >= metrics.horizontalAdvance(text), text
+    dialog.close()
+
+
 def test_the_map_view_reads_out_the_value_under_the_pointer(qapp):
     height = np.zeros((16, 32), np.uint16)
     height[5, 20] = 40000
