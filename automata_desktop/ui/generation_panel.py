@@ -11,11 +11,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QImage
+from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QFileDialog,
     QFormLayout,
     QFrame,
     QGroupBox,
@@ -39,6 +38,7 @@ from automata_desktop.core.texture_set import IMAGE_SUFFIXES
 from automata_desktop.core.workflow import WorkflowTemplate
 from automata_desktop.errors import AutomataError
 from automata_desktop.jobs.models import GenerationRequest, JobUpdate
+from automata_desktop.ui import file_dialogs
 from automata_desktop.ui.images import thumbnail_of_file
 from automata_desktop.ui.queue_view import PREVIEW_PX, QueueList
 from automata_desktop.ui.workers import BackgroundRunner
@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STATUS_REFRESH_MS = 15_000
+REFERENCE_THUMB_PX = 28
 DOT = "●"
 SEED_MAX = 2**31 - 1
 
@@ -173,6 +174,14 @@ class GenerationPanel(QWidget):
         form.addRow("", self.readiness)
         self._mesh_row = self._picker(self.mesh_path, self._ask_mesh)
         self._image_row = self._picker(self.image_path, self._ask_image)
+        self.image_thumb = QLabel()  # the reference the user picked, at a glance
+        self.image_thumb.setFixedSize(REFERENCE_THUMB_PX, REFERENCE_THUMB_PX)
+        self.image_thumb.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.image_thumb.setStyleSheet("background: #15171c; border-radius: 3px;")
+        self.image_thumb.hide()
+        self._image_row.layout().insertWidget(0, self.image_thumb)
+        self._thumb_token = 0
+        self.image_path.textChanged.connect(self._show_reference)
         form.addRow("Mesh", self._mesh_row)
         form.addRow("Image", self._image_row)
         form.addRow("Prompt", self.prompt)
@@ -411,15 +420,37 @@ class GenerationPanel(QWidget):
     def set_image_path(self, path: Path | str) -> None:
         self.image_path.setText(str(path))
 
+    def _show_reference(self, text: str) -> None:
+        """Decode a small thumbnail of the picked image off the Qt thread; none while unreadable."""
+        self._thumb_token += 1
+        token, path = self._thumb_token, Path(text.strip()).expanduser()
+
+        def arrived(image: QImage | None) -> None:
+            if token != self._thumb_token:
+                return
+            if image is None:
+                self.image_thumb.clear()
+                self.image_thumb.hide()
+                return
+            self.image_thumb.setPixmap(QPixmap.fromImage(image))
+            self.image_thumb.setToolTip(str(path))
+            self.image_thumb.show()
+
+        if not text.strip():
+            arrived(None)
+            return
+        self._runner.submit(lambda: thumbnail_of_file(path, REFERENCE_THUMB_PX) if path.is_file()
+                            else None, arrived, lambda exc: arrived(None))
+
     def _ask_mesh(self) -> None:
         patterns = " ".join(f"*{s}" for s in SUPPORTED_SUFFIXES)
-        path, _ = QFileDialog.getOpenFileName(self, "Mesh to texture", "", f"Meshes ({patterns})")
+        path = file_dialogs.open_file(self, "mesh", "Mesh to texture", f"Meshes ({patterns})")
         if path:
             self.set_mesh_path(path)
 
     def _ask_image(self) -> None:
         patterns = " ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES))
-        path, _ = QFileDialog.getOpenFileName(self, "Reference image", "", f"Images ({patterns})")
+        path = file_dialogs.open_file(self, "image", "Reference image", f"Images ({patterns})")
         if path:
             self.set_image_path(path)
 

@@ -33,7 +33,6 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import (
     QDockWidget,
-    QFileDialog,
     QHeaderView,
     QLabel,
     QListWidget,
@@ -64,6 +63,7 @@ from automata_desktop.core.texture_set import (
 from automata_desktop.errors import AutomataError
 from automata_desktop.library.glb_export import GlbExport, write_scene_glb
 from automata_desktop.paths import resources_dir
+from automata_desktop.ui import file_dialogs
 from automata_desktop.ui.display_panel import DisplayPanel
 from automata_desktop.ui.theme import VIEWPORT_BOTTOM, VIEWPORT_TOP
 from automata_desktop.ui.workers import BackgroundRunner
@@ -892,18 +892,18 @@ class MainWindow(QMainWindow):
 
     def _ask_mesh(self) -> None:
         patterns = " ".join(f"*{s}" for s in SUPPORTED_SUFFIXES)
-        path, _ = QFileDialog.getOpenFileName(self, "Open mesh", "", f"Meshes ({patterns})")
+        path = file_dialogs.open_file(self, "mesh", "Open mesh", f"Meshes ({patterns})")
         if path:
             self.open_mesh(path)
 
     def _ask_maps(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open maps folder")
+        folder = file_dialogs.open_folder(self, "maps", "Open maps folder")
         if folder:
             self.open_maps_folder(folder)
 
     def _ask_screenshot(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save screenshot", "automata.png",
-                                              "PNG image (*.png)")
+        path = file_dialogs.save_file(self, "screenshot", "Save screenshot", "automata.png",
+                                      "PNG image (*.png)")
         if path:
             try:
                 self.save_screenshot(path)
@@ -948,8 +948,8 @@ class MainWindow(QMainWindow):
             self.show_error("There is no scene to export: open a mesh first (File → Open mesh…)")
             return
         stem = self.scene.source.stem if self.scene.source else "scene"
-        path, _ = QFileDialog.getSaveFileName(self, "Export scene as GLB", f"{stem}.glb",
-                                              "glTF binary (*.glb)")
+        path = file_dialogs.save_file(self, "export", "Export scene as GLB", f"{stem}.glb",
+                                      "glTF binary (*.glb)")
         if path:
             self.export_scene_glb(path)
 

@@ -16,7 +16,6 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
-    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -40,6 +39,7 @@ from automata_desktop.config import (
 )
 from automata_desktop.errors import ConfigError
 from automata_desktop.sync.settings import SupabaseSettings
+from automata_desktop.ui import file_dialogs
 from automata_desktop.webhook.listener import DEFAULT_PATH
 
 THEMES = ("dark", "system")
@@ -233,9 +233,9 @@ class SettingsDialog(QDialog):
         self.secret.setText(self._secret)
 
     def _ask_library(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Library folder")
+        folder = file_dialogs.open_folder(self, "library", "Library folder")
         if folder:
-            self.library_dir.setText(folder)
+            self.library_dir.setText(str(folder))
 
     def _update_hint(self) -> None:
         try:

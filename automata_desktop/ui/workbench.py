@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QMenu
+from PySide6.QtWidgets import QMenu
 
 from automata_desktop.config import Settings
 from automata_desktop.core.generation import Generation
@@ -21,6 +21,7 @@ from automata_desktop.core.maps import PBR_MAPS, MapKind, infer_map_kind
 from automata_desktop.core.pbr import PBRSettings
 from automata_desktop.core.texture_set import IMAGE_SUFFIXES, MapSource, TextureMap, TextureSet
 from automata_desktop.core.workflow import WorkflowTemplate
+from automata_desktop.ui import file_dialogs
 from automata_desktop.ui.account_panel import AccountMenu
 from automata_desktop.ui.generation_panel import GenerationPanel
 from automata_desktop.ui.library_browser import LibraryBrowser
@@ -125,11 +126,10 @@ class Workbench(QObject):
     # ------------------------------------------------------------------ importing workflows
 
     def _ask_workflow(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self.window, "Import a ComfyUI workflow", "",
-            "ComfyUI workflows (*.json *.png *.webp);;All files (*)")
+        path = file_dialogs.open_file(self.window, "workflow", "Import a ComfyUI workflow",
+                                      "ComfyUI workflows (*.json *.png *.webp);;All files (*)")
         if path:
-            self.import_workflows([Path(path)])
+            self.import_workflows([path])
 
     def _reimport_with_webhook(self, result: ImportResult) -> None:
         assert result.source_path is not None

@@ -132,3 +132,36 @@ def test_the_example_prompt_is_text_the_user_sees_and_an_empty_one_is_refused(qa
     panel.select(workflow="pbr_from_image")
     panel.select(workflow="text_to_texture_sdxl")
     assert panel.prompt.toPlainText() == "mossy cobblestones"  # the user's words are kept
+
+
+def test_the_picked_reference_image_shows_as_a_thumbnail(qapp, qtbot, bench):
+    panel = bench.generation
+    panel.select(server="local", workflow="pbr_from_image")
+    panel.set_image_path(SAMPLE_IMAGE)
+    wait_for(qapp, lambda: panel.image_thumb.isVisible(), 10, "the thumbnail")
+    assert not panel.image_thumb.pixmap().isNull()
+    panel.set_image_path("")
+    wait_for(qapp, lambda: not panel.image_thumb.isVisible(), 10, "the thumbnail to go")
+
+
+def test_file_dialogs_open_in_the_folder_the_user_last_picked_from(qapp, bench, tmp_path,
+                                                                   monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    picks = tmp_path / "references"
+    picks.mkdir()
+    chosen = picks / "rust.png"
+    Image.new("RGB", (8, 8)).save(chosen)
+    opened_in: list[str] = []
+
+    def fake_dialog(parent, title, folder, filters):
+        opened_in.append(folder)
+        return str(chosen), filters
+
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(fake_dialog))
+    panel = bench.generation
+    panel._ask_image()
+    panel._ask_image()
+    assert panel.image_path.text() == str(chosen)
+    assert opened_in[1] == str(picks)  # the second dialog starts where the first pick was
+    assert opened_in[0] != str(picks)
