@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMenu,
     QMessageBox,
+    QProgressBar,
     QSplitter,
     QTreeWidget,
     QTreeWidgetItem,
@@ -92,6 +93,8 @@ log = logging.getLogger(__name__)
 MODE_KEYS: dict[ViewMode, str] = {mode: str(i) for i, mode in enumerate(ViewMode, start=1)}
 TURNTABLE_DEGREES_PER_TICK = 1.0
 TURNTABLE_INTERVAL_MS = 33
+#: Loads shorter than this show no busy bar (it would only flicker).
+LOAD_PROGRESS_DELAY_MS = 500
 #: A press and release closer than this (pixels) is a click that picks, not an orbit.
 PICK_SLOP_PX = 4
 #: Maps whose kinds overlap ORM's: a new one of these drops an old ORM, and the other way round.
@@ -245,6 +248,17 @@ class MainWindow(QMainWindow):
         self.right_dock.raise_()
         self._build_menus()
         self.setAcceptDrops(True)
+        # Loading longer than a moment shows a busy bar beside the status text ("Loading …").
+        self.load_progress = QProgressBar()
+        self.load_progress.setRange(0, 0)
+        self.load_progress.setMaximumWidth(160)
+        self.load_progress.setFixedHeight(14)
+        self.load_progress.hide()
+        self.statusBar().addPermanentWidget(self.load_progress)
+        self._progress_timer = QTimer(self)
+        self._progress_timer.setSingleShot(True)
+        self._progress_timer.setInterval(LOAD_PROGRESS_DELAY_MS)
+        self._progress_timer.timeout.connect(self._show_progress)
         self.statusBar().showMessage("Ready")
 
     # ------------------------------------------------------------------ public API
@@ -276,6 +290,7 @@ class MainWindow(QMainWindow):
         token = self._next("mesh")
         axis = up_axis or self.prefs.up_axis_for(path)
         self.statusBar().showMessage(f"Loading {path.name}…")
+        self._progress_timer.start()
         self._runner.submit(
             lambda: self._load_scene_job(path, axis),
             lambda result: self._scene_loaded(token, path, *result),
@@ -351,6 +366,8 @@ class MainWindow(QMainWindow):
         """Decode `textures` off the Qt thread and bind them to `key` (unless overtaken)."""
         look = self._looks.get(key, MaterialLook())
         self._material_tokens[key] = token
+        if not self._progress_timer.isActive() and self.load_progress.isHidden():
+            self._progress_timer.start()
         self._runner.submit(
             lambda: self._load_textures_job(textures, derive_missing, settings, look),
             lambda result: self._textures_loaded(token, key, *result),
@@ -729,7 +746,14 @@ class MainWindow(QMainWindow):
 
     def _maybe_idle(self) -> None:
         if not self.busy:
+            self._progress_timer.stop()
+            self.load_progress.hide()
             self.idle.emit()
+
+    def _show_progress(self) -> None:
+        if self.busy:
+            self.load_progress.setToolTip(self.statusBar().currentMessage() or "Loading…")
+            self.load_progress.show()
 
     def _remember(self, prefs: ViewPrefs) -> None:
         self.prefs = prefs
