@@ -191,6 +191,11 @@ class AppController(QObject):
         if request.server == LOCAL_SERVER and not request.workflow.local:
             self._fail(on_error, services.local_refusal(request.workflow))
             return
+        if request.count > 1 and "seed" not in request.workflow.parameters:
+            self._fail(on_error, f"'{request.workflow.title or request.workflow.name}' has no "
+                                 f"seed, so a batch of {request.count} would make "
+                                 f"{request.count} identical sets: run it once.")
+            return
 
         async def go(rt: Runtime) -> Submitted:
             generations = await rt.engine.submit(request)

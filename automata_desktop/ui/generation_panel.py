@@ -365,6 +365,12 @@ class GenerationPanel(QWidget):
                                (self._image_row, "image" in params)):
             self._form.setRowVisible(widget, wanted)
         self.seed.setEnabled("seed" in params and not self.random_seed.isChecked())
+        # Without a seed every run of a batch makes the same maps: one run is all there is.
+        self.batch.setEnabled("seed" in params)
+        if "seed" not in params:
+            self.batch.setValue(1)
+        self.batch.setToolTip("" if "seed" in params else
+                              "This workflow has no seed: every run gives the same maps")
         if "prompt" in params:
             # The example is real text the user sees being sent (a grey placeholder looked
             # filled in, and an empty prompt went out by accident).

@@ -165,3 +165,18 @@ def test_file_dialogs_open_in_the_folder_the_user_last_picked_from(qapp, bench, 
     assert panel.image_path.text() == str(chosen)
     assert opened_in[1] == str(picks)  # the second dialog starts where the first pick was
     assert opened_in[0] != str(picks)
+
+
+def test_a_workflow_without_a_seed_offers_no_batch_and_a_batch_of_it_is_refused(qapp, bench):
+    panel = bench.generation
+    panel.select(server="local", workflow="pbr_from_image")  # deterministic: no seed
+    assert not panel.batch.isEnabled() and panel.batch.value() == 1
+    panel.set_image_path(SAMPLE_IMAGE)
+    request = panel.build_request()
+    refused: list[str] = []
+    rows = len(panel.queue.rows)
+    bench.controller.submit(type(request)(workflow=request.workflow, server="local",
+                                          image=SAMPLE_IMAGE, count=4), None, refused.append)
+    assert refused and "identical" in refused[0]
+    qapp.processEvents()
+    assert len(panel.queue.rows) == rows
