@@ -20,6 +20,7 @@ from automata_desktop.core.workflow import (
 from automata_desktop.core.workflow_needs import NodePackRef
 from automata_desktop.errors import AutomataError, WebhookError, WorkflowError
 from automata_desktop.jobs.engine import JobEngine
+from automata_desktop.library.async_library import AsyncLibrary
 from automata_desktop.library.store import Library
 
 if TYPE_CHECKING:
@@ -80,7 +81,12 @@ def sync_runner(settings: Settings, library: Library) -> SyncRunner | None:
 
 @dataclass
 class Runtime:
-    """Everything a running app holds; `async with Runtime(settings) as rt:` starts and stops it."""
+    """Everything a running app holds; `async with Runtime(settings) as rt:` starts and stops it.
+
+    `library` is the blocking face of the library, for the GUI's thread pool and the sync thread;
+    the engine and the listener on the event loop hold its `AsyncLibrary`. Both reach SQLite on
+    the library's one database thread.
+    """
 
     settings: Settings
     listen: bool = True
@@ -93,9 +99,10 @@ class Runtime:
     async def __aenter__(self) -> Runtime:
         if not self.settings.webhook_secret:  # settings built by hand rather than loaded
             self.settings = replace(self.settings, webhook_secret=generate_webhook_secret())
-        self.library = Library(self.settings.library_path)
+        # Opening migrates and sweeps crash leftovers: disk work, kept off the loop.
+        self.library = await asyncio.to_thread(Library, self.settings.library_path)
         self.engine = JobEngine(
-            self.library, timeout_s=self.settings.timeout_minutes * 60,
+            AsyncLibrary(self.library), timeout_s=self.settings.timeout_minutes * 60,
             poll_interval_s=self.settings.poll_interval_s,
         )
         if self.listen:
@@ -111,7 +118,7 @@ class Runtime:
         if self.listener is not None:
             with contextlib.suppress(Exception):
                 await self.listener.stop()  # type: ignore[attr-defined]
-        self.library.close()
+        await self.engine.library.close()
 
     async def _start_sync(self) -> None:
         """With a Supabase project configured, keep a runner even while signed out: finished
@@ -153,7 +160,7 @@ class Runtime:
             try:
                 listener = WebhookListener(secret=s.webhook_secret, on_event=self.engine.handle_webhook,
                                            host=s.webhook_host, port=port,
-                                           seen_ids=self.library.seen_webhook_ids())
+                                           seen_ids=self.engine.library.seen_webhook_ids())
                 await listener.start()
             except WebhookError as exc:
                 if port == 0:

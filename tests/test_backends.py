@@ -66,7 +66,7 @@ async def test_a_submission_refused_for_a_missing_parameter_leaves_no_queued_row
     async with running_engine(tmp_path / "lib") as engine:
         with pytest.raises(ParameterError, match="needs parameter 'size'"):
             await engine.submit(request(tpl, fake_comfy.url))
-        assert engine.library.list() == []
+        assert await engine.library.list() == []
     assert fake_comfy.requests()["prompts"] == []  # nothing was sent either
 
 
@@ -87,4 +87,4 @@ async def test_a_model_workflow_is_refused_by_the_in_process_backend_before_any_
         with pytest.raises(WorkflowError, match="needs a ComfyUI server"):
             await engine.submit(request(load_workflow_named("text_to_texture_sdxl"),
                                         LOCAL_SERVER, parameters={"prompt": "moss"}))
-        assert engine.library.list() == []
+        assert await engine.library.list() == []

@@ -50,7 +50,7 @@ def generation(lib: Library, gen_id: str, maps: dict[MapKind, np.ndarray],
     lib.add(Generation(id=gen_id, workflow="pbr_from_image", server="local", prompt="wall",
                        parameters={"normal_convention": convention}))
     for kind, array in maps.items():
-        lib.store_file(gen_id, kind, png(array), f"{kind}.png")
+        lib.ingest(gen_id, kind, "generated", png(array), f"{kind}.png")
     return gen_id
 
 

@@ -90,7 +90,7 @@ def test_a_mesh_the_generation_produced_is_the_one_it_is_exported_on(capsys, tmp
                                                                     generation) -> None:
     helmet = assets.damaged_helmet(tmp_path)
     with Library(data_dir() / "library") as library:
-        library.store_file(generation["id"], MapKind.MESH, helmet.path.read_bytes(),
+        library.ingest(generation["id"], MapKind.MESH, "generated", helmet.path.read_bytes(),
                            "textured_mesh.glb")
     code, out, err = run(capsys, "library", "export", generation["id"][:8], str(tmp_path / "out"),
                          "--glb", "--json")

@@ -116,7 +116,7 @@ async def test_an_invalid_workflow_is_rejected_with_per_input_reasons(fake_comfy
     async with running_engine(tmp_path / "lib") as engine:
         with pytest.raises(PromptRejected) as caught:
             await engine.submit(request(template(graph), fake_comfy.url))
-        [gen] = engine.library.list()
+        [gen] = await engine.library.list()
     assert "node 2 (SaveImage): input 'images' is not connected" in str(caught.value)
     assert gen.status is GenerationStatus.FAILED and "'images' is not connected" in gen.error
 
@@ -130,7 +130,7 @@ async def test_missing_nodes_are_named_with_the_pack_that_provides_them(fake_com
     async with running_engine(tmp_path / "lib") as engine:
         with pytest.raises(MissingNodes) as caught:
             await engine.submit(request(tpl, fake_comfy.url))
-        assert engine.library.list() == []  # nothing queued, nothing recorded
+        assert await engine.library.list() == []  # nothing queued, nothing recorded
     assert "Hy3DSampleMultiView" in str(caught.value)
     assert "ComfyUI-Hunyuan3DWrapper" in str(caught.value)
 
@@ -165,7 +165,7 @@ async def test_an_unfinished_generation_resumes_after_an_app_restart(fake_comfy,
                                             fake_comfy.url))
     # the app was closed mid-run; the server carries on. A new app instance picks it up.
     async with running_engine(root, poll_interval_s=0.5) as engine:
-        assert [g.id for g in engine.library.unfinished()] == [gen.id]
+        assert [g.id for g in await engine.library.unfinished()] == [gen.id]
         [done] = await engine.wait([gen.id], timeout=20)
     assert done.status is GenerationStatus.COMPLETED and len(done.files) == 1
 

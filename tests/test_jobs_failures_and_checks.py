@@ -81,7 +81,7 @@ async def test_check_now_completes_a_generation_nothing_else_reported(fake_comfy
         log = UpdateLog(engine)
         [gen] = await engine.submit(request(template(save_graph(color=0x0F0F0F)), fake_comfy.url))
         await fake_comfy.until(lambda state: gen.prompt_id in state["history"])
-        assert engine.library.get(gen.id).status is GenerationStatus.QUEUED  # nobody told us
+        assert (await engine.library.get(gen.id)).status is GenerationStatus.QUEUED  # nobody told us
         checked = await engine.check_now(gen.id)
         log.close()
     assert checked.status is GenerationStatus.COMPLETED and len(checked.files) == 1
@@ -185,3 +185,15 @@ async def _history(comfy, prompt_id: str) -> dict:
 def _views(comfy, filename: str) -> int:
     return sum(1 for r in comfy.requests()["requests"]
                if r["path"] == "/view" and r["query"].get("filename") == filename)
+
+
+async def test_check_now_of_a_generation_that_failed_answers_that_it_still_failed(fake_comfy,
+                                                                                   tmp_path):
+    """"Check now" on a failed row asks the server, which still says failed: the answer comes
+    back (it used to wait for ever, the row already holding that very status)."""
+    async with running_engine(tmp_path / "lib", poll_interval_s=60) as engine:
+        [gen] = await engine.submit(request(template(failing_graph()), fake_comfy.url))
+        [done] = await engine.wait([gen.id], timeout=15)
+        again = await asyncio.wait_for(engine.check_now(gen.id), 15)  # a hang guard, not a bound
+    assert done.status is again.status is GenerationStatus.FAILED
+    assert again.error == done.error

@@ -74,7 +74,7 @@ async def test_a_run_with_a_gap_fails_as_forgotten_and_keeps_what_it_fetched(fak
         await log.message(gen.id, "reconnected to ComfyUI")
         fake_comfy.release("3")
         await fake_comfy.until(lambda state: "history" in state["waiting"])
-        folder = engine.library.files_dir(gen.id)
+        folder = engine.library.sync.files_dir(gen.id)
         await until(lambda: any(folder.glob("*second_basecolor*.p*")))  # fetched (.part) or kept
         await asyncio.to_thread(fake_comfy.restart, down_s=0.5)
         [done] = await engine.wait([gen.id], timeout=20)

@@ -7,7 +7,7 @@ import automata_desktop.library as library
 
 def test_the_public_names_are_the_documented_ones() -> None:
     assert sorted(library.__all__) == [
-        "IntegrityError", "Library", "PRESETS", "Written", "atomic_write_stream",
+        "AsyncLibrary", "IntegrityError", "Library", "PRESETS", "Written", "atomic_write_stream",
         "atomic_write_stream_async", "safe_filename",
     ]
     assert all(hasattr(library, name) for name in library.__all__)

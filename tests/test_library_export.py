@@ -70,7 +70,7 @@ def lib(tmp_path: Path):
     library.add(Generation(id="g1", workflow="wf", server="s", prompt="Mossy brick wall, 4k PBR",
                            parameters={"normal_convention": "OpenGL"}))
     for kind, filename, data in MAPS:
-        library.store_file("g1", kind, data, filename)
+        library.ingest("g1", kind, "generated", data, filename)
     yield library
     library.close()
 
@@ -97,7 +97,7 @@ def test_the_material_name_defaults_to_the_prompt(lib: Library, tmp_path: Path) 
 
 
 def test_two_maps_of_one_kind_do_not_overwrite_each_other(lib: Library, tmp_path: Path) -> None:
-    lib.store_file("g1", MapKind.BASE_COLOR, b"variant", "albedo_b.png")
+    lib.ingest("g1", MapKind.BASE_COLOR, "generated", b"variant", "albedo_b.png")
     names = [p.name for p in lib.export("g1", tmp_path / "out", name="wall")]
     assert names[0] == "wall_base_color.png" and "wall_base_color-2.png" in names
 

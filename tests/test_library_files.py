@@ -21,10 +21,10 @@ from automata_desktop.core.generation import Generation
 from automata_desktop.core.maps import MapKind
 from automata_desktop.errors import LibraryError
 from automata_desktop.library import (
+    AsyncLibrary,
     IntegrityError,
     Library,
     atomic_write_stream,
-    atomic_write_stream_async,
     safe_filename,
 )
 from automata_desktop.library.store import STALE_PARTIAL_AGE_S
@@ -66,7 +66,7 @@ def file_rows(lib: Library) -> int:
 
 def test_bytes_are_stored_with_checksum_size_and_image_dimensions(lib: Library) -> None:
     data = png_bytes(64, 32)
-    stored = lib.store_file("g1", MapKind.BASE_COLOR, data, "ComfyUI_00001_.png")
+    stored = lib.ingest("g1", MapKind.BASE_COLOR, "generated", data, "ComfyUI_00001_.png")
 
     assert stored.path == lib.files_dir("g1") / "ComfyUI_00001_.png"
     assert stored.path.read_bytes() == data
@@ -76,13 +76,13 @@ def test_bytes_are_stored_with_checksum_size_and_image_dimensions(lib: Library) 
 
 
 def test_jpeg_dimensions_come_from_the_header_too(lib: Library) -> None:
-    stored = lib.store_file("g1", MapKind.PREVIEW, png_bytes(40, 30, fmt="JPEG"), "thumb.jpg")
+    stored = lib.ingest("g1", MapKind.PREVIEW, "generated", png_bytes(40, 30, fmt="JPEG"), "thumb.jpg")
     assert (stored.width, stored.height) == (40, 30)
 
 
 def test_meshes_and_unknown_formats_have_no_dimensions(lib: Library) -> None:
-    mesh = lib.store_file("g1", MapKind.MESH, b"glTF\x02\x00\x00\x00", "textured.glb")
-    other = lib.store_file("g1", MapKind.OTHER, b"not an image", "notes.txt")
+    mesh = lib.ingest("g1", MapKind.MESH, "generated", b"glTF\x02\x00\x00\x00", "textured.glb")
+    other = lib.ingest("g1", MapKind.OTHER, "generated", b"not an image", "notes.txt")
     assert (mesh.width, mesh.height, other.width, other.height) == (None, None, None, None)
 
 
@@ -90,11 +90,11 @@ def test_a_file_on_disk_and_an_open_stream_are_copied_in_chunks(lib: Library,
                                                                  tmp_path: Path) -> None:
     source = tmp_path / "download.bin"
     source.write_bytes(PAYLOAD)
-    from_path = lib.store_file("g1", MapKind.HEIGHT, source, "height.exr",
+    from_path = lib.ingest("g1", MapKind.HEIGHT, "generated", source, "height.exr",
                                expected_sha256=PAYLOAD_SHA, expected_size=len(PAYLOAD))
     with open(source, "rb") as stream:
-        from_stream = lib.store_file("g1", MapKind.NORMAL, stream, "normal.exr")
-    from_chunks = lib.store_file("g1", MapKind.AO, chunks_of(PAYLOAD), "ao.exr")
+        from_stream = lib.ingest("g1", MapKind.NORMAL, "generated", stream, "normal.exr")
+    from_chunks = lib.ingest("g1", MapKind.AO, "generated", chunks_of(PAYLOAD), "ao.exr")
 
     for stored in (from_path, from_stream, from_chunks):
         assert stored.sha256 == PAYLOAD_SHA and stored.path.read_bytes() == PAYLOAD
@@ -103,13 +103,13 @@ def test_a_file_on_disk_and_an_open_stream_are_copied_in_chunks(lib: Library,
 
 def test_a_checksum_mismatch_stores_nothing(lib: Library) -> None:
     with pytest.raises(IntegrityError, match=r"checksum mismatch"):
-        lib.store_file("g1", MapKind.BASE_COLOR, PAYLOAD, "albedo.png", expected_sha256="0" * 64)
+        lib.ingest("g1", MapKind.BASE_COLOR, "generated", PAYLOAD, "albedo.png", expected_sha256="0" * 64)
     assert visible_files(lib.files_dir("g1")) == [] and file_rows(lib) == 0
 
 
 def test_a_short_or_overlong_download_stores_nothing(lib: Library) -> None:
     with pytest.raises(IntegrityError, match=rf"received {len(PAYLOAD)} bytes, expected"):
-        lib.store_file("g1", MapKind.BASE_COLOR, chunks_of(PAYLOAD), "a.png",
+        lib.ingest("g1", MapKind.BASE_COLOR, "generated", chunks_of(PAYLOAD), "a.png",
                        expected_size=len(PAYLOAD) + 1)
 
     consumed: list[int] = []
@@ -120,48 +120,48 @@ def test_a_short_or_overlong_download_stores_nothing(lib: Library) -> None:
             yield b"x" * 65536
 
     with pytest.raises(IntegrityError, match="more than the announced 100000 bytes"):
-        lib.store_file("g1", MapKind.BASE_COLOR, endless(), "a.png", expected_size=100_000)
+        lib.ingest("g1", MapKind.BASE_COLOR, "generated", endless(), "a.png", expected_size=100_000)
     assert len(consumed) == 2  # stopped at the first chunk past the limit
     assert visible_files(lib.files_dir("g1")) == [] and file_rows(lib) == 0
 
 
 def test_a_duplicate_completion_stores_the_file_once(lib: Library) -> None:
-    first = lib.store_file("g1", MapKind.BASE_COLOR, PAYLOAD, "albedo.png")
-    again = lib.store_file("g1", MapKind.BASE_COLOR, chunks_of(PAYLOAD), "albedo_webhook.png")
+    first = lib.ingest("g1", MapKind.BASE_COLOR, "generated", PAYLOAD, "albedo.png")
+    again = lib.ingest("g1", MapKind.BASE_COLOR, "generated", chunks_of(PAYLOAD), "albedo_webhook.png")
 
     assert again == first
     assert visible_files(lib.files_dir("g1")) == ["albedo.png"] and file_rows(lib) == 1
 
 
 def test_a_known_checksum_skips_the_download_entirely(lib: Library) -> None:
-    first = lib.store_file("g1", MapKind.BASE_COLOR, PAYLOAD, "albedo.png")
+    first = lib.ingest("g1", MapKind.BASE_COLOR, "generated", PAYLOAD, "albedo.png")
 
     def must_not_be_read() -> Iterator[bytes]:
         raise AssertionError("the stream was read although the file is already stored")
         yield b""
 
-    assert lib.store_file("g1", MapKind.BASE_COLOR, must_not_be_read(), "albedo.png",
+    assert lib.ingest("g1", MapKind.BASE_COLOR, "generated", must_not_be_read(), "albedo.png",
                           expected_sha256=PAYLOAD_SHA.upper()) == first
 
 
 def test_the_same_bytes_as_another_kind_are_a_separate_file(lib: Library) -> None:
-    lib.store_file("g1", MapKind.ROUGHNESS, b"grey", "rough.png")
-    lib.store_file("g1", MapKind.METALLIC, b"grey", "metal.png")
+    lib.ingest("g1", MapKind.ROUGHNESS, "generated", b"grey", "rough.png")
+    lib.ingest("g1", MapKind.METALLIC, "generated", b"grey", "metal.png")
     assert file_rows(lib) == 2
 
 
 def test_different_bytes_under_one_name_get_a_numbered_name(lib: Library) -> None:
-    a = lib.store_file("g1", MapKind.BASE_COLOR, b"one", "albedo.png")
-    b = lib.store_file("g1", MapKind.BASE_COLOR, b"two", "albedo.png")
-    c = lib.store_file("g1", MapKind.NORMAL, b"three", "albedo.png")
+    a = lib.ingest("g1", MapKind.BASE_COLOR, "generated", b"one", "albedo.png")
+    b = lib.ingest("g1", MapKind.BASE_COLOR, "generated", b"two", "albedo.png")
+    c = lib.ingest("g1", MapKind.NORMAL, "generated", b"three", "albedo.png")
     assert [a.path.name, b.path.name, c.path.name] == ["albedo.png", "albedo-2.png", "albedo-3.png"]
     assert a.path.read_bytes() == b"one"
 
 
 def test_a_file_deleted_by_hand_is_restored_by_the_next_completion(lib: Library) -> None:
-    stored = lib.store_file("g1", MapKind.BASE_COLOR, b"pixels", "albedo.png")
+    stored = lib.ingest("g1", MapKind.BASE_COLOR, "generated", b"pixels", "albedo.png")
     stored.path.unlink()
-    again = lib.store_file("g1", MapKind.BASE_COLOR, b"pixels", "albedo.png")
+    again = lib.ingest("g1", MapKind.BASE_COLOR, "generated", b"pixels", "albedo.png")
     assert again.path == stored.path and stored.path.read_bytes() == b"pixels"
 
 
@@ -184,14 +184,14 @@ def test_unsafe_file_names_are_made_safe(given: str, expected: str) -> None:
 
 def test_a_hostile_file_name_stays_inside_the_generation_folder(lib: Library,
                                                                 tmp_path: Path) -> None:
-    stored = lib.store_file("g1", MapKind.OTHER, b"root:x:0:0", "../../etc/passwd")
+    stored = lib.ingest("g1", MapKind.OTHER, "generated", b"root:x:0:0", "../../etc/passwd")
     assert stored.path == lib.files_dir("g1") / "passwd"
     assert not (tmp_path / "etc").exists()
 
 
 def test_files_for_an_unknown_generation_are_refused_before_any_write(lib: Library) -> None:
     with pytest.raises(LibraryError, match="No generation ghost"):
-        lib.store_file("ghost", MapKind.BASE_COLOR, b"x", "a.png")
+        lib.ingest("ghost", MapKind.BASE_COLOR, "generated", b"x", "a.png")
     assert not (lib.root / "files" / "ghost").exists()
 
 
@@ -201,12 +201,12 @@ def test_a_full_disk_midway_is_a_clear_error_and_leaves_nothing(lib: Library) ->
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     with pytest.raises(LibraryError) as caught:
-        lib.store_file("g1", MapKind.BASE_COLOR, fills_the_disk(), "albedo.png")
+        lib.ingest("g1", MapKind.BASE_COLOR, "generated", fills_the_disk(), "albedo.png")
 
     message = str(caught.value)
     assert "the disk is full" in message and str(lib.files_dir("g1")) in message
     assert visible_files(lib.files_dir("g1")) == [] and file_rows(lib) == 0
-    assert lib.store_file("g1", MapKind.BASE_COLOR, b"ok", "albedo.png").path.name == "albedo.png"
+    assert lib.ingest("g1", MapKind.BASE_COLOR, "generated", b"ok", "albedo.png").path.name == "albedo.png"
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="uses RLIMIT_FSIZE and SIGXFSZ")
@@ -219,7 +219,7 @@ def test_the_kernel_refusing_a_write_is_a_clear_error_and_leaves_nothing(lib: Li
     resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, hard))
     try:
         with pytest.raises(LibraryError) as caught:
-            lib.store_file("g1", MapKind.BASE_COLOR, chunks_of(PAYLOAD), "albedo.png")
+            lib.ingest("g1", MapKind.BASE_COLOR, "generated", chunks_of(PAYLOAD), "albedo.png")
     finally:
         resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
         signal.signal(signal.SIGXFSZ, previous)
@@ -234,7 +234,7 @@ def test_a_network_failure_of_the_source_propagates_unchanged(lib: Library) -> N
         raise ConnectionResetError(errno.ECONNRESET, "peer reset")
 
     with pytest.raises(ConnectionResetError):
-        lib.store_file("g1", MapKind.BASE_COLOR, drops(), "albedo.png")
+        lib.ingest("g1", MapKind.BASE_COLOR, "generated", drops(), "albedo.png")
     assert visible_files(lib.files_dir("g1")) == []
 
 
@@ -243,9 +243,10 @@ async def test_a_streaming_download_goes_straight_into_the_library(lib: Library)
         for chunk in chunks_of(PAYLOAD):
             yield chunk
 
-    stored = await lib.ingest("g1", MapKind.BASE_COLOR, "generated", body(), "albedo.png",
-                              expected_sha256=PAYLOAD_SHA, expected_size=len(PAYLOAD))
-    again = await lib.ingest("g1", MapKind.BASE_COLOR, "generated", body(), "albedo.png")
+    alib = AsyncLibrary(lib)
+    stored = await alib.ingest("g1", MapKind.BASE_COLOR, "generated", body(), "albedo.png",
+                               expected_sha256=PAYLOAD_SHA, expected_size=len(PAYLOAD))
+    again = await alib.ingest("g1", MapKind.BASE_COLOR, "generated", body(), "albedo.png")
 
     assert stored.path.read_bytes() == PAYLOAD and again == stored and file_rows(lib) == 1
 
@@ -255,8 +256,8 @@ async def test_an_async_download_cut_short_leaves_nothing(lib: Library) -> None:
         yield PAYLOAD[:1000]
 
     with pytest.raises(IntegrityError):
-        await lib.ingest("g1", MapKind.BASE_COLOR, "generated", body(), "albedo.png",
-                         expected_size=len(PAYLOAD))
+        await AsyncLibrary(lib).ingest("g1", MapKind.BASE_COLOR, "generated", body(),
+                                       "albedo.png", expected_size=len(PAYLOAD))
     assert visible_files(lib.files_dir("g1")) == [] and file_rows(lib) == 0
 
 
@@ -265,45 +266,44 @@ async def test_a_staged_prefetch_is_recorded_only_when_ingested_renamed_once(lib
         for chunk in chunks_of(PAYLOAD):
             yield chunk
 
-    staged = await lib.stage("g1", body(), "albedo.png", expected_size=len(PAYLOAD))
+    alib = AsyncLibrary(lib)
+    staged = await alib.stage("g1", body(), "albedo.png", expected_size=len(PAYLOAD))
     folder = lib.files_dir("g1")
     assert [p.name for p in folder.iterdir() if not p.name.startswith(".")] == []
     assert file_rows(lib) == 0  # streamed under a hidden temp name, not yet recorded
-    stored = await lib.ingest("g1", MapKind.BASE_COLOR, "generated", staged, "albedo.png")
+    stored = await alib.ingest("g1", MapKind.BASE_COLOR, "generated", staged, "albedo.png")
     assert stored.path.name == "albedo.png" and stored.path.read_bytes() == PAYLOAD
     assert stored.sha256 == PAYLOAD_SHA and file_rows(lib) == 1
     assert [p.name for p in lib.files_dir("g1").iterdir()] == ["albedo.png"]  # no temp left
 
-    dropped = await lib.stage("g1", body(), "other.png")
+    dropped = await alib.stage("g1", body(), "other.png")
     dropped.discard()  # a run that did not complete
     assert [p.name for p in lib.files_dir("g1").iterdir()] == ["albedo.png"]
 
 
-async def test_a_file_the_downloader_wrote_itself_is_adopted(lib: Library) -> None:
+async def test_a_staged_file_with_bytes_already_stored_is_dropped_not_recorded_twice(
+    lib: Library,
+) -> None:
     async def body() -> AsyncIterator[bytes]:
         yield PAYLOAD
 
-    dest = lib.files_dir("g1") / "normal.png"
-    sha, size = await atomic_write_stream_async(dest, body(), expected_size=len(PAYLOAD))
-    adopted = lib.adopt_file("g1", MapKind.NORMAL, dest, sha256=sha)
-
-    assert (adopted.path, adopted.sha256, adopted.size) == (dest, PAYLOAD_SHA, size)
-    assert lib.get("g1").files == [adopted]  # type: ignore[union-attr]
-
-    copy = lib.files_dir("g1") / "normal_copy.png"
-    atomic_write_stream(copy, [PAYLOAD])
-    assert lib.adopt_file("g1", MapKind.NORMAL, copy) == adopted  # hashed, found, copy dropped
-    assert visible_files(lib.files_dir("g1")) == ["normal.png"]
+    alib = AsyncLibrary(lib)
+    first = await alib.ingest("g1", MapKind.NORMAL, "generated", PAYLOAD, "normal.png")
+    staged = await alib.stage("g1", body(), "normal_copy.png")
+    assert await alib.ingest("g1", MapKind.NORMAL, "generated", staged, "normal_copy.png") == first
+    assert visible_files(lib.files_dir("g1")) == ["normal.png"] and file_rows(lib) == 1
 
 
-def test_only_files_inside_the_generation_folder_can_be_adopted(lib: Library,
-                                                                tmp_path: Path) -> None:
-    outside = tmp_path / "elsewhere.png"
-    outside.write_bytes(b"x")
-    with pytest.raises(LibraryError, match="is not in"):
-        lib.adopt_file("g1", MapKind.BASE_COLOR, outside)
-    with pytest.raises(LibraryError, match="does not exist"):
-        lib.adopt_file("g1", MapKind.BASE_COLOR, lib.files_dir("g1") / "missing.png")
+async def test_a_file_staged_for_another_generation_is_refused_and_removed(lib: Library) -> None:
+    async def body() -> AsyncIterator[bytes]:
+        yield PAYLOAD
+
+    lib.add(Generation(id="g2", workflow="wf", server="http://127.0.0.1:8188"))
+    alib = AsyncLibrary(lib)
+    staged = await alib.stage("g1", body(), "albedo.png")
+    with pytest.raises(LibraryError, match="staged for g1, not g2"):
+        await alib.ingest("g2", MapKind.BASE_COLOR, "generated", staged, "albedo.png")
+    assert os.listdir(lib.files_dir("g1")) == [] and file_rows(lib) == 0
 
 
 def test_atomic_write_replaces_the_old_file_only_when_complete(tmp_path: Path) -> None:
@@ -352,23 +352,26 @@ def test_leftovers_of_a_crash_are_swept_at_the_next_start(tmp_path: Path) -> Non
 
 def test_a_path_given_as_text_is_a_clear_error(lib: Library) -> None:
     with pytest.raises(LibraryError, match="needs a Path, bytes or a stream"):
-        lib.store_file("g1", MapKind.BASE_COLOR, "/tmp/albedo.png", "albedo.png")  # type: ignore[arg-type]
+        lib.ingest("g1", MapKind.BASE_COLOR, "generated", "/tmp/albedo.png", "albedo.png")  # type: ignore[arg-type]
 
 
 def test_a_missing_source_file_is_a_clear_error(lib: Library, tmp_path: Path) -> None:
     with pytest.raises(LibraryError, match=r"missing\.png does not exist"):
-        lib.store_file("g1", MapKind.BASE_COLOR, tmp_path / "missing.png", "albedo.png")
+        lib.ingest("g1", MapKind.BASE_COLOR, "generated", tmp_path / "missing.png", "albedo.png")
     assert visible_files(lib.files_dir("g1")) == []
 
 
-def test_a_download_under_a_temp_name_is_adopted_under_its_real_name(lib: Library) -> None:
+async def test_a_staged_download_whose_name_is_taken_is_numbered(lib: Library) -> None:
+    async def body() -> AsyncIterator[bytes]:
+        yield b"second run"
+
     folder = lib.files_dir("g1")
-    lib.store_file("g1", MapKind.BASE_COLOR, b"first run", "albedo.png")
-    temp = folder / ".dl-albedo.png"
-    atomic_write_stream(temp, [b"second run"])
+    lib.ingest("g1", MapKind.BASE_COLOR, "generated", b"first run", "albedo.png")
+    alib = AsyncLibrary(lib)
+    staged = await alib.stage("g1", body(), "albedo.png")
 
-    adopted = lib.adopt_file("g1", MapKind.BASE_COLOR, temp, filename="albedo.png")
+    stored = await alib.ingest("g1", MapKind.BASE_COLOR, "generated", staged, "albedo.png")
 
-    assert adopted.path == folder / "albedo-2.png" and adopted.path.read_bytes() == b"second run"
+    assert stored.path == folder / "albedo-2.png" and stored.path.read_bytes() == b"second run"
     assert visible_files(folder) == ["albedo-2.png", "albedo.png"]
-    assert lib.get("g1").files[1] == adopted  # type: ignore[union-attr]
+    assert lib.get("g1").files[1] == stored  # type: ignore[union-attr]

@@ -189,8 +189,8 @@ def test_a_corrupt_database_is_a_clear_error(tmp_path: Path) -> None:
 def test_delete_removes_the_generation_its_file_rows_and_its_folder(lib: Library) -> None:
     lib.add(make_gen("g1"))
     lib.add(make_gen("g2"))
-    stored = lib.store_file("g1", "base_color", b"pixels", "albedo.png")  # type: ignore[arg-type]
-    kept = lib.store_file("g2", "base_color", b"pixels", "albedo.png")  # type: ignore[arg-type]
+    stored = lib.ingest("g1", "base_color", "generated", b"pixels", "albedo.png")  # type: ignore[arg-type]
+    kept = lib.ingest("g2", "base_color", "generated", b"pixels", "albedo.png")  # type: ignore[arg-type]
 
     lib.delete("g1")
 
@@ -205,7 +205,7 @@ def test_delete_removes_the_generation_its_file_rows_and_its_folder(lib: Library
 
 def test_delete_can_keep_the_files(lib: Library) -> None:
     lib.add(make_gen("g1"))
-    stored = lib.store_file("g1", "normal", b"n", "n.png")  # type: ignore[arg-type]
+    stored = lib.ingest("g1", "normal", "generated", b"n", "n.png")  # type: ignore[arg-type]
     lib.delete("g1", files=False)
     assert lib.get("g1") is None and stored.path.read_bytes() == b"n"
 
@@ -222,11 +222,11 @@ def test_four_threads_writing_at_once_lose_nothing(lib: Library) -> None:
                 gen_id = f"t{t}-{i}"
                 lib.add(make_gen(gen_id, minutes=i, prompt=f"thread {t}"))
                 lib.update(gen_id, status="running")
-                lib.store_file(gen_id, "base_color", f"{gen_id}".encode(),  # type: ignore[arg-type]
+                lib.ingest(gen_id, "base_color", "generated", f"{gen_id}".encode(),  # type: ignore[arg-type]
                                "out.png")
                 lib.update(gen_id, status="completed")
                 # Every thread reports the same completion for the shared generation.
-                lib.store_file("shared", "base_color", b"same bytes",  # type: ignore[arg-type]
+                lib.ingest("shared", "base_color", "generated", b"same bytes",  # type: ignore[arg-type]
                                f"from-thread-{t}.png")
                 lib.list(search="thread", limit=10)
         except BaseException as exc:

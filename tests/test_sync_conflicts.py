@@ -49,7 +49,7 @@ class Computer:
         path = folder / f"{kind.value}-{color[0]}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.new("RGB", (32, 16), color).save(path)
-        self.library.store_file(gen_id, kind, path, path.name)
+        self.library.ingest(gen_id, kind, "generated", path, path.name)
         return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
@@ -73,7 +73,7 @@ def shared_generation(laptop: Computer, desktop: Computer, tmp_path) -> str:
     files, made.files = made.files, []
     laptop.library.add(made)
     for f in files:
-        laptop.library.store_file(made.id, f.kind, f.path, f.path.name)
+        laptop.library.ingest(made.id, f.kind, "generated", f.path, f.path.name)
     laptop.push(made.id)
     assert desktop.pull() == 1
     return made.id

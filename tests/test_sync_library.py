@@ -32,7 +32,7 @@ def test_pushed_generations_land_in_the_other_library_with_their_files(devices, 
     made.files = []
     laptop_lib.add(made)
     for f in files:
-        laptop_lib.store_file(made.id, f.kind, f.path, f.path.name)
+        laptop_lib.ingest(made.id, f.kind, "generated", f.path, f.path.name)
     laptop.outbox.enqueue(made.id)
     report = SyncWorker(laptop.auth, laptop.outbox, LibraryMirror(laptop_lib)).run_pending()
     assert report.pushed == [made.id]

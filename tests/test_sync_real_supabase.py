@@ -54,7 +54,7 @@ def test_a_generation_goes_up_and_comes_down_on_another_device(project, tmp_path
     files, made.files = made.files, []
     laptop_lib.add(made)
     for f in files:
-        laptop_lib.store_file(made.id, f.kind, f.path, f.path.name)
+        laptop_lib.ingest(made.id, f.kind, "generated", f.path, f.path.name)
     try:
         laptop_outbox.enqueue(made.id)
         report = SyncWorker(laptop_auth, laptop_outbox, LibraryMirror(laptop_lib)).run_pending()

@@ -43,7 +43,7 @@ def test_a_map_over_the_limit_shows_in_the_sync_status(supabase_stack, tmp_path)
     files, gen.files = gen.files, []
     library.add(gen)
     for output in files:
-        library.store_file(gen.id, output.kind, output.path, output.path.name)
+        library.ingest(gen.id, output.kind, "generated", output.path, output.path.name)
     runner = sync_runner(settings, library)
     assert runner is not None
     try:

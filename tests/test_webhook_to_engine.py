@@ -9,10 +9,12 @@ the real engine and library, generations queued on the test ComfyUI.
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import io
 import json
 import sqlite3
+import threading
 from collections.abc import AsyncIterator
 
 import httpx
@@ -21,8 +23,9 @@ from PIL import Image
 
 from automata_desktop.core.generation import GenerationStatus
 from automata_desktop.core.maps import MapKind
-from automata_desktop.errors import LibraryError, PromptRejected
+from automata_desktop.errors import PromptRejected
 from automata_desktop.jobs.engine import JobEngine
+from automata_desktop.library.files import TempWriter, storage_error
 from automata_desktop.webhook import WebhookListener, generate_secret, sign_headers
 from tests.engine_helpers import UpdateLog, request, running_engine, save_graph, slow_graph, template
 
@@ -88,7 +91,7 @@ async def test_a_failed_webhook_ends_the_running_generation_with_the_nodes_messa
     assert done.status is GenerationStatus.FAILED
     assert done.error == "Hy3DPaint: torch.OutOfMemoryError: CUDA out of memory"
     assert done.files == []
-    assert app.engine.library.get(gen.id).status is GenerationStatus.FAILED  # the row says so
+    assert (await app.engine.library.get(gen.id)).status is GenerationStatus.FAILED  # the row says so
     final = [u for u in log.for_(gen.id) if u.status.is_final]
     assert final and "CUDA out of memory" in final[-1].message
 
@@ -110,8 +113,8 @@ async def test_a_webhook_for_an_unknown_generation_is_acknowledged_and_changes_n
     response = await app.webhook(kind, "gen-from-another-install", delivery="inline",
                                  files=[inline_png()], error="boom")
     assert response.status_code == 200, response.text  # acknowledged: the node stops retrying
-    assert app.engine.library.list() == []
-    assert app.engine.library.get("gen-from-another-install") is None
+    assert await app.engine.library.list() == []
+    assert await app.engine.library.get("gen-from-another-install") is None
     assert app.files_on_disk() == before
 
 
@@ -129,7 +132,7 @@ async def test_a_webhook_for_a_completed_generation_changes_nothing(app, fake_co
 
     assert (late_failure.status_code, other_maps.status_code) == (200, 200)
     await app.engine.wait([gen.id], timeout=5)
-    after = app.engine.library.get(gen.id)
+    after = await app.engine.library.get(gen.id)
     log.close()
     assert after.status is GenerationStatus.COMPLETED and after.error is None
     assert [(f.kind, f.path, f.sha256) for f in after.files] == kept
@@ -142,7 +145,7 @@ async def test_a_webhook_for_a_failed_generation_does_not_bring_it_back(app, fak
     del graph["2"]["inputs"]["images"]
     with pytest.raises(PromptRejected):
         await app.engine.submit(request(template(graph), fake_comfy.url))
-    [failed] = app.engine.library.list()
+    [failed] = await app.engine.library.list()
     assert failed.status is GenerationStatus.FAILED
     before = app.files_on_disk()
 
@@ -150,7 +153,7 @@ async def test_a_webhook_for_a_failed_generation_does_not_bring_it_back(app, fak
                                  files=[inline_png()])
 
     assert response.status_code == 200
-    after = app.engine.library.get(failed.id)
+    after = await app.engine.library.get(failed.id)
     assert after.status is GenerationStatus.FAILED and after.error == failed.error
     assert after.files == [] and app.files_on_disk() == before
 
@@ -167,16 +170,17 @@ async def test_a_resend_after_a_failed_store_is_taken_and_completes_the_generati
     await log.wait_for(lambda u: u.generation_id == gen.id and u.status is GenerationStatus.RUNNING)
     log.close()
     library = app.engine.library
-    real_store = library.store_file
+    real_write = TempWriter.write
     failed: list[str] = []
 
-    def full_disk_once(*args: object, **kwargs: object) -> object:
-        if not failed:
+    def full_disk_once(writer: TempWriter, chunk: bytes) -> None:
+        if not failed:  # what the real write raises when the disk is full
             failed.append("once")
-            raise LibraryError("Cannot write automata_albedo_00001_.png: the disk is full")
-        return real_store(*args, **kwargs)  # type: ignore[arg-type]
+            raise storage_error(f"write {writer.name}", writer.folder,
+                                OSError(errno.ENOSPC, "No space left on device"))
+        real_write(writer, chunk)
 
-    monkeypatch.setattr(library, "store_file", full_disk_once)
+    monkeypatch.setattr(TempWriter, "write", full_disk_once)
     body = json.dumps({"type": "generation.completed", "timestamp": "2025-01-01T12:00:00Z",
                        "data": {"generation_id": gen.id, "delivery": "inline",
                                 "files": [inline_png()]}}).encode()
@@ -184,11 +188,11 @@ async def test_a_resend_after_a_failed_store_is_taken_and_completes_the_generati
 
     first = await app.http.post(app.listener.url, content=body, headers=headers)
     assert first.status_code == 503 and "disk is full" in first.text
-    assert library.get(gen.id).status is GenerationStatus.RUNNING  # not failed: a resend may store
+    assert (await library.get(gen.id)).status is GenerationStatus.RUNNING  # a resend may store
 
     resend = await app.http.post(app.listener.url, content=body, headers=headers)
     assert resend.status_code == 200, resend.text
-    done = library.get(gen.id)
+    done = await library.get(gen.id)
     assert done.status is GenerationStatus.COMPLETED
     assert [f.kind for f in done.files] == [MapKind.BASE_COLOR] and done.files[0].path.is_file()
     again = await app.http.post(app.listener.url, content=body, headers=headers)
@@ -238,6 +242,78 @@ async def test_inline_bytes_are_decoded_once_on_their_way_into_the_library(
     response = await app.webhook("generation.completed", gen.id, delivery="inline", files=[png])
 
     assert response.status_code == 200, response.text
-    done = app.engine.library.get(gen.id)
+    done = await app.engine.library.get(gen.id)
     assert done.status is GenerationStatus.COMPLETED and done.files[0].sha256 == png["sha256"]
     assert decodes.count(len(png["data"])) == 1  # (the signature check decodes short keys too)
+
+
+async def test_inline_bytes_are_hashed_once_on_their_way_into_the_library(
+    app, fake_comfy, monkeypatch
+):
+    """The listener's validation hashes an inline map to check its declared sha256; the library
+    stores it under that digest rather than hashing hundreds of MiB a second time."""
+    log = UpdateLog(app.engine)
+    [gen] = await app.engine.submit(request(template(slow_graph(steps=400, delay_s=0.05)),
+                                            fake_comfy.url))
+    await log.wait_for(lambda u: u.generation_id == gen.id and u.status is GenerationStatus.RUNNING)
+    log.close()
+    png = inline_png((90, 60, 30))
+    raw = base64.b64decode(png["data"])
+    hashed: list[str] = []
+    real_sha256 = hashlib.sha256
+
+    class Counted:
+        """sha256 that notes each digest taken over exactly the map's bytes."""
+
+        def __init__(self, data: bytes = b"", **kwargs: object) -> None:
+            self._hash, self._seen = real_sha256(data, **kwargs), bytearray(data)
+
+        def update(self, data: bytes) -> None:
+            self._seen += data
+            self._hash.update(data)
+
+        def hexdigest(self) -> str:
+            if self._seen == raw:
+                hashed.append(threading.current_thread().name)
+            return self._hash.hexdigest()
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self._hash, name)
+
+    monkeypatch.setattr(hashlib, "sha256", Counted)
+    response = await app.webhook("generation.completed", gen.id, delivery="inline", files=[png])
+    monkeypatch.undo()
+
+    assert response.status_code == 200, response.text
+    done = await app.engine.library.get(gen.id)
+    assert done.status is GenerationStatus.COMPLETED
+    assert [(f.sha256, f.path.read_bytes()) for f in done.files] == [(png["sha256"], raw)]
+    assert len(hashed) == 1
+
+
+async def test_an_inline_delivery_with_a_wrong_checksum_is_refused_and_nothing_lands(
+    app, fake_comfy
+):
+    """Two maps inline, the second's sha256 wrong: refused as broken (422, not "retry"), the
+    first map is not stored either, and the generation stays open for a correct delivery."""
+    log = UpdateLog(app.engine)
+    [gen] = await app.engine.submit(request(template(slow_graph(steps=400, delay_s=0.05)),
+                                            fake_comfy.url))
+    await log.wait_for(lambda u: u.generation_id == gen.id and u.status is GenerationStatus.RUNNING)
+    log.close()
+    before = app.files_on_disk()
+    good, bad = inline_png((1, 1, 1)), inline_png((2, 2, 2))
+    bad.update(kind="normal", filename="automata_normal_00001_.png", sha256=good["sha256"])
+
+    response = await app.webhook("generation.completed", gen.id, delivery="inline",
+                                 files=[good, bad])
+
+    assert response.status_code == 422 and "sha256" in response.text
+    after = await app.engine.library.get(gen.id)
+    assert after.status is GenerationStatus.RUNNING and after.files == []
+    assert app.files_on_disk() == before
+    fixed = await app.webhook("generation.completed", gen.id, delivery="inline",
+                              files=[good, inline_png((2, 2, 2)) | {"kind": "normal"}])
+    assert fixed.status_code == 200, fixed.text
+    done = await app.engine.library.get(gen.id)
+    assert {f.kind for f in done.files} == {MapKind.BASE_COLOR, MapKind.NORMAL}

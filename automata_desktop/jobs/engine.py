@@ -13,7 +13,12 @@ the live messages stand alone, and then only if none of them can have been misse
 
 The engine knows backends (`backends/`), not transports: it consumes their typed messages (routed
 per server by `session.ServerSession`), and every file enters the library through
-`Library.ingest`, with its map kind as the backend or the output's node said.
+`AsyncLibrary.ingest`, with its map kind as the backend or the output's node said.
+
+One table holds the followed jobs, by the prompt id the app makes for each (`_hold`, `_release`);
+the sessions look messages up in it, and a backend's follow list mirrors it. A job is what the
+library row says plus what this run has heard: `_track` rebuilds one from the row after a restart.
+Every library call is awaited on the library's database thread, never run on the loop.
 """
 
 from __future__ import annotations
@@ -46,10 +51,11 @@ from automata_desktop.fanout import Fanout
 from automata_desktop.jobs.models import GenerationRequest, JobUpdate
 from automata_desktop.jobs.progress import ProgressTracker
 from automata_desktop.jobs.session import Job, ServerSession
-from automata_desktop.library.store import Staged
+from automata_desktop.library.async_library import AsyncLibrary
+from automata_desktop.library.files import Digested
+from automata_desktop.library.store import Library, Staged
 
 if TYPE_CHECKING:
-    from automata_desktop.library.store import Library
     from automata_desktop.webhook.listener import WebhookEvent
 
 log = logging.getLogger(__name__)
@@ -60,11 +66,11 @@ _SEED_LIMIT = 2**48
 
 
 class JobEngine:
-    def __init__(self, library: Library, *, timeout_s: float = DEFAULT_TIMEOUT_S,
+    def __init__(self, library: AsyncLibrary | Library, *, timeout_s: float = DEFAULT_TIMEOUT_S,
                  poll_interval_s: float = 30.0, fast_poll_s: float = FAST_POLL_S,
                  webhook_url: str | None = None,
                  backend_factory: Callable[[str], Backend] = open_backend) -> None:
-        self.library = library
+        self.library = library if isinstance(library, AsyncLibrary) else AsyncLibrary(library)
         self.timeout_s = timeout_s
         self.poll_interval_s = poll_interval_s
         self.fast_poll_s = fast_poll_s
@@ -72,11 +78,13 @@ class JobEngine:
         self._backend_factory = backend_factory
         self._sessions: dict[str, ServerSession] = {}
         self._session_lock = asyncio.Lock()
+        #: prompt id -> job: every job followed, whichever signal may end it
         self._jobs: dict[str, Job] = {}
         self._updates: Fanout[JobUpdate] = Fanout()
         self._done: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
         self._watchdog: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._recording: set[asyncio.Task[None]] = set()  # final rows being written
         #: called with each generation that reached a final state (e.g. to queue a sync push)
         self.on_finished: list[Callable[[Generation], None]] = []
         #: called with (generation id, file) as each result file lands, before the generation
@@ -90,7 +98,7 @@ class JobEngine:
         if self._watchdog is None:
             self._watchdog = asyncio.create_task(self._watch_deadlines())
         resumed = []
-        for gen in self.library.unfinished():
+        for gen in await self.library.unfinished():
             await self._resume(gen)
             resumed.append(gen)
         return resumed
@@ -101,6 +109,8 @@ class JobEngine:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watchdog
             self._watchdog = None
+        if self._recording:  # a generation that has ended is recorded so, not resumed next time
+            await asyncio.gather(*self._recording, return_exceptions=True)
         for task in list(self._tasks):
             task.cancel()
         for session in list(self._sessions.values()):
@@ -115,12 +125,37 @@ class JobEngine:
 
         async def all_done() -> None:
             for gen_id in ids:
-                gen = self.library.get(gen_id)
+                gen = await self.library.get(gen_id)
                 if gen is None or not gen.status.is_final:
                     await self._done[gen_id].wait()
 
         await asyncio.wait_for(all_done(), timeout)
-        return [g for g in (self.library.get(i) for i in ids) if g is not None]
+        return [g for g in [await self.library.get(i) for i in ids] if g is not None]
+
+    # -- the job table (`SessionOwner`) ------------------------------------------------------
+
+    def job(self, prompt_id: str) -> Job | None:
+        return self._jobs.get(prompt_id)
+
+    def jobs_on(self, url: str) -> list[Job]:
+        return [job for job in self._jobs.values() if job.server == url]
+
+    def _job_of(self, generation_id: str) -> Job | None:
+        return next((job for job in self._jobs.values() if job.id == generation_id), None)
+
+    def _hold(self, job: Job) -> None:
+        """Follow a job from now on: its server's session routes and polls it, its backend
+        follows it (a session connected later follows it as it starts)."""
+        assert job.prompt_id
+        self._jobs[job.prompt_id] = job
+        if (session := self._sessions.get(job.server)) is not None:
+            session.follow(job)
+
+    def _release(self, job: Job) -> None:
+        if job.prompt_id and self._jobs.get(job.prompt_id) is job:
+            del self._jobs[job.prompt_id]
+            if (session := self._sessions.get(job.server)) is not None:
+                session.unfollow(job)
 
     # -- public operations -------------------------------------------------------------------
 
@@ -135,6 +170,8 @@ class JobEngine:
                     await session.close()
                     raise
                 self._sessions[url] = session
+                for job in self.jobs_on(url):  # held while there was no session to follow them
+                    session.follow(job)
             return session
 
     async def submit(self, request: GenerationRequest) -> list[Generation]:
@@ -162,7 +199,7 @@ class JobEngine:
         return generations
 
     async def cancel(self, generation_id: str) -> None:
-        job = self._jobs.get(generation_id)
+        job = self._job_of(generation_id)
         if job is None or job.finishing:
             return
         job.cancel_requested = True
@@ -172,14 +209,14 @@ class JobEngine:
             with contextlib.suppress(AutomataError):
                 outcome = await session.backend.cancel(JobHandle(job.prompt_id))
         if outcome != "interrupted":  # removed from the queue, or never there: done now
-            self._finish(job, GenerationStatus.CANCELLED, "cancelled")
+            await self._finish(job, GenerationStatus.CANCELLED, "cancelled")
         # an interrupted job ends with ExecutionInterrupted, which finishes it as cancelled
 
     async def check_now(self, generation_id: str) -> Generation | None:
         """Ask the server where a generation stands, now (a failed one can still recover)."""
-        job = self._jobs.get(generation_id)
+        job = self._job_of(generation_id)
         if job is None:
-            gen = self.library.get(generation_id)
+            gen = await self.library.get(generation_id)
             if gen is None or not gen.prompt_id:
                 return gen
             if gen.status in (GenerationStatus.COMPLETED, GenerationStatus.CANCELLED):
@@ -187,15 +224,15 @@ class JobEngine:
             session = await self.session(gen.server)
             if not session.capabilities.outlives_app:
                 return gen  # its job died with the app that ran it: nobody to ask
-            job = self._track(gen, gen.server)
+            job = self._job_of(generation_id) or self._track(gen)  # another signal may have won
+            self._hold(job)
         session = await self.session(job.server)
         if not session.capabilities.pollable:
-            return self.library.get(generation_id)  # it reports by itself; nothing to ask
-        session.add(job)
+            return await self.library.get(generation_id)  # it reports by itself; nothing to ask
         await self._check(session, job, completed_by="check")
         if job.finishing:  # the answer is in: return once its files are stored, not before
             await self._done[job.id].wait()
-        return self.library.get(generation_id)
+        return await self.library.get(generation_id)
 
     async def handle_webhook(self, event: WebhookEvent) -> None:
         """The listener's `on_event`: returns once the delivery's files are stored.
@@ -206,17 +243,21 @@ class JobEngine:
         Replays are the listener's to refuse (its id set lives in the library).
         """
         data = event.payload.data
-        job = self._jobs.get(data.generation_id)
+        job = self._job_of(data.generation_id)
         if job is None:
-            gen = self.library.get(data.generation_id)
+            gen = await self.library.get(data.generation_id)
             if gen is None or gen.status.is_final:
                 return
-            job = self._track(gen, gen.server)
+            job = self._job_of(gen.id)  # another signal may have taken it up meanwhile
+            if job is None:
+                job = self._track(gen)
+                if job.prompt_id:
+                    self._hold(job)
         if job.finishing:  # another signal is completing it: answer once that is done
             await self._done[job.id].wait()
             return
         if event.payload.type == "generation.failed":
-            self._finish(job, GenerationStatus.FAILED, data.error or "the workflow failed")
+            await self._finish(job, GenerationStatus.FAILED, data.error or "the workflow failed")
             return
         if data.delivery == "inline" or any(f.data for f in data.files):
             await self._store_inline(job, event)
@@ -248,23 +289,22 @@ class JobEngine:
                          prompt_id=str(uuid.uuid4()))
         # Bound before the row exists: a refused parameter leaves no generation stuck "queued".
         graph = self._bind(request, gen, params, session)
-        self.library.add(gen)
+        await self.library.add(gen)
         job = self._new_job(gen, session.url, graph, request.timeout_s)
         job.prompt_id = gen.prompt_id
-        session.add(job)  # before submitting: messages may arrive before its reply
+        self._hold(job)  # before submitting: messages may arrive before its reply
         spec = JobSpec(prompt_id=gen.prompt_id, generation_id=gen.id, workflow=gen.workflow,
                        graph=graph, parameters=params, image=request.image)
         try:
             handle = await session.backend.submit(spec)
         except AutomataError as exc:
-            session.remove(job)
-            self._finish(job, GenerationStatus.FAILED, str(exc))
+            await self._finish(job, GenerationStatus.FAILED, str(exc))
             raise
         if handle.prompt_id != job.prompt_id:  # a server that ignores the id we chose
-            session.remove(job)
+            self._release(job)  # its messages wait in the session's early list meanwhile
             job.prompt_id = gen.prompt_id = handle.prompt_id
-            self.library.update(gen.id, prompt_id=handle.prompt_id)
-            session.add(job)
+            job.generation = await self.library.update(gen.id, prompt_id=handle.prompt_id)
+            self._hold(job)
         self._emit(job, message="queued")
         return gen
 
@@ -274,21 +314,23 @@ class JobEngine:
         timeout_s = timeout_s or self.timeout_s
         job = Job(generation=gen, server=server, graph=graph, deadline=loop.time() + timeout_s,
                    timeout_s=timeout_s, tracker=ProgressTracker.for_graph(graph))
-        self._jobs[gen.id] = job
         self._done[gen.id].clear()
         return job
 
-    def _track(self, gen: Generation, server: str) -> Job:
-        job = self._new_job(gen, server, {}, None)
+    def _track(self, gen: Generation) -> Job:
+        """A job for a generation this run did not submit, from its row (after a restart, or for
+        a webhook or "check now"): its server and prompt id; what the run said is re-learnt."""
+        job = self._new_job(gen, gen.server, {}, None)
         job.prompt_id = gen.prompt_id
         return job
 
     async def _resume(self, gen: Generation) -> None:
+        job = self._track(gen)
         if not gen.prompt_id:
-            self._finish(self._track(gen, gen.server), GenerationStatus.FAILED,
-                         "the app closed before the workflow reached ComfyUI; retry it")
+            await self._finish(job, GenerationStatus.FAILED,
+                               "the app closed before the workflow reached ComfyUI; retry it")
             return
-        job = self._track(gen, gen.server)
+        self._hold(job)  # timed, and followed by its session once there is one
         try:
             session = await self.session(gen.server)
         except AutomataError as exc:
@@ -296,10 +338,9 @@ class JobEngine:
             self._spawn(self._retry_resume(job))
             return
         if not session.capabilities.outlives_app:
-            self._finish(job, GenerationStatus.FAILED,
-                         "the app closed while this generation ran in-process; retry it")
+            await self._finish(job, GenerationStatus.FAILED,
+                               "the app closed while this generation ran in-process; retry it")
             return
-        session.add(job)
         await self._check(session, job, completed_by="history")
 
     async def _retry_resume(self, job: Job) -> None:
@@ -311,7 +352,6 @@ class JobEngine:
                 session = await self.session(job.server)
             except AutomataError:
                 continue
-            session.add(job)
             await self._check(session, job, completed_by="history")
             return
 
@@ -325,10 +365,7 @@ class JobEngine:
         match event:
             case ev.ExecutionStarted():
                 job.heard_start = True
-                # The row owns the status: the job holds the row as written, never a patched copy.
-                job.generation = self.library.update(job.id, status=GenerationStatus.RUNNING,
-                                                     started_at=utcnow())
-                self._emit(job, message="running")
+                self._spawn(self._mark_running(job))
             case ev.NodesCached(nodes=nodes):
                 job.cached.update(nodes)
                 tracker.cached(nodes)
@@ -375,6 +412,19 @@ class JobEngine:
                 self._finish_interrupted(job)
             case ev.HistoryResult() | ev.PromptLost():
                 self._apply_check(session, job, event, "history")
+
+    async def _mark_running(self, job: Job) -> None:
+        # The row owns the status: the job holds the row as written, never a patched copy. The
+        # database thread takes writes in order, so a later final status always lands after this.
+        try:
+            gen = await self.library.update(job.id, status=GenerationStatus.RUNNING,
+                                            started_at=utcnow())
+        except AutomataError as exc:
+            log.warning("could not record that %s is running: %s", job.id, exc)
+            return
+        if not job.finishing:
+            job.generation = gen
+            self._emit(job, message="running")
 
     def on_connection(self, job: Job, event: ev.Connected | ev.Disconnected) -> None:
         if isinstance(event, ev.Disconnected):
@@ -427,7 +477,7 @@ class JobEngine:
         if kept:
             reason += (f" ({kept} file{'s' if kept > 1 else ''} fetched before that "
                        f"{'are' if kept > 1 else 'is'} kept)")
-        self._finish(job, GenerationStatus.FAILED, reason)
+        await self._finish(job, GenerationStatus.FAILED, reason)
 
     async def _keep_landed(self, job: Job) -> int:
         refs = {(r.filename, r.subfolder, r.type): r for r in _unique(job.heard_files())}
@@ -508,14 +558,15 @@ class JobEngine:
             for task in list(job.stores):
                 await task
         except AutomataError as exc:
-            self._finish(job, GenerationStatus.FAILED, f"results could not be saved: {exc}")
+            await self._finish(job, GenerationStatus.FAILED, f"results could not be saved: {exc}")
             return
         except Exception as exc:  # a bug must fail the job, not leave it waiting for ever
             log.exception("storing the results of %s failed", job.id)
-            self._finish(job, GenerationStatus.FAILED, f"results could not be saved: {exc!r}")
+            await self._finish(job, GenerationStatus.FAILED,
+                               f"results could not be saved: {exc!r}")
             return
-        self._finish(job, GenerationStatus.COMPLETED, None, completed_by=completed_by,
-                     message="completed")
+        await self._finish(job, GenerationStatus.COMPLETED, None, completed_by=completed_by,
+                           message="completed")
 
     async def _download_and_finish(self, session: ServerSession, job: Job,
                                    files: list[ev.OutputRef], completed_by: str,
@@ -523,10 +574,9 @@ class JobEngine:
         try:
             stored = await self._collect(session, job, files)
         except AutomataError as exc:
-            job.finishing = False
-            self._finish(job, GenerationStatus.FAILED, f"results could not be saved: {exc}")
+            await self._finish(job, GenerationStatus.FAILED, f"results could not be saved: {exc}")
             return
-        self._complete(job, stored, completed_by, all_cached)
+        await self._complete(job, stored, completed_by, all_cached)
 
     async def _collect(self, session: ServerSession, job: Job,
                        files: list[ev.OutputRef]) -> list[OutputFile]:
@@ -548,15 +598,15 @@ class JobEngine:
         return stored
 
     def _complete(self, job: Job, stored: list[OutputFile], completed_by: str,
-                  all_cached: bool) -> None:
+                  all_cached: bool) -> asyncio.Task[None]:
         note = "completed"
         if not stored:
             note = ("completed: every node was cached and produced no files"
                     if all_cached else "completed: the workflow produced no files")
         elif all_cached:
             note = "completed from cache (an identical run already made these files)"
-        self._finish(job, GenerationStatus.COMPLETED, None, completed_by=completed_by,
-                     message=note)
+        return self._finish(job, GenerationStatus.COMPLETED, None, completed_by=completed_by,
+                            message=note)
 
     async def _adopt(self, job: Job, ref: ev.OutputRef, staged: Staged) -> OutputFile:
         kind = infer_map_kind(ref.filename, hint=ref.kind)
@@ -585,19 +635,24 @@ class JobEngine:
             for ref in event.payload.data.files:
                 if ref.data is None:
                     continue
-                raw = ref.raw  # decoded (and checked) once, by the listener's validation
-                if raw is None:
-                    raw = await asyncio.to_thread(base64.b64decode, ref.data, validate=True)
+                data: bytes | Digested
+                if ref.raw is not None and ref.sha256:
+                    # The listener's validation decoded these bytes and hashed them to this
+                    # sha256 (else it refused the delivery 422): stored without a second hash.
+                    data = Digested(ref.raw, ref.sha256)
+                else:  # not validated by a listener, or no checksum given: ingest hashes them
+                    data = ref.raw or await asyncio.to_thread(base64.b64decode, ref.data,
+                                                              validate=True)
                 stored = await self.library.ingest(
-                    job.id, ref.kind, "generated", raw, ref.filename,
+                    job.id, ref.kind, "generated", data, ref.filename,
                     expected_sha256=ref.sha256, expected_size=ref.size)
                 for callback in self.on_file_stored:
                     callback(job.id, stored)
         except (AutomataError, ValueError) as exc:
             job.finishing = False
             raise LibraryError(f"results could not be saved: {exc}") from exc
-        self._finish(job, GenerationStatus.COMPLETED, None, completed_by="webhook",
-                     message="completed")
+        await self._finish(job, GenerationStatus.COMPLETED, None, completed_by="webhook",
+                           message="completed")
 
     async def _store_referenced(self, job: Job, event: WebhookEvent) -> None:
         try:
@@ -617,26 +672,39 @@ class JobEngine:
             job.finishing = False
             self._drop_downloads(job)  # the resend fetches afresh
             raise LibraryError(f"results could not be saved: {exc}") from exc
-        self._complete(job, stored, "webhook", all_cached=False)
+        await self._complete(job, stored, "webhook", all_cached=False)
 
     def _finish(self, job: Job, status: GenerationStatus, error: str | None, *,
-                completed_by: str | None = None, message: str = "") -> None:
-        current = self.library.get(job.id)
+                completed_by: str | None = None, message: str = "") -> asyncio.Task[None]:
+        """End a job now (no other signal may end it from here on) and record the end in its
+        row; the returned task is done once the row is written and the update sent."""
         job.finishing = True
-        for session in self._sessions.values():
-            session.remove(job)
-        self._jobs.pop(job.id, None)
-        if current is not None and current.status.is_final and current.status == status:
-            return
+        self._release(job)
         if status is not GenerationStatus.COMPLETED:
             self._drop_downloads(job)
-        gen = self.library.update(job.id, status=status, error=error, finished_at=utcnow())
+        task = asyncio.ensure_future(self._record_end(job, status, error, completed_by, message))
+        self._recording.add(task)
+        task.add_done_callback(self._recording.discard)
+        return task
+
+    async def _record_end(self, job: Job, status: GenerationStatus, error: str | None,
+                          completed_by: str | None, message: str) -> None:
+        try:
+            current = await self.library.get(job.id)
+            if current is not None and current.status == status:
+                return  # ended so already (a "check now" of a failed run that failed again)
+            gen = await self.library.update(job.id, status=status, error=error,
+                                            finished_at=utcnow())
+        except AutomataError as exc:
+            log.error("could not record that %s ended %s: %s", job.id, status.value, exc)
+            return
+        finally:
+            self._done[job.id].set()  # whatever happened, nobody may wait for it for ever
         job.generation = gen
         if status is GenerationStatus.COMPLETED:
             job.tracker.complete()
         self._emit(job, message=message or error or status.value, completed_by=completed_by,
                    files=tuple(f.path for f in gen.files))
-        self._done[job.id].set()
         for callback in self.on_finished:
             try:
                 callback(gen)
@@ -660,7 +728,7 @@ class JobEngine:
                 await session.backend.cancel(JobHandle(job.prompt_id))
             except AutomataError as exc:
                 log.info("could not cancel timed-out prompt %s: %s", job.prompt_id, exc)
-        self._finish(job, GenerationStatus.TIMED_OUT,
+        await self._finish(job, GenerationStatus.TIMED_OUT,
                      f"no result after {_duration(job.timeout_s)}; check ComfyUI, then retry or "
                      "raise the timeout")
 

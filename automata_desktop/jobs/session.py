@@ -1,8 +1,14 @@
 """What the engine keeps per job and per backend: the job's state, and one session per server
 that routes the backend's messages to its jobs and polls those the live stream may miss.
 
-The session knows its owner (the engine) only through `SessionOwner`: three callbacks and two
-polling paces, so the routing can be read and tested without the lifecycle behind it.
+The jobs are the engine's: it holds the one table of followed jobs, by prompt id, and a session
+looks each message's prompt id up there. A session keeps only the transport's side: messages for
+prompt ids not (yet) in the table, and the backend's follow list (which a ComfyUI client resyncs
+after a reconnect), a mirror of the table's jobs on its server that the engine keeps by calling
+`follow` and `unfollow` as it adds and removes them, and nowhere else.
+
+The session knows its owner only through `SessionOwner`: the table's two look-ups, three callbacks
+and two polling paces, so the routing can be read and tested without the lifecycle behind it.
 """
 
 from __future__ import annotations
@@ -28,6 +34,14 @@ class SessionOwner(Protocol):
 
     fast_poll_s: float
     poll_interval_s: float
+
+    def job(self, prompt_id: str) -> Job | None:
+        """The followed job with this prompt id, if any."""
+        ...
+
+    def jobs_on(self, url: str) -> list[Job]:
+        """The followed jobs on the server at `url`."""
+        ...
 
     def on_message(self, session: ServerSession, job: Job, event: ev.BackendMessage) -> None: ...
 
@@ -104,14 +118,13 @@ class EarlyMessages:
 
 
 class ServerSession:
-    """One backend shared by every generation on that server, and the jobs it runs."""
+    """One backend shared by every generation on that server."""
 
     def __init__(self, owner: SessionOwner, url: str, backend: Backend) -> None:
         self.owner = owner
         self.url = url
         self.backend = backend
         self.capabilities = Capabilities()
-        self.jobs: dict[str, Job] = {}
         self.early = EarlyMessages()
         self._pace_changed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -133,18 +146,23 @@ class ServerSession:
             await self._messages.aclose()  # type: ignore[attr-defined]
         await self.backend.close()
 
-    def add(self, job: Job) -> None:
+    def follow(self, job: Job) -> None:
+        """The engine now holds this job: have the backend follow it, and hand over what came
+        for it first (before the submit answered with a server-chosen id)."""
         assert job.prompt_id
-        self.jobs[job.prompt_id] = job
         self.backend.follow(JobHandle(job.prompt_id))
-        for event in self.early.pop(job.prompt_id):  # arrived before the submit answered
+        for event in self.early.pop(job.prompt_id):
             self.owner.on_message(self, job, event)
 
-    def remove(self, job: Job) -> None:
+    def unfollow(self, job: Job) -> None:
+        """The engine let this job go."""
         if job.prompt_id:
-            self.jobs.pop(job.prompt_id, None)
             self.early.pop(job.prompt_id)
             self.backend.forget(JobHandle(job.prompt_id))
+
+    def _job(self, prompt_id: str) -> Job | None:
+        job = self.owner.job(prompt_id)
+        return job if job is not None and job.server == self.url else None
 
     def repace(self) -> None:
         """Polling should change pace now (the socket dropped, or a run awaits its history)."""
@@ -159,14 +177,14 @@ class ServerSession:
 
     def _route(self, event: ev.BackendMessage) -> None:
         if isinstance(event, ev.Disconnected | ev.Connected):
-            for job in list(self.jobs.values()):
+            for job in self.owner.jobs_on(self.url):
                 self.owner.on_connection(job, event)
             self.repace()
             return
         prompt_id = getattr(event, "prompt_id", None)
         if prompt_id is None or isinstance(event, ev.QueueStatus | ev.ProgressText):
             return
-        job = self.jobs.get(prompt_id)
+        job = self._job(prompt_id)
         if job is None:
             self.early.add(prompt_id, event)
             return
@@ -177,7 +195,7 @@ class ServerSession:
         and fast while a run the websocket reported finished waits for its history entry."""
         while True:
             fast = (not self.backend.connected
-                    or any(j.succeeded and not j.finishing for j in self.jobs.values()))
+                    or any(j.succeeded and not j.finishing for j in self.owner.jobs_on(self.url)))
             interval = self.owner.fast_poll_s if fast else self.owner.poll_interval_s
             self._pace_changed.clear()
             try:
@@ -188,5 +206,5 @@ class ServerSession:
                 continue  # sleep again at the new pace
             except TimeoutError:
                 pass
-            for job in list(self.jobs.values()):
+            for job in self.owner.jobs_on(self.url):
                 await self.owner.poll_job(self, job)

@@ -48,6 +48,14 @@ class Written(NamedTuple):
     size: int
 
 
+class Digested(NamedTuple):
+    """Bytes and the sha256 already computed over exactly them (the webhook validation checks an
+    inline file against its declared checksum): stored without being hashed a second time."""
+
+    data: bytes
+    sha256: str
+
+
 class IntegrityError(LibraryError):
     """The bytes received do not match the size or checksum announced for them."""
 
@@ -101,7 +109,11 @@ def numbered(name: str, n: int) -> str:
 
 
 class TempWriter:
-    """Writes chunks into a temp file beside `dest`, hashing as it goes; `publish` or `discard`."""
+    """Writes chunks into a temp file beside `dest`, hashing as it goes; `publish` or `discard`.
+
+    `known_sha256` is the digest a caller already computed over exactly these bytes: the writer
+    then only counts them.
+    """
 
     def __init__(
         self,
@@ -110,12 +122,14 @@ class TempWriter:
         *,
         expected_sha256: str | None = None,
         expected_size: int | None = None,
+        known_sha256: str | None = None,
     ) -> None:
         self.folder = folder
         self.name = name
         self.expected_sha256 = expected_sha256.lower() if expected_sha256 else None
         self.expected_size = expected_size
-        self._hash = hashlib.sha256()
+        self._known = known_sha256.lower() if known_sha256 else None
+        self._hash = None if self._known else hashlib.sha256()
         self.size = 0
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -133,7 +147,8 @@ class TempWriter:
             raise IntegrityError(
                 f"{self.name}: received more than the announced {self.expected_size} bytes"
             )
-        self._hash.update(chunk)
+        if self._hash is not None:
+            self._hash.update(chunk)
         try:
             self._file.write(chunk)
         except OSError as exc:
@@ -150,7 +165,7 @@ class TempWriter:
             raise storage_error(f"write {self.name}", self.folder, exc) from exc
         finally:
             self._file = None
-        digest = self._hash.hexdigest()
+        digest = self._known or self._hash.hexdigest()  # type: ignore[union-attr]
         if self.expected_size is not None and self.size != self.expected_size:
             raise IntegrityError(
                 f"{self.name}: received {self.size} bytes, expected {self.expected_size}"
@@ -208,9 +223,11 @@ def write_temp(
     *,
     expected_sha256: str | None = None,
     expected_size: int | None = None,
+    known_sha256: str | None = None,
 ) -> tuple[TempWriter, Written]:
     """Stream `chunks` into a verified temp file in `folder`; the caller publishes or discards."""
-    writer = TempWriter(folder, name, expected_sha256=expected_sha256, expected_size=expected_size)
+    writer = TempWriter(folder, name, expected_sha256=expected_sha256, expected_size=expected_size,
+                        known_sha256=known_sha256)
     try:
         iterator = iter(chunks)
         while True:

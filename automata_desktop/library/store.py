@@ -3,9 +3,13 @@
     <root>/library.sqlite3          generations, files, webhook ids (WAL mode)
     <root>/files/<generation id>/   the files of one generation, paths in the DB relative to <root>
 
-One SQLite connection is shared by every thread behind a lock. Each call is one short transaction,
-so the GUI thread, the asyncio worker and the thread pool never wait long on each other, and the
-lock also makes "pick a free file name, rename into place, insert the row" one atomic step.
+One SQLite connection, opened on and used by one database thread that the `Library` owns. Every
+public method may be called from any thread: it runs on that thread and waits for it (the GUI's
+thread pool, the sync thread and the CLI call it so); `AsyncLibrary` awaits the same thread from the
+event loop instead. Each call is one short transaction, and because one thread runs them in turn,
+"pick a free file name, rename into place, insert the row" is one atomic step without a lock.
+Writing and hashing a file's bytes happen before, on the caller's side, so a 4K map being written
+never holds up a list refresh or a status update.
 """
 
 from __future__ import annotations
@@ -13,20 +17,21 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import functools
 import json
 import logging
-import os
 import re
 import shutil
 import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Concatenate, ParamSpec, TypeVar
 
 from automata_desktop.core.generation import Generation, GenerationStatus, OutputFile, utcnow
 from automata_desktop.core.map_packing import normal_convention
@@ -34,10 +39,10 @@ from automata_desktop.core.maps import MapKind
 from automata_desktop.errors import LibraryError
 from automata_desktop.library.export import export_files
 from automata_desktop.library.files import (
+    Digested,
     TempWriter,
     Written,
     describe_os_error,
-    hash_file,
     image_size,
     iter_file,
     iter_path,
@@ -46,7 +51,6 @@ from automata_desktop.library.files import (
     storage_error,
     sweep_partials,
     write_temp,
-    write_temp_async,
 )
 from automata_desktop.library.migrations import check_supported, migrate
 
@@ -73,11 +77,17 @@ _GEN_COLUMNS = ("id, created_at, updated_at, status, prompt, parameters, workflo
                 "prompt_id, started_at, finished_at, error")
 _FILE_COLUMNS = "generation_id, kind, path, sha256, size, width, height, source"
 
+P = ParamSpec("P")
+R = TypeVar("R")
+#: What `Library.ingest` takes from a thread: bytes (`Digested` when their sha256 is known), a
+#: file, a binary stream, chunks, or a `Staged` file (`AsyncLibrary.stage`).
+Source = bytes | Digested | Path | BinaryIO | Iterable[bytes]
+
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Staged:
     """Bytes streamed into a generation's folder under a hidden temp name and verified, but not
-    yet recorded: `Library.ingest` it (one rename to its visible name, no copy, no second hash),
+    yet recorded: `ingest` it (one rename to its visible name, no copy, no second hash),
     or `discard` it when the run they came from did not complete."""
 
     gen_id: str
@@ -89,18 +99,18 @@ class Staged:
 
 
 class SeenWebhookIds:
-    """The listener's `SeenIds` in the library (ids only), with the database off the event loop."""
+    """The listener's `SeenIds` in the library (ids only), awaited on the database thread."""
 
     def __init__(self, library: Library, window_s: float) -> None:
         self._library = library
         self._window_s = window_s
 
     async def remember(self, msg_id: str) -> bool:
-        return await asyncio.to_thread(self._library.remember_webhook_id, msg_id,
-                                       window_s=self._window_s)
+        return await asyncio.wrap_future(self._library.submit(
+            self._library.remember_webhook_id, msg_id, window_s=self._window_s))
 
     async def forget(self, msg_id: str) -> None:
-        await asyncio.to_thread(self._library.forget_webhook_id, msg_id)
+        await asyncio.wrap_future(self._library.submit(self._library.forget_webhook_id, msg_id))
 
 
 def _ts(value: datetime | None) -> str | None:
@@ -124,6 +134,20 @@ def _remove_tree(folder: Path) -> None:
         log.warning("could not delete %s: %s", folder, describe_os_error(exc))
 
 
+def _on_db_thread(
+    method: Callable[Concatenate[Library, P], R],
+) -> Callable[Concatenate[Library, P], R]:
+    """Run the method on the library's database thread and wait (inline when already there)."""
+
+    @functools.wraps(method)
+    def run(self: Library, *args: P.args, **kwargs: P.kwargs) -> R:
+        if threading.get_ident() == self._db_ident:
+            return method(self, *args, **kwargs)
+        return self.submit(method, self, *args, **kwargs).result()
+
+    return run
+
+
 def _check_id(gen_id: str) -> str:
     # Ids become folder names; one from a webhook body must not be able to name "../..".
     if not isinstance(gen_id, str) or not _ID.match(gen_id) or ".." in gen_id:
@@ -132,18 +156,27 @@ def _check_id(gen_id: str) -> str:
 
 
 class Library:
-    """Generations and their files on this computer. Safe to call from any thread."""
+    """Generations and their files on this computer. Safe to call from any thread; each call runs
+    on the library's own database thread and waits for it, so from the event loop use
+    `AsyncLibrary`, which awaits instead."""
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self._files_root = self.root / FILES_DIR
-        self._lock = threading.RLock()
         try:
             self._files_root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise storage_error("create the library folder", self.root, exc) from exc
         self._db_path = self.root / DB_NAME
-        self._conn: sqlite3.Connection | None = self._open()
+        # One worker, kept for the library's lifetime: the connection is opened on it and
+        # `check_same_thread` stays on, so SQLite itself refuses any other thread.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="library-db")
+        self._db_ident = self._executor.submit(threading.get_ident).result()
+        try:
+            self._conn: sqlite3.Connection | None = self._executor.submit(self._open).result()
+        except BaseException:
+            self._executor.shutdown(wait=False)
+            raise
         removed = sweep_partials(self._files_root, STALE_PARTIAL_AGE_S, time.time())
         if removed:
             log.info("removed %d unfinished file(s) left by an earlier crash", removed)
@@ -155,8 +188,7 @@ class Library:
         conn: sqlite3.Connection | None = None
         try:
             conn = sqlite3.connect(
-                self._db_path, isolation_level=None, check_same_thread=False,
-                timeout=BUSY_TIMEOUT_MS / 1000,
+                self._db_path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000,
             )
             conn.row_factory = sqlite3.Row
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -180,23 +212,30 @@ class Library:
 
     # --- plumbing -----------------------------------------------------------------------------
 
+    def submit(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> Future[R]:
+        """Run `fn` on the database thread, after every call submitted before it."""
+        try:
+            return self._executor.submit(fn, *args, **kwargs)
+        except RuntimeError:  # the executor is shut down
+            raise LibraryError(f"The library at {self.root} is closed") from None
+
     @contextlib.contextmanager
     def _tx(self, *, write: bool = True) -> Iterator[sqlite3.Connection]:
-        """One short transaction under the lock; SQLite errors become LibraryErrors."""
-        with self._lock:
-            conn = self._conn
-            if conn is None:
-                raise LibraryError(f"The library at {self.root} is closed")
-            try:
-                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException as exc:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.Error):
-                    raise self._db_error(exc) from exc
-                raise
+        """One short transaction on the database thread; SQLite errors become LibraryErrors."""
+        assert threading.get_ident() == self._db_ident, "SQLite runs on the database thread only"
+        conn = self._conn
+        if conn is None:
+            raise LibraryError(f"The library at {self.root} is closed")
+        try:
+            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise self._db_error(exc) from exc
+            raise
 
     def _db_error(self, exc: sqlite3.Error) -> LibraryError:
         text = str(exc)
@@ -252,6 +291,7 @@ class Library:
 
     # --- generations --------------------------------------------------------------------------
 
+    @_on_db_thread
     def add(self, gen: Generation) -> None:
         """Record a generation before any work starts, so a crash cannot lose track of it."""
         _check_id(gen.id)
@@ -273,6 +313,7 @@ class Library:
                 raise LibraryError(f"Generation {gen.id} is already in the library") from exc
             raise
 
+    @_on_db_thread
     def update(self, gen_id: str, **fields: Any) -> Generation:
         """Change some fields and bump `updated_at`.
 
@@ -324,6 +365,7 @@ class Library:
         assert gen is not None
         return gen
 
+    @_on_db_thread
     def get(self, gen_id: str) -> Generation | None:
         with self._tx(write=False) as conn:
             return self._get(conn, gen_id)
@@ -345,6 +387,7 @@ class Library:
             args.extend([pattern] * 4)
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
 
+    @_on_db_thread
     def list(
         self,
         *,
@@ -363,11 +406,13 @@ class Library:
             ).fetchall()
             return self._gens_from_rows(conn, rows)
 
+    @_on_db_thread
     def count(self, *, status: GenerationStatus | None = None, search: str | None = None) -> int:
         where, args = self._where(status, search)
         with self._tx(write=False) as conn:
             return int(conn.execute(f"SELECT COUNT(*) FROM generations{where}", args).fetchone()[0])
 
+    @_on_db_thread
     def unfinished(self) -> builtins.list[Generation]:
         """Queued and running generations, oldest first: the order to resume them after a restart."""
         with self._tx(write=False) as conn:
@@ -380,21 +425,26 @@ class Library:
 
     def delete(self, gen_id: str, *, files: bool = True) -> None:
         """Forget a generation (its file rows go with it) and, by default, delete its folder."""
+        doomed = self._forget(gen_id, files)
+        if doomed is not None:  # the slow part, on the caller's thread
+            _remove_tree(doomed)
+
+    @_on_db_thread
+    def _forget(self, gen_id: str, files: bool) -> Path | None:
+        """Drop the row and move the folder aside in one step: no ingest can put a file into it
+        meanwhile. Returns the moved folder, to be deleted off the database thread."""
         _check_id(gen_id)
         doomed: Path | None = None
         with self._tx() as conn:
             conn.execute("DELETE FROM generations WHERE id = ?", (gen_id,))
             folder = self._files_root / gen_id
             if files and folder.exists():
-                # Renamed under the lock, so no store_file can put a file into it meanwhile; the
-                # slow part, deleting the contents, happens after the lock is released.
                 doomed = self._files_root / f"{TRASH_PREFIX}{gen_id}.{uuid.uuid4().hex[:8]}"
                 try:
                     folder.rename(doomed)
                 except OSError as exc:
                     raise storage_error(f"delete the files of {gen_id}", folder, exc) from exc
-        if doomed is not None:
-            _remove_tree(doomed)
+        return doomed
 
     # --- files --------------------------------------------------------------------------------
 
@@ -407,6 +457,7 @@ class Library:
             raise storage_error("create a folder", self._files_root, exc) from exc
         return folder
 
+    @_on_db_thread
     def find_file(self, gen_id: str, kind: MapKind, sha256: str) -> OutputFile | None:
         """The stored file with these bytes, if its file is still on disk."""
         with self._tx(write=False) as conn:
@@ -422,6 +473,7 @@ class Library:
         ).fetchone()
         return None if row is None else self._file_from_row(row)
 
+    @_on_db_thread
     def _prepare(self, gen_id: str, kind: MapKind, source_kind: str) -> Path:
         if source_kind not in SOURCE_KINDS:
             raise LibraryError(
@@ -432,102 +484,56 @@ class Library:
             self._require(conn, gen_id)
         return self.files_dir(gen_id)
 
-    def store_file(
-        self,
-        gen_id: str,
-        kind: MapKind,
-        source: Path | bytes | BinaryIO | Iterable[bytes],
-        filename: str,
-        *,
-        source_kind: str = "generated",
-        expected_sha256: str | None = None,
-        expected_size: int | None = None,
-    ) -> OutputFile:
-        """Copy bytes into the generation's folder atomically and record them.
-
-        Storing the same bytes twice for one (generation, kind) — the websocket and the webhook
-        both reporting a completion — returns the first file and writes nothing.
-        """
-        folder = self._prepare(gen_id, kind, source_kind)
-        if expected_sha256 and (known := self.find_file(gen_id, kind, expected_sha256)):
-            return known
-        name = safe_filename(filename)
-        chunks: Iterable[bytes]
-        if isinstance(source, (bytes, bytearray, memoryview)):
-            chunks = (bytes(source),)
-        elif isinstance(source, Path):
-            chunks = iter_path(source)
-        elif isinstance(source, str):
-            raise LibraryError(f"store_file needs a Path, bytes or a stream, not the text {source!r}")
-        elif hasattr(source, "read"):
-            chunks = iter_file(source)  # type: ignore[arg-type]
-        else:
-            chunks = source
-        try:
-            writer, written = write_temp(
-                folder, name, chunks, expected_sha256=expected_sha256, expected_size=expected_size
-            )
-        except FileNotFoundError as exc:
-            raise LibraryError(f"Cannot store {filename}: {exc.filename} does not exist") from exc
-        return self._place(gen_id, kind, writer, written, source_kind)
-
-    async def ingest(
+    def ingest(
         self,
         gen_id: str,
         kind: MapKind,
         source: str,
-        data: AsyncIterable[bytes] | bytes | Staged,
+        data: Source | Staged,
         filename: str,
         *,
         expected_size: int | None = None,
         expected_sha256: str | None = None,
     ) -> OutputFile:
-        """The way a file enters the library from a run: verified, renamed once, recorded.
+        """The one way a file enters the library: verified, renamed once, recorded.
 
-        `source` is the file's origin kind (`generated`, `derived`, `imported`); `data` a byte
-        stream (written as it comes, never all in memory), bytes (written in a worker thread),
-        or a `stage`d file. The database steps and the image header read run off the event loop.
-        Bytes already stored for this (generation, kind) return the first file and write nothing.
+        `source` is the file's origin kind (`generated`, `derived`, `imported`); `data` bytes
+        (`Digested` when their sha256 is already known), a `Path` to copy, a binary stream, an
+        iterable of chunks, or a `Staged` file. The bytes are written and hashed on the calling
+        thread; only the rename and the row go to the database thread. Bytes already stored for
+        this (generation, kind) — the websocket and the webhook both reporting a completion —
+        return the first file and write nothing. From the event loop, `AsyncLibrary.ingest`.
         """
+        kind = MapKind(kind)
         if isinstance(data, Staged):
             if data.gen_id != gen_id:
                 data.discard()
                 raise LibraryError(f"{data.writer.name} was staged for {data.gen_id}, not {gen_id}")
-            await asyncio.to_thread(self._prepare, gen_id, kind, source)
-            return await asyncio.to_thread(self._place, gen_id, kind, data.writer, data.written,
-                                           source)
-        if isinstance(data, (bytes, bytearray, memoryview)):
-            return await asyncio.to_thread(
-                self.store_file, gen_id, kind, bytes(data), filename, source_kind=source,
-                expected_sha256=expected_sha256, expected_size=expected_size)
-        folder = await asyncio.to_thread(self._prepare, gen_id, kind, source)
-        if expected_sha256 and (known := await asyncio.to_thread(
-                self.find_file, gen_id, kind, expected_sha256)):
+            try:
+                self._prepare(gen_id, kind, source)
+            except BaseException:
+                data.discard()
+                raise
+            return self._settle(gen_id, kind, data.writer, data.written, source)
+        folder = self._prepare(gen_id, kind, source)
+        if expected_sha256 and (known := self.find_file(gen_id, kind, expected_sha256)):
             return known
-        writer, written = await write_temp_async(
-            folder, safe_filename(filename), data,
-            expected_sha256=expected_sha256, expected_size=expected_size,
-        )
-        return await asyncio.to_thread(self._place, gen_id, kind, writer, written, source)
+        writer, written = _write(folder, filename, data, expected_sha256=expected_sha256,
+                                 expected_size=expected_size)
+        return self._settle(gen_id, kind, writer, written, source)
 
-    async def stage(self, gen_id: str, data: AsyncIterable[bytes], filename: str, *,
-                    expected_size: int | None = None,
-                    expected_sha256: str | None = None) -> Staged:
-        """Stream an output into the generation's folder before its run is known to complete
-        (a prefetch): nothing is recorded until it is `ingest`ed; a crash leaves a temp file
-        that the start-up sweep removes."""
-        folder = await asyncio.to_thread(self.files_dir, gen_id)
-        writer, written = await write_temp_async(
-            folder, safe_filename(filename), data,
-            expected_sha256=expected_sha256, expected_size=expected_size,
-        )
-        return Staged(gen_id, writer, written)
+    def _settle(self, gen_id: str, kind: MapKind, writer: TempWriter, written: Written,
+                source_kind: str) -> OutputFile:
+        """Read the image header here (Pillow may load), then rename and record on the DB thread."""
+        size_wh = None if kind is MapKind.MESH else image_size(writer.temp)
+        return self._place(gen_id, kind, writer, written, source_kind, size_wh)
 
+    @_on_db_thread
     def _place(
-        self, gen_id: str, kind: MapKind, writer: TempWriter, written: Written, source_kind: str
+        self, gen_id: str, kind: MapKind, writer: TempWriter, written: Written, source_kind: str,
+        size_wh: tuple[int, int] | None,
     ) -> OutputFile:
         """Rename a verified temp file to a free name and insert its row, or drop a duplicate."""
-        size_wh = None if kind is MapKind.MESH else image_size(writer.temp)
         final: Path | None = None
         try:
             with self._tx() as conn:
@@ -571,72 +577,9 @@ class Library:
                 return candidate
             n += 1
 
-    def adopt_file(
-        self,
-        gen_id: str,
-        kind: MapKind,
-        path: Path,
-        *,
-        source_kind: str = "generated",
-        sha256: str | None = None,
-        filename: str | None = None,
-    ) -> OutputFile:
-        """Record a file the caller already wrote atomically into `files_dir(gen_id)`.
-
-        `sha256` (computed while streaming) saves re-reading the file. With `filename`, the file
-        (e.g. a download's temp name) is renamed to that name, numbered if taken, in the same
-        step as the row is written. If the same bytes are already stored for this kind, the
-        adopted copy is deleted and the existing file returned.
-        """
-        folder = self._prepare(gen_id, kind, source_kind)
-        path = Path(path)
-        if path.resolve().parent != folder.resolve():
-            raise LibraryError(f"{path} is not in {folder}; write it there first or use store_file")
-        try:
-            measured = hash_file(path) if sha256 is None else Written(sha256.lower(),
-                                                                      path.stat().st_size)
-        except FileNotFoundError:
-            raise LibraryError(f"Cannot adopt {path}: it does not exist") from None
-        except OSError as exc:
-            raise storage_error(f"read {path.name}", folder, exc) from exc
-        size_wh = None if kind is MapKind.MESH else image_size(path)
-        path = folder / path.name
-        final = path
-        try:
-            with self._tx() as conn:
-                existing = self._stored(conn, gen_id, kind, measured.sha256)
-                if existing is not None:
-                    if existing.path != path:
-                        path.unlink(missing_ok=True)
-                    return existing
-                wanted = safe_filename(filename) if filename else path.name
-                if wanted != path.name:
-                    final = self._free_name(conn, folder, wanted)
-                    try:
-                        os.replace(path, final)
-                    except OSError as exc:
-                        final = path
-                        raise storage_error(f"rename {path.name}", folder, exc) from exc
-                conn.execute(
-                    "INSERT INTO files (generation_id, kind, path, sha256, size, width, height, "
-                    "source, created_at) VALUES (?,?,?,?,?,?,?,?,?)",
-                    (gen_id, MapKind(kind).value, self._rel(final), measured.sha256,
-                     measured.size, size_wh[0] if size_wh else None,
-                     size_wh[1] if size_wh else None, source_kind, _ts(utcnow())),
-                )
-        except BaseException:
-            if final != path:  # renamed but not recorded: give the caller its file back
-                with contextlib.suppress(OSError):
-                    os.replace(final, path)
-            raise
-        return OutputFile(
-            kind=MapKind(kind), path=final, sha256=measured.sha256, size=measured.size,
-            width=size_wh[0] if size_wh else None, height=size_wh[1] if size_wh else None,
-            source=source_kind,
-        )
-
     # --- webhooks -----------------------------------------------------------------------------
 
+    @_on_db_thread
     def remember_webhook_id(self, webhook_id: str, *,
                             window_s: float = WEBHOOK_ID_WINDOW_S) -> bool:
         """Take a delivery's id; False if it was taken within `window_s` (a replay or a resend of
@@ -650,11 +593,13 @@ class Library:
                 (webhook_id, _ts(now)))
             return cursor.rowcount == 1
 
+    @_on_db_thread
     def forget_webhook_id(self, webhook_id: str) -> None:
         """Give an id back: its delivery was not stored, so the sender's resend must be taken."""
         with self._tx() as conn:
             conn.execute("DELETE FROM webhook_ids WHERE webhook_id = ?", (webhook_id,))
 
+    @_on_db_thread
     def prune_webhook_ids(self, before: datetime) -> int:
         """Drop ids taken before `before`; returns how many."""
         with self._tx() as conn:
@@ -687,15 +632,44 @@ class Library:
                             normal_convention=normal_convention(gen.parameters.get("normal_convention")))
 
     def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                with contextlib.suppress(sqlite3.Error):
-                    self._conn.execute("PRAGMA optimize")
-                self._conn.close()
-                self._conn = None
+        """Close the connection on its thread, then end the thread; calls after this raise."""
+        with contextlib.suppress(LibraryError):  # already closed
+            self.submit(self._close_connection).result()
+        self._executor.shutdown(wait=True)
+
+    def _close_connection(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute("PRAGMA optimize")
+            self._conn.close()
+            self._conn = None
 
     def __enter__(self) -> Library:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _write(folder: Path, filename: str, data: Source, *, expected_sha256: str | None,
+           expected_size: int | None) -> tuple[TempWriter, Written]:
+    """Stream any `Source` into a verified temp file in `folder` (on the calling thread)."""
+    known: str | None = None
+    if isinstance(data, Digested):
+        data, known = data.data, data.sha256
+    chunks: Iterable[bytes]
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        chunks = (bytes(data),)
+    elif isinstance(data, Path):
+        chunks = iter_path(data)
+    elif isinstance(data, str):
+        raise LibraryError(f"ingest needs a Path, bytes or a stream, not the text {data!r}")
+    elif hasattr(data, "read"):
+        chunks = iter_file(data)
+    else:
+        chunks = data
+    try:
+        return write_temp(folder, safe_filename(filename), chunks, expected_sha256=expected_sha256,
+                          expected_size=expected_size, known_sha256=known)
+    except FileNotFoundError as exc:
+        raise LibraryError(f"Cannot store {filename}: {exc.filename} does not exist") from exc

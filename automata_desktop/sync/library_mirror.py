@@ -104,8 +104,8 @@ class LibraryMirror:
             name = remote_file.filename  # `normal.png`, not the key's hashed name
             try:
                 data = self.download(remote_file)
-                # The blocking form of `Library.ingest` (this runs in the sync thread).
-                self.library.store_file(gen.id, remote_file.kind, data, name,
-                                        expected_sha256=remote_file.sha256 or None)
+                # Blocking `Library.ingest`: this runs in the sync thread.
+                self.library.ingest(gen.id, remote_file.kind, "generated", data, name,
+                                    expected_sha256=remote_file.sha256 or None)
             except (SyncError, LibraryError) as exc:
                 log.info("file %s of %s stays remote for now: %s", name, gen.id, exc)

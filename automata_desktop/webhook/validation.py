@@ -58,4 +58,4 @@ def _check_inline_files(payload: WebhookPayload) -> None:
             )
         if ref.sha256 is not None and sha256_bytes(raw) != ref.sha256:
             raise Refusal(422, "invalid_payload", f"{where}: sha256 does not match the bytes")
-        ref._raw = raw  # the engine stores these bytes rather than decoding the text again
+        ref._raw = raw  # stored as they are, under this checked sha256: no second decode or hash
