@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -27,6 +28,7 @@ from automata_desktop.errors import (
     AutomataError,
     ComfyError,
     ConfigError,
+    MissingNodes,
     ParameterError,
     ServerUnreachable,
 )
@@ -307,29 +309,21 @@ def _dry_run(args: argparse.Namespace, template: Any, params: dict[str, Any]) ->
     return EXIT_OK
 
 
-async def _pick_server(settings: Settings, template: Any, explicit: str | None) -> tuple[str, str]:
-    """The server to use and a notice; falls back to in-process for local workflows."""
-    if explicit:
-        return explicit, ""
-    url = settings.server().url
-    if url == LOCAL_SERVER:
+async def _pick_server(rt: Any, template: Any, url: str, explicit: bool) -> tuple[str, str]:
+    """The server to use and a notice: a workflow marked local runs in-process when the
+    configured ComfyUI cannot run it. Asked through the engine's own session, so the submit
+    that follows reuses its connection and its one `/object_info`."""
+    if explicit or url == LOCAL_SERVER or not template.local:
         return url, ""
-    if not template.local:
-        return url, ""
-    from automata_desktop.comfy.client import ComfyClient, Timeouts
-
-    client = ComfyClient(url, timeouts=Timeouts(connect=1.5, api=3.0))
     try:
-        await client.system_stats()
-        missing = await client.missing_nodes(template.class_types)
-    except ComfyError:
-        return LOCAL_SERVER, f"no ComfyUI at {url}; running {template.name} in-process"
-    finally:
-        await client.close()
-    if missing:
-        return LOCAL_SERVER, (f"ComfyUI at {url} lacks {', '.join(sorted(missing))}; running "
+        session = await rt.engine.session(url)
+        await session.backend.require(template.class_types, {})
+    except MissingNodes as exc:
+        return LOCAL_SERVER, (f"ComfyUI at {url} lacks {', '.join(sorted(exc.missing))}; running "
                               f"{template.name} in-process (install the nodes with "
                               "`automata comfy install-nodes`)")
+    except ComfyError:
+        return LOCAL_SERVER, f"no ComfyUI at {url}; running {template.name} in-process"
     return url, ""
 
 
@@ -337,9 +331,18 @@ async def _generate(args: argparse.Namespace, settings: Settings, template: Any,
                     params: dict[str, Any], server: str | None) -> int:
     from automata_desktop.runtime import Runtime
 
-    chosen, notice = await _pick_server(settings, template, server)
-    if notice:
-        print(f"note: {notice}", file=sys.stderr)
+    url = server or settings.server().url
+    async with Runtime(settings, listen=url != LOCAL_SERVER) as rt:
+        for notice in rt.notices:
+            print(f"note: {notice}", file=sys.stderr)
+        chosen, notice = await _pick_server(rt, template, url, server is not None)
+        if notice:
+            print(f"note: {notice}", file=sys.stderr)
+        return await _run_generations(args, rt, template, params, chosen)
+
+
+async def _run_generations(args: argparse.Namespace, rt: Any, template: Any,
+                           params: dict[str, Any], chosen: str) -> int:
     image = args.image.resolve() if args.image else None
     if image is None and "image" in template.parameters and template.parameters["image"].required:
         from automata_desktop.paths import resources_dir
@@ -352,31 +355,30 @@ async def _generate(args: argparse.Namespace, settings: Settings, template: Any,
         timeout_s=args.timeout * 60 if args.timeout else None,
     )
     printer = ProgressPrinter()
-    async with Runtime(settings, listen=chosen != LOCAL_SERVER) as rt:
-        for notice in rt.notices:
-            print(f"note: {notice}", file=sys.stderr)
-        updates = rt.engine.updates()
-        try:
-            generations = await rt.engine.submit(request)
-        except ServerUnreachable as exc:
-            raise ComfyError(f"{exc}\n  hint: start ComfyUI, pass --server URL, or use "
-                             "--server local for model-free workflows") from exc
-        ids = {g.id for g in generations}
-        pending = set(ids)
+    updates = rt.engine.updates()
+    try:
+        generations = await rt.engine.submit(request)
+    except ServerUnreachable as exc:
+        raise ComfyError(f"{exc}\n  hint: start ComfyUI, pass --server URL, or use "
+                         "--server local for model-free workflows") from exc
+    ids = {g.id for g in generations}
+    pending = set(ids)
 
-        async def follow() -> None:
-            async for update in updates:
-                if update.generation_id in ids:
-                    printer.show(update)
-                    if update.status.is_final:
-                        pending.discard(update.generation_id)
-                if not pending:
-                    return
+    async def follow() -> None:
+        async for update in updates:
+            if update.generation_id in ids:
+                printer.show(update)
+                if update.status.is_final:
+                    pending.discard(update.generation_id)
+            if not pending:
+                return
 
-        follower = asyncio.create_task(follow())
-        done = await rt.engine.wait(ids)
-        await asyncio.sleep(0)  # let the printer draw the final lines
-        follower.cancel()
+    follower = asyncio.create_task(follow())
+    done = await rt.engine.wait(ids)
+    await asyncio.sleep(0)  # let the printer draw the final lines
+    follower.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await follower  # its subscription ends here, not in the loop's shutdown
     order = {g.id: i for i, g in enumerate(generations)}
     done.sort(key=lambda g: order[g.id])
     if args.json:
@@ -508,28 +510,30 @@ async def _doctor(args: argparse.Namespace) -> int:
 
 
 async def _check_server(url: str, workflows: dict[str, Any]) -> dict[str, Any]:
-    from automata_desktop.comfy.client import ComfyClient, Timeouts
+    from automata_desktop.services import probe
 
     out: dict[str, Any] = {"url": url, "reachable": False, "_lines": []}
     lines = out["_lines"]
     if url == LOCAL_SERVER:
         lines.append("comfyui    none configured: the in-process backend runs model-free workflows")
         return out
-    client = ComfyClient(url, timeouts=Timeouts(connect=3.0, api=10.0))
-    try:
-        info = await client.system_stats()
-        known = await client.object_info()
-    except ComfyError as exc:
-        lines.append(f"comfyui    {exc}")
+    found = await probe(url)  # as the GUI's status and readiness checks see it
+    caps = found.capabilities
+    if caps is None:
+        out["message"] = found.message
+        lines.append(f"comfyui    {found.message}")
         lines.append("           workflows marked local still run in-process")
         return out
-    finally:
-        await client.close()
-    out.update(reachable=True, version=info.version, devices=list(info.devices))
-    lines.append(f"comfyui    {url}: ComfyUI {info.version}; {', '.join(info.devices) or 'no devices'}")
+    known = found.object_info
+    out.update(reachable=True, version=caps.version, devices=list(found.devices),
+               jobs_api=caps.jobs_api, features=sorted(caps.features))
+    lines.append(f"comfyui    {url}: ComfyUI {caps.version}; "
+                 f"{', '.join(found.devices) or 'no devices'}")
+    lines.append(f"           Jobs API {'yes' if caps.jobs_api else 'no'}; feature flags: "
+                 f"{', '.join(sorted(caps.features)) or 'none'}")
     pack = known.get("AutomataWebhook")
-    found = re.search(r"AUTOMATA nodes (\S+)", str((pack or {}).get("description", "")))
-    version = found.group(1) if found else ("unknown version" if pack else None)
+    stamp = re.search(r"AUTOMATA nodes (\S+)", str((pack or {}).get("description", "")))
+    version = stamp.group(1) if stamp else ("unknown version" if pack else None)
     out["node_pack"] = version
     if pack is None:
         lines.append("node pack  AUTOMATA nodes missing: run `automata comfy install-nodes`")
@@ -541,7 +545,7 @@ async def _check_server(url: str, workflows: dict[str, Any]) -> dict[str, Any]:
         lines.append(f"node pack  AUTOMATA nodes {version} installed{note}")
     out["workflows"] = {}
     for name, template in sorted(workflows.items()):
-        missing = sorted(c for c in template.class_types if c not in known)
+        missing = sorted(c for c in template.class_types if c not in caps.node_classes)
         out["workflows"][name] = {"runnable": not missing, "missing_nodes": missing}
         if missing:
             hints = sorted({template.pack_for(c) or "unknown pack" for c in missing})

@@ -1,17 +1,24 @@
-"""Questions the UI asks about servers and workflows, answered without the UI speaking HTTP.
+"""Questions the UI (and the CLI's `doctor`) ask about servers and workflows, without HTTP of
+their own.
 
-Coroutines for the bridge's asyncio loop: each opens a short-lived ComfyClient (HTTP only, no
-websocket) and returns a plain value; failures come back as values with a message, never raise,
-so a status refresh cannot break the loop that runs the generations.
+Coroutines for the bridge's asyncio loop. Every question about a server goes through `probe`:
+the backend's own `connect` over HTTP only (no websocket), so the GUI, `automata doctor` and a
+generation see a server the same way and say the same thing when it cannot be reached.
+Failures come back as values with a message, never raise, so a status refresh cannot break
+the loop that runs the generations.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from automata_desktop.backends import Capabilities, open_backend
+from automata_desktop.backends.comfyui import ComfyBackend
 from automata_desktop.comfy.client import ComfyClient, Timeouts
 from automata_desktop.config import LOCAL_SERVER, is_loopback_url
 from automata_desktop.core.workflow import WorkflowTemplate, load_workflow
@@ -32,8 +39,55 @@ from automata_desktop.workflow_import import (
 
 log = logging.getLogger(__name__)
 
-#: A status probe must answer fast: the dot only says "reachable or not".
+#: A probe must answer fast: the dot only says "reachable or not" (`/object_info` keeps its
+#: own, longer timeout: a server with many packs sends megabytes).
 PROBE_TIMEOUTS = Timeouts(connect=3.0, api=6.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """One look at a server: what it said about itself, or why it could not be asked."""
+
+    url: str
+    capabilities: Capabilities | None = None
+    message: str = ""  # why not reachable, in words a user can act on
+    devices: tuple[str, ...] = ()
+    object_info: Mapping[str, Any] = field(default_factory=dict)
+    #: of the classes asked about, those the server lacks
+    missing: frozenset[str] = frozenset()
+    #: the server's ComfyUI-Manager map of packs, asked for only when something is missing
+    pack_mappings: Mapping[str, Any] | None = None
+
+    @property
+    def reachable(self) -> bool:
+        return self.capabilities is not None
+
+
+async def probe(url: str, api_key: str | None = None, *, inventory: bool = True,
+                needs: Iterable[str] = ()) -> Probe:
+    """Ask `url` what it is and (with `inventory`) what it has; never raises.
+
+    `needs` names node classes the caller wants: when the server lacks some, its
+    ComfyUI-Manager (if it runs one) is asked which packs provide them.
+    """
+    if url == LOCAL_SERVER:
+        backend = open_backend(url)
+        try:
+            return Probe(url, await backend.connect())
+        finally:
+            await backend.close()
+    comfy = ComfyBackend(ComfyClient(url, api_key=api_key, timeouts=PROBE_TIMEOUTS))
+    try:
+        caps = await comfy.connect(listen=False, inventory=inventory)
+        missing = frozenset(set(needs) - caps.node_classes) if inventory else frozenset()
+        mappings = await comfy.client.node_pack_mappings() if missing else None
+    except ComfyError as exc:
+        return Probe(url, message=str(exc))
+    finally:
+        await comfy.close()
+    devices = comfy.info.devices if comfy.info else ()
+    return Probe(url, caps, devices=devices, object_info=comfy.object_info, missing=missing,
+                 pack_mappings=mappings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,14 +117,10 @@ class Readiness:
 async def server_status(url: str, api_key: str | None = None) -> ServerStatus:
     if url == LOCAL_SERVER:
         return ServerStatus(url, True, "built-in")
-    client = ComfyClient(url, api_key=api_key, timeouts=PROBE_TIMEOUTS)
-    try:
-        info = await client.system_stats()
-    except ComfyError as exc:
-        return ServerStatus(url, False, message=str(exc))
-    finally:
-        await client.close()
-    return ServerStatus(url, True, info.version)
+    found = await probe(url, api_key, inventory=False)
+    if found.capabilities is None:
+        return ServerStatus(url, False, message=found.message)
+    return ServerStatus(url, True, found.capabilities.version)
 
 
 async def workflow_readiness(url: str, template: WorkflowTemplate,
@@ -79,23 +129,16 @@ async def workflow_readiness(url: str, template: WorkflowTemplate,
         if template.local:
             return Readiness(True, message="runs in-process, no ComfyUI needed")
         return Readiness(False, message=local_refusal(template))
-    client = ComfyClient(url, api_key=api_key, timeouts=PROBE_TIMEOUTS)
-    try:
-        missing = await client.missing_nodes(template.class_types)
-        object_info = await client.object_info()
-        # Only a server that lacks something is asked which packs provide it.
-        mappings = await client.node_pack_mappings() if missing else None
-    except ComfyError as exc:
-        return Readiness(False, message=str(exc))
-    finally:
-        await client.close()
-    models = missing_models(template.graph, object_info)
-    if not missing and not models:
+    found = await probe(url, api_key, needs=template.class_types)
+    if not found.reachable:
+        return Readiness(False, message=found.message)
+    models = missing_models(template.graph, found.object_info)
+    if not found.missing and not models:
         return Readiness(True, message="the server has every node and model this workflow uses")
-    index = PackIndex(mappings, {c: NodePackRef(p.name, p.url or p.install)
-                                 for p in template.node_packs for c in p.nodes})
+    index = PackIndex(found.pack_mappings, {c: NodePackRef(p.name, p.url or p.install)
+                                            for p in template.node_packs for c in p.nodes})
     packs = {}
-    for node in missing_nodes(missing, object_info, index):
+    for node in missing_nodes(found.missing, found.object_info, index):
         packs[node.class_type] = (f"{node.pack.title} ({node.pack.url})" if node.pack and
                                   node.pack.url else node.pack.title if node.pack else None)
     text = "\n".join(part for part in (missing_nodes_text(packs) if packs else "",

@@ -31,7 +31,9 @@ class Capabilities:
 
     version: str = ""
     node_classes: frozenset[str] = frozenset()
+    #: a loader's model input (`CheckpointLoaderSimple.ckpt_name`) -> the files it lists
     models: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: the server's feature flags that are on (`supports_preview_metadata`, …)
     features: frozenset[str] = frozenset()
     #: the server has ComfyUI's Jobs API (`/api/jobs`), not only `/queue` + `/history`
     jobs_api: bool = False

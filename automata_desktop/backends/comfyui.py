@@ -2,11 +2,15 @@
 
 The websocket's quirks stay here: legacy previews carry no prompt id (they belong to the prompt
 running now), and a server may ignore the prompt id we chose (the engine re-keys from the handle).
+What the server has is read once per `connect` (one `/object_info`, megabytes on a server with
+many packs) and kept: `require` answers from it and asks again only when a class is missing.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+import asyncio
+from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from automata_desktop.backends.base import CancelOutcome, Capabilities, Inputs, JobHandle, JobSpec
@@ -18,8 +22,11 @@ from automata_desktop.backends.messages import (
     Preview,
     PromptFinished,
 )
-from automata_desktop.comfy.client import ComfyClient
+from automata_desktop.comfy.client import ComfyClient, ServerInfo
 from automata_desktop.config import is_loopback_url
+from automata_desktop.core.ui_workflow import input_type, ordered_inputs
+from automata_desktop.core.workflow_params import model_folder
+from automata_desktop.errors import MissingNodes
 
 
 class ComfyBackend:
@@ -29,17 +36,33 @@ class ComfyBackend:
         self.client = client
         self.url = client.url
         self.capabilities: Capabilities | None = None
+        self.info: ServerInfo | None = None
+        #: the server's `/object_info` as of `connect` (loader choices, input specs)
+        self.object_info: Mapping[str, Any] = {}
         self._running: str | None = None
 
     @property
     def connected(self) -> bool:
         return self.client.connected
 
-    async def connect(self) -> Capabilities:
-        info = await self.client.connect()
-        self.capabilities = Capabilities(
-            version=info.version, same_machine=is_loopback_url(self.url))
-        return self.capabilities
+    async def connect(self, *, listen: bool = True, inventory: bool = True) -> Capabilities:
+        """What the server is and has: its version, then (with `inventory`) node classes and
+        model files from one `/object_info`, its feature flags and whether it has the Jobs API.
+
+        `listen=False` opens no websocket (a probe that only asks); `inventory=False` asks for
+        the version alone (a status dot refreshed every few seconds).
+        """
+        self.info = await (self.client.connect() if listen else self.client.system_stats())
+        caps = Capabilities(version=self.info.version, same_machine=is_loopback_url(self.url))
+        if inventory:
+            object_info, flags, jobs_api = await asyncio.gather(
+                self.client.object_info(), self.client.feature_flags(),
+                self.client.has_jobs_api())
+            caps = replace(_with_nodes(caps, object_info), jobs_api=jobs_api,
+                           features=frozenset(k for k, v in flags.items() if v is True))
+            self.object_info = object_info
+        self.capabilities = caps
+        return caps
 
     async def close(self) -> None:
         await self.client.close()
@@ -61,7 +84,21 @@ class ComfyBackend:
             yield event
 
     async def require(self, class_types: Iterable[str], packs: dict[str, str | None]) -> None:
-        await self.client.require_nodes(class_types, packs)
+        wanted = set(class_types)
+        missing = wanted - self._node_classes()
+        if missing:  # a pack may have been installed (and ComfyUI restarted) since we connected
+            await self._refresh_nodes()
+            missing = wanted - self._node_classes()
+        if missing:
+            raise MissingNodes(self.url, {c: packs.get(c) for c in missing})
+
+    def _node_classes(self) -> frozenset[str]:
+        return self.capabilities.node_classes if self.capabilities else frozenset()
+
+    async def _refresh_nodes(self) -> None:
+        object_info = await self.client.object_info()
+        base = self.capabilities or Capabilities(same_machine=is_loopback_url(self.url))
+        self.capabilities, self.object_info = _with_nodes(base, object_info), object_info
 
     async def prepare(self, inputs: Inputs) -> dict[str, Any]:
         params = dict(inputs.parameters)
@@ -92,3 +129,22 @@ class ComfyBackend:
 
     def open_output(self, ref: OutputRef) -> AsyncIterator[bytes]:
         return self.client.open_output(ref)
+
+
+def _with_nodes(caps: Capabilities, object_info: Mapping[str, Any]) -> Capabilities:
+    return replace(caps, node_classes=frozenset(object_info), models=model_choices(object_info))
+
+
+def model_choices(object_info: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+    """`Loader.input` -> the files the server lists for that model input, e.g.
+    `{"CheckpointLoaderSimple.ckpt_name": ("sd_xl_base_1.0.safetensors", …)}`: per input, not
+    per folder, since a loader may list only the files it can read."""
+    out: dict[str, tuple[str, ...]] = {}
+    for class_type, spec in object_info.items():
+        if not isinstance(spec, Mapping):
+            continue
+        for name, entry in ordered_inputs(spec):
+            choices = input_type(entry)[0]
+            if isinstance(choices, list) and model_folder(class_type, name):
+                out[f"{class_type}.{name}"] = tuple(str(c) for c in choices)
+    return out

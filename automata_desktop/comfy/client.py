@@ -25,7 +25,7 @@ import logging
 import mimetypes
 import random
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,7 +50,6 @@ from automata_desktop.comfy.events import (
 from automata_desktop.errors import (
     ComfyError,
     DownloadError,
-    MissingNodes,
     PromptRejected,
     ServerResponseError,
     ServerUnreachable,
@@ -149,7 +148,6 @@ class ComfyClient:
         self._resync_task: asyncio.Task[None] | None = None
         self._connected = asyncio.Event()
         self._closing = False
-        self._object_info: dict[str, Any] | None = None
         self.info: ServerInfo | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -349,38 +347,47 @@ class ComfyClient:
                           str(system.get("python_version") or ""), str(system.get("os") or ""),
                           devices)
 
-    async def object_info(self, *, refresh: bool = False) -> dict[str, Any]:
-        if self._object_info is None or refresh:
-            data = await self._json("GET", "/object_info", timeout=self.timeouts.object_info)
-            self._object_info = data if isinstance(data, dict) else {}
-        return self._object_info
+    async def object_info(self) -> dict[str, Any]:
+        """Every node class's definition. Megabytes on a server with many packs: the caller
+        keeps it (`ComfyBackend` fetches it once per connect)."""
+        data = await self._json("GET", "/object_info", timeout=self.timeouts.object_info)
+        return data if isinstance(data, dict) else {}
+
+    async def _optional_json(self, path: str, *, tolerant: bool = False, **kwargs: Any) -> Any:
+        """GET an endpoint only some servers have: None where it is missing (404, 405), and
+        with `tolerant` where it fails too (a broken optional endpoint is one we do without)."""
+        try:
+            return await self._json("GET", path, **kwargs)
+        except ServerResponseError as exc:
+            if exc.status in (404, 405):
+                return None
+            if tolerant:
+                log.info("doing without %s: %s", path, exc)
+                return None
+            raise
 
     async def node_pack_mappings(self) -> dict[str, Any] | None:
         """ComfyUI-Manager's map of node pack URL -> [[node classes], {title_aux, …}], or None
         when the server runs no Manager (404) or its answer is not that map."""
-        try:
-            data = await self._json("GET", "/customnode/getmappings", params={"mode": "local"},
-                                    timeout=self.timeouts.object_info)
-        except ServerResponseError as exc:
-            if exc.status in (404, 405):
-                return None
-            raise
+        data = await self._optional_json("/customnode/getmappings", params={"mode": "local"},
+                                         timeout=self.timeouts.object_info)
         return data if isinstance(data, dict) else None
 
-    async def missing_nodes(self, class_types: Iterable[str]) -> set[str]:
-        known = await self.object_info()
-        missing = {c for c in class_types if c not in known}
-        if missing:  # a node pack may have been installed since we cached
-            known = await self.object_info(refresh=True)
-            missing = {c for c in class_types if c not in known}
-        return missing
+    async def feature_flags(self) -> dict[str, Any]:
+        """The server's feature flags, or {} from a server older than them.
 
-    async def require_nodes(self, class_types: Iterable[str],
-                            packs: dict[str, str | None] | None = None) -> None:
-        missing = await self.missing_nodes(class_types)
-        if missing:
-            packs = packs or {}
-            raise MissingNodes(self.url, {c: packs.get(c) for c in missing})
+        `GET /features` answers the same dict the server sends over a socket in reply to ours;
+        asking over HTTP gives it to probes that open no socket, and `connect` need not wait
+        for a websocket frame that an older server never sends.
+        """
+        data = await self._optional_json("/features", tolerant=True)
+        return data if isinstance(data, dict) else {}
+
+    async def has_jobs_api(self) -> bool:
+        """Whether the server answers ComfyUI's Jobs API (`GET /api/jobs`, newer servers; older
+        ones answer 404). One job is asked for: the answer's shape is all that matters."""
+        data = await self._optional_json("/api/jobs", tolerant=True, params={"limit": "1"})
+        return isinstance(data, dict) and isinstance(data.get("jobs"), list)
 
     async def queue_prompt(self, graph: dict[str, Any], *, prompt_id: str | None = None,
                            front: bool = False, preview_method: str | None = "auto",

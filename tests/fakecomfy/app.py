@@ -24,6 +24,7 @@ from .http_routes import (
     request_log_middleware,
     storage_app,
 )
+from .jobs import add_jobs_routes
 from .loader import load_all
 from .nodes import IMPLEMENTED
 from .profiles import profile_for
@@ -58,6 +59,8 @@ def build_app(server: PromptServer) -> web.Application:
     app = web.Application(middlewares=middlewares, client_max_size=100 * 2**20)
     builtin = web.RouteTableDef()
     add_routes(server, builtin)
+    if server.profile.jobs_api:
+        add_jobs_routes(server, builtin)
     routes = [*builtin, *server.routes]  # with what packs put on PromptServer.instance.routes
     api_routes = web.RouteTableDef()
     for route in routes:

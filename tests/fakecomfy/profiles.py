@@ -4,7 +4,7 @@ The newer behaviour comes from CHANGES-since-0.3.64 (read from upstream, not rec
 client-chosen ``prompt_id`` must be a canonical UUID, sampler-style previews only when
 ``extra_data.preview_method`` asks, ``metadata`` on output entries, ``create_time`` in
 ``extra_data``, more feature flags, an unknown broadcast type clients must ignore, and the
-``Sec-Fetch-Site: cross-site`` 403.
+``Sec-Fetch-Site: cross-site`` 403, and the Jobs API (``GET /api/jobs``, see ``jobs.py``).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ class Profile:
     create_time: bool = False
     unknown_broadcasts: bool = False
     block_cross_site: bool = False
+    jobs_api: bool = False
     features: dict[str, Any] = field(
         default_factory=lambda: {"supports_preview_metadata": True, "max_upload_size": 104857600}
     )
@@ -39,6 +40,7 @@ MODERN = Profile(
     create_time=True,
     unknown_broadcasts=True,
     block_cross_site=True,
+    jobs_api=True,
     features={
         "supports_preview_metadata": True,
         "supports_model_type_tags": True,
