@@ -412,8 +412,8 @@ def test_a_load_that_takes_a_while_shows_a_busy_bar_that_goes_when_done(qapp, wi
     window._progress_timer.setInterval(0)  # "a while": any load still running at the next tick
     seen: list[bool] = []
     window.open_mesh(damaged_helmet(tmp_path).path)
-    wait_for(qapp, lambda: seen.append(window.load_progress.isVisible()) or not window.busy
-             and window.mesh is not None, 60, "the helmet")
+    wait_for(qapp, lambda: seen.append(window.load_progress.isVisible()) or (not window.busy
+             and window.mesh is not None), 60, "the helmet")
     qapp.processEvents()
     assert any(seen), "no busy bar while the helmet loaded"
     assert "Loading" in window.load_progress.toolTip()
