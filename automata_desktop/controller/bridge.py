@@ -50,6 +50,7 @@ class RuntimeBridge(QObject):
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self.runtime: Runtime | None = None
+        self._calls: set[asyncio.Task[Any]] = set()  # `call`s still running, ended before exit
         self._result.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
 
     # ------------------------------------------------------------------ lifecycle
@@ -84,6 +85,7 @@ class RuntimeBridge(QObject):
         try:
             loop.run_until_complete(self._main())
         finally:
+            _cancel_leftovers(loop)
             with contextlib.suppress(Exception):
                 loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
@@ -105,10 +107,11 @@ class RuntimeBridge(QObject):
         try:
             await self._stop.wait()
         finally:
-            pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pump
-            self.runtime = None
+            self.runtime = None  # no new calls; those still running end before the runtime
+            leftovers = [pump, *self._calls]
+            for task in leftovers:
+                task.cancel()
+            await asyncio.gather(*leftovers, return_exceptions=True)
             await runtime.__aexit__(None, None, None)
 
     async def _pump(self, runtime: Runtime) -> None:
@@ -131,7 +134,13 @@ class RuntimeBridge(QObject):
             return None
 
         async def run() -> Any:
-            return await factory(runtime)
+            task = asyncio.current_task()
+            assert task is not None
+            self._calls.add(task)
+            try:
+                return await factory(runtime)
+            finally:
+                self._calls.discard(task)
 
         future = asyncio.run_coroutine_threadsafe(run(), loop)
 
@@ -152,6 +161,20 @@ class RuntimeBridge(QObject):
 
     def _deliver(self, callback: Callable[[Any], None], value: Any, _is_error: bool) -> None:
         callback(value)
+
+
+def _cancel_leftovers(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel what still runs and let it unwind, as `asyncio.run` does before closing a loop.
+
+    Otherwise `shutdown_asyncgens` closes an async generator a pending task is still inside (an
+    `updates()` subscription, a download's byte stream) and logs "aclose(): asynchronous
+    generator is already running", and the task is destroyed pending on a closed loop.
+    """
+    tasks = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
 
 
 def _decode_preview(update: JobUpdate) -> QImage | None:
