@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from automata_desktop.backends.base import CancelOutcome, Capabilities, Inputs, JobHandle, JobSpec
+from automata_desktop.backends.local_outputs import local_or_view
 from automata_desktop.backends.messages import (
     BackendMessage,
     CheckResult,
@@ -127,8 +129,15 @@ class ComfyBackend:
     async def cancel(self, handle: JobHandle) -> CancelOutcome:
         return await self.client.cancel(handle.prompt_id)  # type: ignore[return-value]
 
+    #: ComfyUI's output folder, when the server runs on this machine and the folder is known:
+    #: outputs are then read from it (checked against what the node announced), not via `/view`.
+    output_dir: Path | None = None
+
     def open_output(self, ref: OutputRef) -> AsyncIterator[bytes]:
-        return self.client.open_output(ref)
+        same_machine = self.capabilities is not None and self.capabilities.same_machine
+        if self.output_dir is None or not same_machine:
+            return self.client.open_output(ref)
+        return local_or_view(self.output_dir, ref, self.client.open_output)
 
 
 def _with_nodes(caps: Capabilities, object_info: Mapping[str, Any]) -> Capabilities:

@@ -16,6 +16,9 @@ class OutputRef:
     node: str | None = None
     slot: str = "images"  # the ui key it came from: images, gifs, audio, 3d, …
     kind: str | None = None  # a map kind the node declared (AUTOMATA nodes do), else None
+    #: what the node said the file is (AUTOMATA nodes do), to check a copy read another way
+    size: int | None = None
+    sha256: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -145,7 +145,18 @@ def output_refs(output: Mapping[str, Any], node: str | None = None) -> Iterable[
                     node=node,
                     slot=slot,
                     kind=entry["kind"] if isinstance(entry.get("kind"), str) else None,
+                    size=_opt_size(entry.get("size")),
+                    sha256=_opt_sha256(entry.get("sha256")),
                 )
+
+
+def _opt_size(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def _opt_sha256(value: Any) -> str | None:
+    ok = isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+    return value if ok else None
 
 
 def parse_history_entry(prompt_id: str, entry: Mapping[str, Any]) -> HistoryResult:

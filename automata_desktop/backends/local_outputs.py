@@ -1,0 +1,82 @@
+"""Outputs of a ComfyUI on this machine, read from its output folder instead of through `/view`.
+
+The server already wrote the file where we can read it: copying it through its HTTP server costs
+the server's CPU (aiohttp serving tens of MB) and ours (httpx receiving them) for bytes that are a
+`open()` away. A file is only taken when it is the one announced: it lies inside the folder (no
+`..` or symlink out of it), is a regular file, and has the size and SHA-256 the output's node
+reported, when it reported them (the AUTOMATA nodes do). Anything else, or a read that fails
+before the first byte, goes through `/view` as for a remote server, so a wrong folder setting
+costs speed, never a wrong or missing file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+from automata_desktop.backends.messages import OutputRef
+from automata_desktop.comfy.client import DEFAULT_MAX_DOWNLOAD
+from automata_desktop.errors import DownloadError
+
+#: Read size: few thread hops per map, small enough not to hold a 4K map twice in memory.
+CHUNK = 4 * 1024 * 1024
+
+
+def local_output(folder: Path, ref: OutputRef, *, max_bytes: int = DEFAULT_MAX_DOWNLOAD
+                 ) -> Path | None:
+    """The file `ref` names in the output `folder`, if it is there and is what was announced.
+
+    Blocking (a stat, and a hash when the ref carries one): call it off the event loop.
+    """
+    if ref.type != "output":  # temp and input live in other folders of the server
+        return None
+    try:
+        root = folder.resolve(strict=True)
+        path = (root / ref.subfolder / ref.filename).resolve(strict=True)
+        if not path.is_relative_to(root) or not path.is_file():
+            return None
+        size = path.stat().st_size
+        if size > max_bytes or (ref.size is not None and size != ref.size):
+            return None
+        if ref.sha256 is not None and _sha256(path) != ref.sha256:
+            return None
+    except (OSError, ValueError):
+        return None
+    return path
+
+
+async def local_or_view(folder: Path, ref: OutputRef,
+                        view: Callable[[OutputRef], AsyncIterator[bytes]]) -> AsyncIterator[bytes]:
+    """`ref`'s bytes from `folder` when `local_output` takes the file, else from `view(ref)`."""
+    path = await asyncio.to_thread(local_output, folder, ref)
+    handle = None
+    if path is not None:
+        with contextlib.suppress(OSError):
+            handle = await asyncio.to_thread(path.open, "rb")
+    if handle is None:
+        source = view(ref)
+        try:
+            async for chunk in source:
+                yield chunk
+        finally:
+            await source.aclose()  # type: ignore[attr-defined]
+        return
+    try:
+        while chunk := await asyncio.to_thread(handle.read, CHUNK):
+            yield chunk
+    except OSError as exc:
+        raise DownloadError(f"reading {ref.filename} from {path.parent} failed: "
+                            f"{exc.strerror or exc}") from exc
+    finally:
+        handle.close()
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(CHUNK):
+            digest.update(block)
+    return digest.hexdigest()
