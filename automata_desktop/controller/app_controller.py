@@ -230,7 +230,7 @@ class AppController(QObject):
                 return
             self.submit(again, on_done, on_error)
 
-        self._in_library(lambda lib: lib.get(generation_id), found, on_error)
+        self._get(generation_id, found, on_error)
 
     def cancel(self, generation_id: str, on_error: Failed | None = None) -> None:
         self._call(lambda rt: rt.engine.cancel(generation_id), None, on_error)
@@ -245,12 +245,9 @@ class AppController(QObject):
         and its files go, sync queues the remote deletion, and the scene drops its maps."""
 
         async def go(rt: Runtime) -> frozenset[Path]:
-            gen = await asyncio.to_thread(rt.library.get, generation_id)
+            gen = await rt.engine.delete(generation_id)
             if gen is None:
                 raise AutomataError("This generation is no longer in the library.")
-            if not gen.status.is_final:
-                await rt.engine.cancel(generation_id)
-            await asyncio.to_thread(rt.library.delete, generation_id, files=True)
             if rt.sync is not None:
                 await asyncio.to_thread(rt.sync.generation_deleted, generation_id)
             return frozenset(f.path for f in gen.files)
@@ -268,30 +265,39 @@ class AppController(QObject):
                        on_error: Failed | None = None) -> None:
         """Put a generation's maps (and its mesh, if it made one) on the viewport's scene."""
 
-        def found(gen: Generation | None) -> None:
-            if gen is None:
+        def found(found: tuple[Generation, SceneUpdate] | None) -> None:
+            if found is None:
                 self._fail(on_error, "This generation is no longer in the library.")
-                return
-            mesh = next((f.path for f in gen.files if f.kind is MapKind.MESH), None)
-            self.scene_update.emit(SceneUpdate(gen.id, texture_set_of(gen), mesh, keep_replaced))
+            else:
+                self.scene_update.emit(found[1])
 
-        # Building the set checks that each file still exists: disk work, so off the Qt thread.
-        self._in_library(lambda lib: lib.get(generation_id), found, on_error)
+        self._call(lambda rt: self._scene_of(rt, generation_id, keep_replaced), found, on_error)
+
+    @staticmethod
+    async def _scene_of(rt: Runtime, generation_id: str,
+                        keep_replaced: bool) -> tuple[Generation, SceneUpdate] | None:
+        gen = await rt.engine.library.get(generation_id)
+        if gen is None:
+            return None
+        # Building the set checks that each file still exists: disk work, so in a worker.
+        textures = await asyncio.to_thread(texture_set_of, gen)
+        mesh = next((f.path for f in gen.files if f.kind is MapKind.MESH), None)
+        return gen, SceneUpdate(gen.id, textures, mesh, keep_replaced)
 
     def _job_update(self, update: JobUpdate, preview: object) -> None:
         self.job_updated.emit(update, preview)
         if update.status.is_final or update.message == "queued":
             self.library_changed.emit()
         if update.status is GenerationStatus.COMPLETED and update.files:
-            self._in_library(lambda lib: lib.get(update.generation_id), self._finished,
-                             lambda text: log.warning("finished generation unreadable: %s", text))
+            self._call(lambda rt: self._scene_of(rt, update.generation_id, True), self._finished,
+                       lambda text: log.warning("finished generation unreadable: %s", text))
 
-    def _finished(self, gen: Generation | None) -> None:
-        if gen is None:  # deleted while it finished
+    def _finished(self, found: tuple[Generation, SceneUpdate] | None) -> None:
+        if found is None:  # deleted while it finished
             return
+        gen, update = found
         self.generation_finished.emit(gen)
-        mesh = next((f.path for f in gen.files if f.kind is MapKind.MESH), None)
-        self.scene_update.emit(SceneUpdate(gen.id, texture_set_of(gen), mesh, keep_replaced=True))
+        self.scene_update.emit(update)  # maps the user replaced by hand since stay
 
     # ------------------------------------------------------------------ servers and workflows
 
@@ -348,13 +354,11 @@ class AppController(QObject):
     def list_generations(self, *, status: Any = None, search: str | None = None, limit: int,
                          on_done: Done[LibraryPage], on_error: Failed | None = None) -> None:
         async def go(rt: Runtime) -> LibraryPage:
-            def query() -> LibraryPage:
-                gens = rt.library.list(status=status, search=search, limit=limit)
-                total = rt.library.count(status=status, search=search)
-                marks = self._deliveries(rt, [g.id for g in gens])
-                return LibraryPage(gens, total, marks)
-
-            return await asyncio.to_thread(query)
+            library = rt.engine.library  # awaited on the database thread: the loop never blocks
+            gens = await library.list(status=status, search=search, limit=limit)
+            total = await library.count(status=status, search=search)
+            marks = await asyncio.to_thread(self._deliveries, rt, [g.id for g in gens])
+            return LibraryPage(gens, total, marks)
 
         self._call(go, on_done, on_error)
 
@@ -367,7 +371,7 @@ class AppController(QObject):
 
     def get_generation(self, generation_id: str, on_done: Done[Generation | None],
                        on_error: Failed | None = None) -> None:
-        self._in_library(lambda lib: lib.get(generation_id), on_done, on_error)
+        self._get(generation_id, on_done, on_error)
 
     def export_maps(self, generation_id: str, dest: Path, preset: str,
                     on_done: Done[list[Path]], on_error: Failed | None = None) -> None:
@@ -450,8 +454,13 @@ class AppController(QObject):
         self._bridge.call(factory, on_done,
                           lambda exc: self._fail(on_error, describe_error(exc)))
 
+    def _get(self, generation_id: str, on_done: Done[Generation | None],
+             on_error: Failed | None) -> None:
+        self._call(lambda rt: rt.engine.library.get(generation_id), on_done, on_error)
+
     def _in_library(self, work: Callable[[Library], T], on_done: Done[T] | None,
                     on_error: Failed | None) -> None:
+        """Blocking library work that also reads and writes files (exports): in a worker."""
         self._call(lambda rt: asyncio.to_thread(work, rt.library), on_done, on_error)
 
     def _in_sync(self, work: Callable[[SyncRunner], T], on_done: Done[T] | None,

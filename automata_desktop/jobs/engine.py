@@ -31,6 +31,7 @@ import random
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -211,6 +212,27 @@ class JobEngine:
         if outcome != "interrupted":  # removed from the queue, or never there: done now
             await self._finish(job, GenerationStatus.CANCELLED, "cancelled")
         # an interrupted job ends with ExecutionInterrupted, which finishes it as cancelled
+
+    async def delete(self, generation_id: str) -> Generation | None:
+        """Delete a generation: a run still going is stopped on its server and forgotten (no
+        late output lands), then its row and files go. Returns the row as it was, or None."""
+        gen = await self.library.get(generation_id)
+        if gen is None:
+            return None
+        job = self._job_of(generation_id)
+        if job is not None and not job.finishing:
+            job.cancel_requested = job.finishing = True
+            self._release(job)
+            self._drop_downloads(job)
+            session = self._sessions.get(job.server)
+            if session and job.prompt_id:
+                with contextlib.suppress(AutomataError):
+                    await session.backend.cancel(JobHandle(job.prompt_id))
+            job.generation = replace(job.generation, status=GenerationStatus.CANCELLED)
+            self._emit(job, message="deleted")
+        await self.library.delete(generation_id, files=True)
+        self._done[generation_id].set()
+        return gen
 
     async def check_now(self, generation_id: str) -> Generation | None:
         """Ask the server where a generation stands, now (a failed one can still recover)."""
@@ -704,7 +726,7 @@ class JobEngine:
         if status is GenerationStatus.COMPLETED:
             job.tracker.complete()
         self._emit(job, message=message or error or status.value, completed_by=completed_by,
-                   files=tuple(f.path for f in gen.files))
+                   files=tuple(gen.files))
         for callback in self.on_finished:
             try:
                 callback(gen)
@@ -739,7 +761,7 @@ class JobEngine:
 
     def _emit(self, job: Job, *, message: str = "", fraction: float | None = None,
               preview: bytes | None = None, preview_mime: str | None = None,
-              completed_by: str | None = None, files: tuple[Path, ...] = ()) -> None:
+              completed_by: str | None = None, files: tuple[OutputFile, ...] = ()) -> None:
         update = JobUpdate(
             generation_id=job.id, status=job.generation.status,
             fraction=job.tracker.fraction if fraction is None else fraction,

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from automata_desktop.core.generation import GenerationStatus
+from automata_desktop.core.generation import GenerationStatus, OutputFile
 from automata_desktop.core.workflow import WorkflowTemplate
 
 
@@ -34,7 +34,7 @@ class JobUpdate:
     message: str = ""
     preview: bytes | None = None
     preview_mime: str | None = None
-    files: tuple[Path, ...] = ()
+    files: tuple[OutputFile, ...] = ()  # typed (kind, path, size, source) as the library stored
     completed_by: str | None = None  # websocket | webhook | history | check | local
     workflow: str = ""  # the workflow's name, so a row refused at once is titled by it
     server: str = ""
