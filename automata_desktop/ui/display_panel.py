@@ -2,11 +2,13 @@
 
 It edits nothing itself: it emits the values the user set and the window applies them. Sliders
 do not track: VTK convolves a new exposure on the CPU (about a second under llvmpipe), so values
-are sent when the user lets go, not on every pixel of the drag.
+are sent when the user lets go, not on every pixel of the drag; the readout beside each slider
+follows the drag. In a scroll area, with the wheel left to it unless a control has focus.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -15,14 +17,19 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
-    QFormLayout,
+    QFrame,
     QGroupBox,
+    QHBoxLayout,
+    QLabel,
     QPushButton,
+    QScrollArea,
+    QSizePolicy,
     QSlider,
     QVBoxLayout,
     QWidget,
 )
 
+from automata_desktop.ui.compact import compact_form, guard_wheel
 from automata_desktop.viewport.environment import HDRI_SUFFIXES, Lighting, bundled_hdris
 
 #: Displacement strength at the slider's end, as a fraction of the scene's size.
@@ -35,7 +42,27 @@ def _slider(low: int, high: int, value: int, tip: str) -> QSlider:
     slider.setValue(value)
     slider.setTracking(False)
     slider.setToolTip(tip)
+    slider.setMinimumWidth(60)
     return slider
+
+
+class SliderRow(QWidget):
+    """A slider and its value, which follows the drag (the slider itself does not track)."""
+
+    def __init__(self, slider: QSlider, text: Callable[[int], str], widest: int) -> None:
+        super().__init__()
+        self.slider = slider
+        self.readout = QLabel(text(slider.value()))
+        self.readout.setMinimumWidth(
+            self.readout.fontMetrics().horizontalAdvance(text(widest)) + 4)
+        self.readout.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        for signal in (slider.sliderMoved, slider.valueChanged):
+            signal.connect(lambda raw: self.readout.setText(text(raw)))
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(slider, 1)
+        row.addWidget(self.readout)
 
 
 class DisplayPanel(QWidget):
@@ -77,23 +104,39 @@ class DisplayPanel(QWidget):
         self.displacement.valueChanged.connect(
             lambda raw: self.displacement_changed.emit(raw / 100 * MAX_DISPLACEMENT))
 
+        self.hdri.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.hdri.setMinimumContentsLength(8)
         light_box = QGroupBox("Lighting")
-        light_form = QFormLayout(light_box)
+        light_form = compact_form(light_box)
         light_form.addRow("HDRI", self.hdri)
         light_form.addRow("", self.browse)
-        light_form.addRow("Rotation", self.rotation)
-        light_form.addRow("Exposure", self.exposure)
+        self.rotation_row = SliderRow(self.rotation, lambda raw: f"{raw}°", 360)
+        self.exposure_row = SliderRow(self.exposure, lambda raw: f"{raw / 10:+.1f} EV", -40)
+        light_form.addRow("Rotation", self.rotation_row)
+        light_form.addRow("Exposure", self.exposure_row)
         light_form.addRow(self.background)
         surface_box = QGroupBox("Surface")
-        surface_form = QFormLayout(surface_box)
+        surface_form = compact_form(surface_box)
         surface_form.addRow("Tiling U", self.tile_u)
         surface_form.addRow("Tiling V", self.tile_v)
-        surface_form.addRow("Displacement", self.displacement)
-        layout = QVBoxLayout(self)
+        self.displacement_row = SliderRow(self.displacement, lambda raw: f"{raw} %", 100)
+        surface_form.addRow("Displacement", self.displacement_row)
+        content = QWidget()
+        layout = QVBoxLayout(content)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(light_box)
         layout.addWidget(surface_box)
         layout.addStretch(1)
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll.setWidget(content)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(self.scroll)
+        self._wheel_guard = guard_wheel(self)
 
     def reset_surface(self) -> None:
         """Tiling 1 x 1 and no displacement, without signals (a new file shows as it is)."""

@@ -3,6 +3,10 @@
 
 It edits nothing itself: it emits what the user asked for (replace a map, re-derive, new factors)
 and the workbench applies it to the window. Thumbnails are made on the thread pool.
+
+It lives in a narrow dock (about 250 px at 1024 px wide): nothing in it may need more width than
+that, so titles elide, buttons are compact, and form rows put the label above a field that does
+not fit beside it. The wheel scrolls the panel; a slider takes it only once focused.
 """
 
 from __future__ import annotations
@@ -15,16 +19,18 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QDoubleSpinBox,
     QFileDialog,
-    QFormLayout,
     QFrame,
     QGridLayout,
     QGroupBox,
+    QHBoxLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QSlider,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -32,6 +38,7 @@ from PySide6.QtWidgets import (
 from automata_desktop.core import pbr
 from automata_desktop.core.maps import PBR_MAPS, MapKind
 from automata_desktop.core.texture_set import IMAGE_SUFFIXES, TextureSet
+from automata_desktop.ui.compact import ElidedLabel, compact_form, guard_wheel
 from automata_desktop.ui.images import thumbnail_of_pixels
 from automata_desktop.ui.workers import BackgroundRunner
 
@@ -69,14 +76,14 @@ class MapCard(QFrame):
         self.thumb.setFixedSize(CARD_THUMB, CARD_THUMB)
         self.thumb.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.thumb.setStyleSheet("background: #15171c; color: #6b707c; border-radius: 3px;")
-        self.title = QLabel(map_label(kind))
+        self.title = ElidedLabel(map_label(kind))
         self.title.setStyleSheet("font-weight: 600;")
-        self.detail = QLabel("missing")
+        self.detail = ElidedLabel("missing")
         self.detail.setStyleSheet("color: #8a8f9c; font-size: 11px;")
-        self.replace = QPushButton("Replace")
+        self.replace = _tool_button("Replace…")
         self.replace.setToolTip("Pick an image for this map, or drop one on the card")
         self.replace.clicked.connect(self._ask)
-        self.view = QPushButton("View")
+        self.view = _tool_button("View")
         self.view.setToolTip("Open this map in the 2D map view")
         self.view.clicked.connect(lambda: self.view_requested.emit(self.kind))
         grid = QGridLayout(self)
@@ -85,8 +92,12 @@ class MapCard(QFrame):
         grid.addWidget(self.thumb, 0, 0, 3, 1)
         grid.addWidget(self.title, 0, 1, 1, 2)
         grid.addWidget(self.detail, 1, 1, 1, 2)
-        grid.addWidget(self.replace, 2, 1)
-        grid.addWidget(self.view, 2, 2)
+        buttons = QHBoxLayout()
+        buttons.setSpacing(4)
+        buttons.addWidget(self.replace)
+        buttons.addWidget(self.view)
+        buttons.addStretch(1)
+        grid.addLayout(buttons, 2, 1, 1, 2)
         grid.setColumnStretch(1, 1)
         self.show_missing()
 
@@ -131,6 +142,14 @@ class MapCard(QFrame):
             self.replace_requested.emit(self.kind, path)
 
 
+def _tool_button(text: str) -> QToolButton:
+    """A compact button: a QPushButton's margins put two of them past a narrow dock's edge."""
+    button = QToolButton()
+    button.setText(text)
+    button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+    return button
+
+
 def _spin(value: float, low: float, high: float, step: float, tip: str) -> QDoubleSpinBox:
     spin = QDoubleSpinBox()
     spin.setRange(low, high)
@@ -152,12 +171,18 @@ class FactorSlider(QWidget):
         self.slider.setRange(0, round(maximum * 100))
         self.slider.setValue(round(value * 100))
         self.readout = QLabel(f"{value:.2f}")
-        self.readout.setFixedWidth(34)
+        # As wide as the widest value in this font (a fixed 34 px cut "1.00" at larger fonts).
+        self.readout.setMinimumWidth(self.readout.fontMetrics().horizontalAdvance(
+            f"{maximum:.2f}") + 4)
+        self.readout.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.slider.setMinimumWidth(60)
+        self.slider.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.slider.valueChanged.connect(self._moved)
         layout = QGridLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.slider, 0, 0)
         layout.addWidget(self.readout, 0, 1)
+        layout.setColumnStretch(0, 1)
 
     @property
     def value(self) -> float:
@@ -188,7 +213,7 @@ class MaterialInspector(QWidget):
         materials_box = QGroupBox("Materials")
         materials_layout = QVBoxLayout(materials_box)
         self.materials = QListWidget()
-        self.materials.setMaximumHeight(120)
+        self.materials.setFixedHeight(60)
         self.materials.setToolTip("The scene's materials; click one here or in the viewport")
         self.materials.currentItemChanged.connect(self._row_chosen)
         self.share_uv_set = QCheckBox("Same maps on its UV set")
@@ -209,8 +234,10 @@ class MaterialInspector(QWidget):
             self.cards[kind] = card
             maps_layout.addWidget(card)
 
-        derive_box = QGroupBox("Derive missing maps from the base colour")
-        derive_form = QFormLayout(derive_box)
+        derive_box = QGroupBox("Derived maps")
+        derive_box.setToolTip("Maps the set lacks are derived from the base colour with these "
+                              "values")
+        derive_form = compact_form(derive_box)
         self.normal_strength = _spin(2.0, 0.0, 10.0, 0.25, "Bump of the derived normal map")
         self.height_blur = _spin(1.0, 0.0, 8.0, 0.25, "Smoothing of the derived height map")
         self.roughness_base = _spin(0.6, 0.0, 1.0, 0.05, "Average derived roughness")
@@ -219,13 +246,13 @@ class MaterialInspector(QWidget):
         derive_form.addRow("Height blur", self.height_blur)
         derive_form.addRow("Roughness", self.roughness_base)
         derive_form.addRow("AO strength", self.ao_strength)
-        self.derive = QPushButton("Derive / update derived maps")
+        self.derive = QPushButton("Derive / update")
         self.derive.setToolTip("Recompute every derived map (and fill missing ones) with these values")
         self.derive.clicked.connect(lambda: self.rederive_requested.emit(self.derive_settings()))
         derive_form.addRow(self.derive)
 
         factors_box = QGroupBox("Material")
-        factors_form = QFormLayout(factors_box)
+        factors_form = compact_form(factors_box)
         self.roughness = FactorSlider(1.0, 2.0)
         self.metallic = FactorSlider(1.0, 2.0)
         self.normal_scale = FactorSlider(1.0, 3.0)
@@ -251,6 +278,8 @@ class MaterialInspector(QWidget):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(scroll)
+        self.scroll = scroll
+        self._wheel_guard = guard_wheel(self)
 
     def derive_settings(self) -> pbr.PBRSettings:
         return pbr.PBRSettings(normal_strength=self.normal_strength.value(),
@@ -286,6 +315,11 @@ class MaterialInspector(QWidget):
             item.setData(Qt.ItemDataRole.UserRole, key)
             self.materials.addItem(item)
         self.materials.blockSignals(False)
+        # As tall as its rows (up to five): one material must not take 120 px of a short dock.
+        count = self.materials.count()
+        row = self.materials.sizeHintForRow(0) if count else self.fontMetrics().height() + 4
+        self.materials.setFixedHeight(row * max(1, min(5, count))
+                                      + 2 * self.materials.frameWidth() + 4)
 
     def select_material(self, key: object) -> None:
         """Show `key` as the selected material (the window chose it: no signal back)."""

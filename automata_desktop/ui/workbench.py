@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 ORM_PARTS = {MapKind.AO, MapKind.ROUGHNESS, MapKind.METALLIC}
 MAP_DOCK_HEIGHT = 380
 LEFT_DOCK_WIDTH = 420
+RIGHT_DOCK_WIDTH = 340
+LIBRARY_DOCK_HEIGHT = 420
 
 
 class Workbench(QObject):
@@ -63,6 +65,7 @@ class Workbench(QObject):
         self.map_dock = window.add_dock("Map view", self.map_view)
         window.tabifyDockWidget(self.library_dock, self.map_dock)
         self.library_dock.raise_()
+        self.map_dock.visibilityChanged.connect(lambda shown: shown and self._grow_map_dock())
         QTimer.singleShot(0, self._size_docks)  # sizes stick only once the window is laid out
 
         self._library_refresh = QTimer(self)
@@ -101,12 +104,16 @@ class Workbench(QObject):
         controller.start()
 
     def _size_docks(self) -> None:
-        """The 3D view keeps at least about half of a small window."""
+        """The 3D view keeps at least about half of a small window; the library grows with the
+        window (220 px at most showed 2-4 rows at any size), and the Material dock is wide
+        enough for a card's buttons and slider values."""
         width, height = self.window.width(), self.window.height()
-        self.window.resizeDocks([self.library_dock], [min(220, height // 4)],
+        self.window.resizeDocks([self.library_dock], [max(180, min(LIBRARY_DOCK_HEIGHT,
+                                                                   height * 7 // 25))],
                                 Qt.Orientation.Vertical)
         self.window.resizeDocks([self.window.left_dock, self.window.right_dock],
-                                [min(LEFT_DOCK_WIDTH, width * 3 // 10), min(300, width // 5)],
+                                [min(LEFT_DOCK_WIDTH, width * 3 // 10),
+                                 min(RIGHT_DOCK_WIDTH, width // 4)],
                                 Qt.Orientation.Horizontal)
 
     def _add_menu(self) -> None:
@@ -235,9 +242,14 @@ class Workbench(QObject):
     def view_map(self, kind: MapKind) -> None:
         self.map_dock.show()
         self.map_dock.raise_()
-        if self.map_dock.height() < MAP_DOCK_HEIGHT:  # a map needs more room than the library list
-            self.window.resizeDocks([self.map_dock], [MAP_DOCK_HEIGHT], Qt.Orientation.Vertical)
+        self._grow_map_dock()
         self.map_view.show_kind(kind)
+
+    def _grow_map_dock(self) -> None:
+        """A map needs more room than the library list (its tab or a View button raised it)."""
+        wanted = min(MAP_DOCK_HEIGHT, self.window.height() * 9 // 20)
+        if self.map_dock.height() < wanted:
+            self.window.resizeDocks([self.map_dock], [wanted], Qt.Orientation.Vertical)
 
     # ------------------------------------------------------------------ settings
 
