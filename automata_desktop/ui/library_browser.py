@@ -2,6 +2,12 @@
 
 Every query and action is an intent of the controller (run off the Qt thread); the list never
 blocks drawing and the widget never holds the library.
+
+Rows are named as the queue names them, by the workflow's title ("PBR set from an image", not
+"pbr_from_image"), and the search finds what is shown: the title and the reference image's file
+name besides the prompt, workflow, server and id. The library's own search knows neither (titles
+live in the workflow templates, the image in the parameters), so a search reads the newest
+SEARCH_SCAN rows (off the Qt thread) and matches them here.
 """
 
 from __future__ import annotations
@@ -37,8 +43,9 @@ if TYPE_CHECKING:
     from automata_desktop.controller.app_controller import AppController, LibraryPage
     from automata_desktop.library.glb_export import GlbExport
 
-ROW_THUMB = 40
+ROW_THUMB = 32
 LIST_LIMIT = 500
+SEARCH_SCAN = 5000
 COLUMNS = ("Prompt / workflow", "Status", "Server", "Date", "Duration", "Copy")
 COPY_COLUMN = 5
 #: Which copy a row's maps come from. The local files are always what opens; the marker says
@@ -54,8 +61,26 @@ DELIVERY_MARKS = {
                       "limit; those stay on this computer"),
 }
 
-def summary(gen: Generation) -> str:
-    return gen.prompt.strip().splitlines()[0][:80] if gen.prompt.strip() else gen.workflow
+def image_name(gen: Generation) -> str:
+    """The reference image's file name (a local path, or the name uploaded to ComfyUI)."""
+    stored = gen.parameters.get("image")
+    return Path(stored).name if isinstance(stored, str) and stored else ""
+
+
+def summary(gen: Generation, title: str = "") -> str:
+    """The prompt's first line; without a prompt, the workflow's title and the image it read."""
+    if gen.prompt.strip():
+        return gen.prompt.strip().splitlines()[0][:80]
+    image = image_name(gen)
+    return f"{title or gen.workflow} · {image}" if image else (title or gen.workflow)
+
+
+def matches(gen: Generation, words: list[str], title: str = "") -> bool:
+    """Every word somewhere in what the row shows or says: "marble pbr" finds a PBR set made
+    from marble_01.png (as the library's search: any order, parts of words, any case)."""
+    haystack = " ".join((gen.prompt, gen.workflow, title, gen.server, gen.id,
+                         image_name(gen))).lower()
+    return all(word.lower() in haystack for word in words)
 
 
 def format_duration(seconds: float | None) -> str:
@@ -88,7 +113,7 @@ class LibraryBrowser(QWidget):
         self._thumbs: dict[Path, QIcon] = {}
         self.generations: list[Generation] = []
         self.search = QLineEdit()
-        self.search.setPlaceholderText("Search prompt, workflow, server…")
+        self.search.setPlaceholderText("Search prompt, workflow, image, server…")
         self.search.setClearButtonEnabled(True)
         self.status = QComboBox()
         self.status.addItem("All states", None)
@@ -130,20 +155,20 @@ class LibraryBrowser(QWidget):
         self.export_glb_action.triggered.connect(self._ask_export_glb)
         self.delete_button.clicked.connect(self._ask_delete)
 
-        filters = QHBoxLayout()
-        filters.addWidget(self.search, 1)
-        filters.addWidget(self.status)
-        actions = QHBoxLayout()
+        # One bar above the list: a short dock keeps its height for rows.
+        self.search.setMinimumWidth(160)
+        bar = QHBoxLayout()
+        bar.addWidget(self.search, 2)
+        bar.addWidget(self.status)
         for widget in (self.open_button, self.rerun_button, self.preset, self.export_button,
                        self.delete_button):
-            actions.addWidget(widget)
-        actions.addStretch(1)
-        actions.addWidget(self.count)
+            bar.addWidget(widget)
+        bar.addWidget(self.count, 1, Qt.AlignmentFlag.AlignRight)
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(6, 6, 6, 6)
-        layout.addLayout(filters)
+        layout.setContentsMargins(6, 4, 6, 4)
+        layout.setSpacing(4)
+        layout.addLayout(bar)
         layout.addWidget(self.tree, 1)
-        layout.addLayout(actions)
 
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
@@ -160,24 +185,38 @@ class LibraryBrowser(QWidget):
         self._token += 1
         token = self._token
 
+        words = self.search.text().split()
+
         def arrived(page: LibraryPage) -> None:
-            if token == self._token:  # answers can overtake each other: only the newest counts
+            if token != self._token:  # answers can overtake each other: only the newest counts
+                return
+            if not words:
                 self._show(page.generations, page.total, page.deliveries)
+                return
+            found = [g for g in page.generations if matches(g, words, self.title_of(g))]
+            scanned = f" in the newest {SEARCH_SCAN}" if page.total > SEARCH_SCAN else ""
+            self._show(found[:LIST_LIMIT], len(found), page.deliveries, scanned)
 
         self.controller.list_generations(
-            status=self.status.currentData(), search=self.search.text().strip() or None,
-            limit=LIST_LIMIT, on_done=arrived,
+            status=self.status.currentData(), search=None,
+            limit=SEARCH_SCAN if words else LIST_LIMIT, on_done=arrived,
             on_error=lambda text: self.message.emit(f"Could not read the library: {text}"))
 
+    def title_of(self, gen: Generation) -> str:
+        """The workflow's title as the queue shows it; its name when it is not installed."""
+        template = self.controller.workflows.get(gen.workflow)
+        return (template.title or template.name) if template is not None else gen.workflow
+
     def _show(self, generations: list[Generation], total: int,
-              deliveries: dict[str, str] | None = None) -> None:
+              deliveries: dict[str, str] | None = None, scanned: str = "") -> None:
         selected = self.selected()
         self.generations = generations
         self.deliveries = deliveries or {}
         self.tree.clear()
         for gen in generations:
+            title = self.title_of(gen)
             item = QTreeWidgetItem([
-                summary(gen), gen.status.value.replace("_", " "), gen.server,
+                summary(gen, title), gen.status.value.replace("_", " "), gen.server,
                 gen.created_at.astimezone().strftime("%Y-%m-%d %H:%M"),
                 format_duration(gen.duration_s), "",
             ])
@@ -187,7 +226,10 @@ class LibraryBrowser(QWidget):
                 item.setForeground(COPY_COLUMN, QColor(mark[1]))
                 item.setToolTip(COPY_COLUMN, mark[2])
             item.setData(0, Qt.ItemDataRole.UserRole, gen.id)
-            item.setToolTip(0, f"{gen.workflow}\n{gen.prompt}\n{gen.error or ''}".strip())
+            image = image_name(gen)
+            item.setToolTip(0, "\n".join(line for line in (
+                f"{title} ({gen.workflow})", gen.prompt, image and f"image: {image}",
+                gen.error or "") if line))
             if gen.error:
                 item.setToolTip(1, gen.error)
             self.tree.addTopLevelItem(item)
@@ -196,7 +238,7 @@ class LibraryBrowser(QWidget):
                 item.setSelected(True)
         self.tree.setColumnHidden(COPY_COLUMN, not self.deliveries)  # sync off: no marker
         shown = len(generations)
-        self.count.setText(f"{total} generation{'s' if total != 1 else ''}"
+        self.count.setText(f"{total} generation{'s' if total != 1 else ''}{scanned}"
                            + (f" (showing {shown})" if shown < total else ""))
         self._selection_changed()
         self.refreshed.emit()
@@ -267,7 +309,7 @@ class LibraryBrowser(QWidget):
         files = len(gen.files)
         answer = QMessageBox.question(
             self, "Delete generation",
-            f"Delete “{summary(gen)}” from the library?\n\n"
+            f"Delete “{summary(gen, self.title_of(gen))}” from the library?\n\n"
             f"Its {files} file{'s' if files != 1 else ''} will be deleted from disk too.",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
             QMessageBox.StandardButton.Cancel)
