@@ -329,7 +329,14 @@ def ambient_occlusion(
     radius: float = 8.0,
     seamless: bool = False,
 ) -> np.ndarray:
-    """Cavity-style AO: how far a point lies below its surroundings at two scales (σ, 4σ px)."""
+    """Cavity-style AO: how far a point lies below its surroundings at two scales (σ, 4σ px).
+
+    Light falls off exponentially with that depth: at strength 1 the deepest possible crevice
+    (2 height units below its surroundings) keeps half its light, and each further unit of
+    strength halves it again. The height is only a guess from colour, normalised to the full
+    0..1 range, so a faint vein on marble is as "deep" as a real crack: a linear ramp clipped at
+    0 turned such veins black under any light, where a subtle default keeps them grey.
+    """
     return _ao(to_gray(height), strength, radius, seamless)
 
 
@@ -340,8 +347,8 @@ def _ao(h: np.ndarray, strength: float, radius: float, seamless: bool) -> np.nda
         around -= h
         np.maximum(around, 0.0, out=around)
         cavity += around
-    cavity *= np.float32(-1.5 * strength)
-    cavity += np.float32(1.0)
+    cavity *= np.float32(-0.5 * math.log(2.0) * strength)  # 2^(-strength·depth/2)
+    np.exp(cavity, out=cavity)
     return np.clip(cavity, 0.0, 1.0, out=cavity)
 
 

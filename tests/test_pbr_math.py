@@ -182,3 +182,24 @@ def test_tiny_images_work():
     for shape in ((1, 1, 3), (1, 7, 3), (5, 1, 3), (3, 3, 3)):
         maps = pbr.derive_pbr(np.random.default_rng(0).random(shape).astype(np.float32))
         assert maps.normal.shape == shape
+
+
+def test_derived_occlusion_of_a_flat_veined_marble_keeps_the_veins_grey_not_black():
+    # Veins are colour, not cracks: the height guessed from luminance makes them deep, so a hard
+    # AO curve painted them as black crevices under any light.
+    from tests.marble import cream_marble
+
+    marble, veins = cream_marble()
+    ao = pbr.derive_pbr(marble).ao
+    assert ao.mean() >= 0.95  # flat stone is barely occluded
+    assert ao[veins].min() >= 0.5  # the deepest vein keeps at least half its light
+    strong = pbr.derive_pbr(marble, pbr.PBRSettings(ao_strength=3.0)).ao
+    assert strong[veins].mean() < ao[veins].mean() - 0.2  # the strength control still bites
+
+
+def test_occlusion_halves_the_light_of_the_deepest_crevice_per_unit_of_strength():
+    pit = np.ones((64, 64), np.float32)
+    pit[30:34, 30:34] = 0.0  # a narrow pit 1 height unit deep: 2 units below both blur scales
+    one, two = (pbr.ambient_occlusion(pit, strength=s)[32, 32] for s in (1.0, 2.0))
+    assert 0.5 <= one < 0.6
+    assert two == pytest.approx(one * one, rel=1e-4)
