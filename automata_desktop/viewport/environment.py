@@ -7,6 +7,11 @@ at 0.5 lights the first frame in about a second, where a full-size cubemap takes
 `LightingView` turns a `Lighting` value into renderer state. Rotation and the up axis only move
 the environment's frame (SetEnvironmentUp/Right: no new convolution); exposure scales the HDRI's
 radiance, which needs a new convolution, so it is applied when the user lets go of the slider.
+
+Exposure 0 is calibrated, not the file's raw scale: HDRIs come at any absolute level (the bundled
+studio lit a white card at 46 %, so a cream material read grey; a photographed sun reaches
+thousands), so every HDRI is scaled for a white diffuse surface facing its brightest side to
+read white (irradiance/π = 1, as a uniform environment of radiance 1 gives). Stops count from there.
 """
 
 from __future__ import annotations
@@ -65,7 +70,8 @@ class Lighting:
 
 
 def read_hdri(path: str | Path, exposure: float = 0.0) -> pv.Texture:
-    """A mipmapped, linear (not sRGB) texture from a Radiance .hdr or OpenEXR file."""
+    """A mipmapped, linear (not sRGB) texture from a Radiance .hdr or OpenEXR file, calibrated
+    (see the module's docstring) and then scaled by `exposure` stops."""
     path = Path(path)
     if not path.is_file():
         raise LightingError(f"Cannot light the scene with {path.name}: the file does not exist")
@@ -79,14 +85,44 @@ def read_hdri(path: str | Path, exposure: float = 0.0) -> pv.Texture:
                                 "equirectangular HDRI)")
         reader.Update()
         image = reader.GetOutput()
-    if exposure:
-        scalars = image.GetPointData().GetScalars()
-        scaled = vtk_to_numpy(scalars).astype(np.float32) * np.float32(2.0 ** exposure)
-        image = _float_image(scaled, image.GetDimensions())
+    width, height, _ = image.GetDimensions()
+    radiance = vtk_to_numpy(image.GetPointData().GetScalars()).astype(np.float32)[:, :3]
+    peak = peak_irradiance(radiance.reshape(height, width, 3))
+    radiance *= np.float32(2.0 ** exposure / peak if peak > 1e-6 else 2.0 ** exposure)
+    image = _float_image(radiance, image.GetDimensions())
     texture = pv.Texture(image)
     texture.mipmap = True
     texture.interpolate = True
     return texture
+
+
+def peak_irradiance(radiance: np.ndarray, *, size: int = 32) -> float:
+    """The largest irradiance/π a surface gets from an equirectangular HxWx3 linear map.
+
+    Brute force on a block-averaged copy (at most `size` x 2·`size` texels; block means keep a
+    small sun's energy) for normals on a grid half as fine (irradiance is smooth); the maximum
+    over a sphere of normals does not depend on which way the map is flipped or turned.
+    """
+    h, w = radiance.shape[:2]
+    fh, fw = max(1, h // size), max(1, w // (2 * size))
+    rows, cols = h // fh, w // fw
+    blocks = radiance[: rows * fh, : cols * fw].reshape(rows, fh, cols, fw, -1)
+    luminance = blocks.mean(axis=(1, 3), dtype=np.float64) @ (0.2126, 0.7152, 0.0722)
+    texels, theta = _directions(rows, cols)
+    solid_angle = np.sin(theta) * (np.pi / rows) * (2.0 * np.pi / cols)
+    normals, _ = _directions(max(1, rows // 2), max(1, cols // 2))
+    cosines = np.clip(normals @ texels.T, 0.0, None)
+    return float((cosines @ (luminance.reshape(-1) * solid_angle)).max() / np.pi)
+
+
+def _directions(rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
+    """Unit vectors at the texel centres of a rows x cols equirectangular grid, and their polar
+    angles (both flattened, row by row)."""
+    theta, phi = np.meshgrid((np.arange(rows) + 0.5) / rows * np.pi,
+                             (np.arange(cols) + 0.5) / cols * 2.0 * np.pi, indexing="ij")
+    theta, phi = theta.reshape(-1), phi.reshape(-1)
+    sin = np.sin(theta)
+    return np.stack([sin * np.cos(phi), np.cos(theta), sin * np.sin(phi)], -1), theta
 
 
 def _read_exr(path: Path) -> vtkImageData:
