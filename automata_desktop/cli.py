@@ -723,7 +723,8 @@ def cmd_install_desktop_entry(args: argparse.Namespace) -> int:
 
 def cmd_workflows_import(args: argparse.Namespace) -> int:
     from automata_desktop.runtime import shipped_node_packs, shipped_workflow_names
-    from automata_desktop.workflow_import import cached_knowledge, fetch_knowledge, import_workflow
+    from automata_desktop.services import fetch_knowledge
+    from automata_desktop.workflow_import import cached_knowledge, import_workflow
 
     settings = _settings(args)
     url = normalize_server_url(args.server) if args.server else settings.server().url

@@ -23,6 +23,7 @@ from automata_desktop.errors import ConfigError
 DEFAULT_COMFY_URL = "http://127.0.0.1:8188"
 DEFAULT_COMFY_PORT = 8188
 DEFAULT_WEBHOOK_PORT = 8199
+WEBHOOK_PATH = "/hooks/comfyui"  # where the listener takes deliveries
 LOCAL_SERVER = "local"  # the in-process backend: model-free workflows without ComfyUI
 SETTINGS_FILE = "settings.json"
 

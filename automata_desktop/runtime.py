@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from automata_desktop import paths
+from automata_desktop.backends import Backend, open_backend
 from automata_desktop.config import Settings, generate_webhook_secret
 from automata_desktop.core.workflow import (
     WorkflowTemplate,
@@ -103,13 +104,18 @@ class Runtime:
         self.library = await asyncio.to_thread(Library, self.settings.library_path)
         self.engine = JobEngine(
             AsyncLibrary(self.library), timeout_s=self.settings.timeout_minutes * 60,
-            poll_interval_s=self.settings.poll_interval_s,
+            poll_interval_s=self.settings.poll_interval_s, backend_factory=self._backend,
         )
         if self.listen:
             await self._start_listener()
         await self._start_sync()
         await self.engine.start()
         return self
+
+    def _backend(self, url: str) -> Backend:
+        """The backend for a server, with the API key its settings give it (Comfy Cloud)."""
+        key = next((s.api_key for s in self.settings.servers if s.url == url), None)
+        return open_backend(url, api_key=key)
 
     async def __aexit__(self, *exc: object) -> None:
         await self.engine.close()

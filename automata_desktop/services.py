@@ -32,9 +32,10 @@ from automata_desktop.core.workflow_needs import (
 from automata_desktop.errors import ComfyError
 from automata_desktop.workflow_import import (
     ImportResult,
+    ServerKnowledge,
     cached_knowledge,
-    fetch_knowledge,
     import_workflow,
+    save_knowledge,
 )
 
 log = logging.getLogger(__name__)
@@ -144,6 +145,20 @@ async def workflow_readiness(url: str, template: WorkflowTemplate,
     text = "\n".join(part for part in (missing_nodes_text(packs) if packs else "",
                                        missing_models_text(models)) if part)
     return Readiness(False, packs, text, tuple(models))
+
+
+async def fetch_knowledge(url: str) -> ServerKnowledge:
+    """`/object_info` (and the Manager's pack map, if it runs there) from the server, cached."""
+    async with ComfyClient(url) as client:
+        object_info = await client.object_info()
+        try:
+            mappings = await client.node_pack_mappings()
+        except ComfyError as exc:
+            log.info("no ComfyUI-Manager pack map from %s: %s", url, exc)
+            mappings = None
+    knowledge = ServerKnowledge(url, object_info, mappings)
+    save_knowledge(knowledge)
+    return knowledge
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,7 @@ from automata_desktop.core.workflow_needs import (
     missing_nodes,
 )
 from automata_desktop.core.workflow_params import WEBHOOK_NODE, discover
-from automata_desktop.errors import ComfyError, WorkflowError
+from automata_desktop.errors import WorkflowError
 
 log = logging.getLogger(__name__)
 
@@ -90,22 +90,6 @@ class ImportResult:
 # -- the server's node definitions ------------------------------------------------------------
 
 
-async def fetch_knowledge(url: str) -> ServerKnowledge:
-    """`/object_info` (and the Manager's pack map, if it runs there) from the server, cached."""
-    from automata_desktop.comfy.client import ComfyClient
-
-    async with ComfyClient(url) as client:
-        object_info = await client.object_info()
-        try:
-            mappings = await client.node_pack_mappings()
-        except ComfyError as exc:
-            log.info("no ComfyUI-Manager pack map from %s: %s", url, exc)
-            mappings = None
-    knowledge = ServerKnowledge(url, object_info, mappings)
-    _save_cache(knowledge)
-    return knowledge
-
-
 def cached_knowledge(url: str | None = None) -> ServerKnowledge | None:
     """The cached definitions of `url`, or of the last server seen when no url is given."""
     folder = _cache_dir()
@@ -120,7 +104,8 @@ def cached_knowledge(url: str | None = None) -> ServerKnowledge | None:
                            cached=True)
 
 
-def _save_cache(knowledge: ServerKnowledge) -> None:
+def save_knowledge(knowledge: ServerKnowledge) -> None:
+    """Cache what a server said (`services.fetch_knowledge` asks it), for imports offline."""
     folder = _cache_dir()
     try:
         folder.mkdir(parents=True, exist_ok=True)

@@ -32,3 +32,22 @@ def test_the_middle_is_pinned_by_a_layers_contract_and_comfy_reaches_no_library(
     [comfy] = [c for c in contracts if c.get("source_modules") == ["automata_desktop.comfy"]]
     assert {"automata_desktop.library", "automata_desktop.jobs"} <= set(comfy["forbidden_modules"])
     assert not comfy.get("allow_indirect_imports", False)
+
+
+def test_widgets_are_pinned_above_the_controller_without_indirect_exceptions():
+    """ui → controller → … → core, and no run-time import of a widget reaches the engine, the
+    library's database, sync, a backend, ComfyUI or HTTP, directly or through anything else."""
+    import tomllib
+
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"][
+        "contracts"]
+    [layers] = [c for c in contracts if c["type"] == "layers"]
+    order = [layer.split(" | ") for layer in layers["layers"]]
+    level = {name: i for i, names in enumerate(order) for name in names}
+    assert level["ui"] < level["controller"] < level["runtime"] < level["jobs"]
+    [ui] = [c for c in contracts if c.get("source_modules") == ["automata_desktop.ui"]]
+    assert {"automata_desktop.comfy", "automata_desktop.controller", "automata_desktop.runtime",
+            "automata_desktop.library.store", "automata_desktop.sync.runner",
+            "httpx"} <= set(ui["forbidden_modules"])
+    forbidden = [c for c in contracts if c["type"] == "forbidden"]
+    assert not any(c.get("allow_indirect_imports") for c in forbidden)

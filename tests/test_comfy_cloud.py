@@ -47,3 +47,17 @@ async def test_a_wrong_api_key_is_refused_with_a_message_naming_it(fake_comfy_fa
     with pytest.raises(ServerResponseError, match="API key is missing or wrong"):
         async with ComfyClient(cloud.url, api_key="not-the-key"):
             pass
+
+
+async def test_the_app_sends_the_api_key_its_settings_give_that_server(fake_comfy_factory,
+                                                                       tmp_path):
+    from automata_desktop.config import ServerConfig, Settings
+    from automata_desktop.runtime import Runtime
+
+    cloud = fake_comfy_factory(api_key=KEY)
+    settings = Settings(servers=(ServerConfig(cloud.url, "cloud", KEY),), webhook_port=0,
+                        library_dir=str(tmp_path / "lib"), poll_interval_s=60)
+    async with Runtime(settings, listen=False) as rt:
+        [gen] = await rt.engine.submit(request(template(save_graph()), cloud.url))
+        [done] = await rt.engine.wait([gen.id], timeout=15)
+    assert done.status is GenerationStatus.COMPLETED  # a missing key is refused with 401

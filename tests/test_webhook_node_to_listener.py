@@ -9,6 +9,7 @@ import threading
 import numpy as np
 import pytest
 
+from automata_desktop.backends import open_backend
 from automata_desktop.config import generate_webhook_secret
 from automata_desktop.core.generation import Generation, GenerationStatus
 from automata_desktop.core.maps import MapKind
@@ -43,7 +44,7 @@ async def _run_node(**inputs):
 async def test_inline_delivery_completes_the_generation_with_its_maps(tmp_path, comfy_output):
     secret = generate_webhook_secret()
     library = Library(tmp_path / "lib")
-    engine = JobEngine(library)
+    engine = JobEngine(library, backend_factory=open_backend)
     gen = Generation(id="0b8a5a4e-0c55-4f4e-9a8e-7d1f1f0a0001", workflow="pbr_from_image",
                      server="http://127.0.0.1:9", status=GenerationStatus.RUNNING)
     library.add(gen)
@@ -69,7 +70,7 @@ async def test_inline_delivery_completes_the_generation_with_its_maps(tmp_path, 
 async def test_a_delivery_signed_with_another_secret_is_refused_and_nothing_recorded(
         tmp_path, comfy_output):
     library = Library(tmp_path / "lib")
-    engine = JobEngine(library)
+    engine = JobEngine(library, backend_factory=open_backend)
     gen = Generation(id="0b8a5a4e-0c55-4f4e-9a8e-7d1f1f0a0002", workflow="w", server="x")
     library.add(gen)
     listener = WebhookListener(secret=generate_webhook_secret(), on_event=engine.handle_webhook)

@@ -35,8 +35,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from automata_desktop.backends import Backend, Inputs, JobHandle, JobSpec, open_backend
 from automata_desktop.backends import messages as ev
+from automata_desktop.backends.base import Backend, Inputs, JobHandle, JobSpec
 from automata_desktop.config import is_loopback_url
 from automata_desktop.core.generation import (
     Generation,
@@ -70,7 +70,7 @@ class JobEngine:
     def __init__(self, library: AsyncLibrary | Library, *, timeout_s: float = DEFAULT_TIMEOUT_S,
                  poll_interval_s: float = 30.0, fast_poll_s: float = FAST_POLL_S,
                  webhook_url: str | None = None,
-                 backend_factory: Callable[[str], Backend] = open_backend) -> None:
+                 backend_factory: Callable[[str], Backend]) -> None:
         self.library = library if isinstance(library, AsyncLibrary) else AsyncLibrary(library)
         self.timeout_s = timeout_s
         self.poll_interval_s = poll_interval_s

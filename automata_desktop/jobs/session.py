@@ -20,8 +20,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from automata_desktop.backends import Backend, Capabilities, JobHandle
 from automata_desktop.backends import messages as ev
+from automata_desktop.backends.base import Backend, Capabilities, JobHandle
 from automata_desktop.core.generation import Generation, OutputFile
 from automata_desktop.jobs.progress import ProgressTracker
 from automata_desktop.library.store import Staged

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from automata_desktop.config import (
+    WEBHOOK_PATH,
     ServerConfig,
     Settings,
     generate_webhook_secret,
@@ -40,7 +41,6 @@ from automata_desktop.config import (
 from automata_desktop.errors import ConfigError
 from automata_desktop.sync.settings import SupabaseSettings
 from automata_desktop.ui import file_dialogs
-from automata_desktop.webhook.listener import DEFAULT_PATH
 
 THEMES = ("dark", "system")
 
@@ -52,7 +52,7 @@ def webhook_url_for(settings: Settings) -> str:
     host = settings.webhook_host
     if host in ("0.0.0.0", "::", ""):
         host = "<this computer's address>"
-    return f"http://{host}:{settings.webhook_port}{DEFAULT_PATH}"
+    return f"http://{host}:{settings.webhook_port}{WEBHOOK_PATH}"
 
 
 class SettingsDialog(QDialog):

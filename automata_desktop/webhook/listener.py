@@ -28,7 +28,7 @@ from aiohttp import web
 from aiohttp.http import HttpVersion11
 from aiohttp.http_exceptions import HttpProcessingError
 
-from automata_desktop.config import is_loopback_host
+from automata_desktop.config import WEBHOOK_PATH, is_loopback_host
 from automata_desktop.errors import AutomataError, WebhookError
 from automata_desktop.webhook.payload import WebhookPayload
 from automata_desktop.webhook.refusal import Refusal
@@ -44,7 +44,7 @@ from automata_desktop.webhook.validation import parse_payload
 log = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PATH = "/hooks/comfyui"
+DEFAULT_PATH = WEBHOOK_PATH
 HEALTH_PATH = "/hooks/health"
 #: Inline delivery carries base64 PNGs (4/3 of their size); four 4K 16-bit maps fit comfortably.
 DEFAULT_MAX_BODY_BYTES = 256 * 1024 * 1024
