@@ -70,6 +70,15 @@ def workflow_needs(template: WorkflowTemplate) -> str:
     return "\n".join(lines)
 
 
+def compact_combo() -> QComboBox:
+    """A combo that shrinks and elides: long server URLs and workflow titles must not widen the
+    dock. Set before any item goes in: Qt caches the minimum size hint of the first items."""
+    combo = QComboBox()
+    combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    combo.setMinimumContentsLength(10)
+    return combo
+
+
 class GenerationPanel(QWidget):
     message_shown = Signal(str, str)  # level (error | info), text
 
@@ -82,11 +91,12 @@ class GenerationPanel(QWidget):
         self._readiness_token = 0
         self._runner = BackgroundRunner(self)
 
-        self.server = QComboBox()
+        self.server = compact_combo()
         self.server_dot = QLabel(DOT)
         self.server_info = QLabel()
         self.server_info.setStyleSheet("color: #a9aebb;")
-        self.workflow = QComboBox()
+        self.server_info.setWordWrap(True)
+        self.workflow = compact_combo()
         for name, template in sorted(self.workflows.items(), key=lambda kv: (not kv[1].local, kv[0])):
             self.workflow.addItem(template.title or name, name)
         self.workflow_info = QLabel()
@@ -112,7 +122,7 @@ class GenerationPanel(QWidget):
         self.seed.setRange(0, SEED_MAX)
         self.seed.setEnabled(False)
         self.random_seed.toggled.connect(lambda on: self.seed.setEnabled(not on))
-        self.texture_size = QComboBox()
+        self.texture_size = compact_combo()
         self.batch = QSpinBox()
         self.batch.setRange(1, 16)
         self.generate = QPushButton("Generate")
@@ -124,6 +134,7 @@ class GenerationPanel(QWidget):
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.message.hide()
         self._message_level = ""
+        self._split_sized = False
         self.queue = QueueList()
 
         self._build_layout()
@@ -218,20 +229,31 @@ class GenerationPanel(QWidget):
         queue_layout.setContentsMargins(2, 6, 2, 2)
         queue_layout.addWidget(self.queue)
 
-        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter = self._splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(top)
         splitter.addWidget(queue_box)
         queue_box.setMinimumHeight(70)
         splitter.setChildrenCollapsible(False)
         splitter.setStretchFactor(0, 0)  # the form keeps its height; the queue takes the rest
         splitter.setStretchFactor(1, 1)
-        for combo in (self.server, self.workflow, self.texture_size):
-            # Long server URLs must not widen the dock: combos shrink and elide instead.
-            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-            combo.setMinimumContentsLength(10)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(splitter)
+
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        if not self._split_sized:
+            self._split_sized = True
+            QTimer.singleShot(0, self._size_split)
+
+    def _size_split(self) -> None:
+        """The form takes what it needs up to ~60 %: the queue keeps room for a few rows (the
+        form scrolls on a small screen instead of squeezing the queue to one row)."""
+        total = sum(self._splitter.sizes())
+        form = self._splitter.widget(0)
+        wanted = form.widget().sizeHint().height() + 4  # type: ignore[attr-defined]
+        top = max(120, min(wanted, int(total * 0.6)))
+        self._splitter.setSizes([top, max(0, total - top)])
 
     @staticmethod
     def _picker(edit: QLineEdit, ask: Any) -> QWidget:
@@ -355,6 +377,7 @@ class GenerationPanel(QWidget):
             return
         params = template.parameters
         self.workflow_info.setText(workflow_needs(template))
+        self._form.setRowVisible(self.workflow_info, bool(self.workflow_info.text()))
         self.workflow.setToolTip(template.description)
         self.workflow_info.setToolTip(template.description)
         # Inputs the workflow does not take are hidden, not just greyed out.

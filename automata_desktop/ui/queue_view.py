@@ -237,7 +237,14 @@ class QueueRow(QWidget):
             eta = format_eta(self.eta.remaining_s)
             if eta:
                 parts.append(eta)
-            self.progress.setFormat(" · ".join(parts))
+            text = " · ".join(parts)
+            # In a narrow dock the node's name goes to the tooltip: text wider than the bar
+            # wraps over itself in Qt's styles.
+            if self.current_node and (self.progress.fontMetrics().horizontalAdvance(text)
+                                      > self.progress.width() - 8):
+                text = " · ".join(p for p in parts if p != self.current_node)
+            self.progress.setFormat(text)
+            self.progress.setToolTip(self.current_node or "")
         if not self._has_preview and (status.is_final or self.fraction >= NO_PREVIEW_AFTER):
             self.preview.setText("no preview")
             self.preview.setToolTip("This workflow sends no live preview frames")

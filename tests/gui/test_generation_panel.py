@@ -180,3 +180,20 @@ def test_a_workflow_without_a_seed_offers_no_batch_and_a_batch_of_it_is_refused(
     assert refused and "identical" in refused[0]
     qapp.processEvents()
     assert len(panel.queue.rows) == rows
+
+
+def test_the_generate_form_fits_a_1024_by_700_window_and_leaves_the_queue_room(qapp, bench):
+    from PySide6.QtCore import QPoint
+
+    window, panel = bench.window, bench.generation
+    window.resize(1024, 700)
+    panel.select(server="local", workflow="hunyuan3d2_paint")  # the longest texts
+    for _ in range(20):
+        qapp.processEvents()
+    viewport = panel._splitter.widget(0).viewport()
+    for label in (panel.readiness, panel.workflow_info, panel.server_info, panel.workflow):
+        right = label.mapTo(viewport, QPoint(label.width(), 0)).x()
+        assert right <= viewport.width(), f"{label.text()[:30]!r} runs out of the panel"
+    form, queue = panel._splitter.sizes()
+    assert queue >= 0.3 * (form + queue)
+    window.resize(1300, 820)
