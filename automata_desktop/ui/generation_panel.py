@@ -10,7 +10,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -134,7 +134,7 @@ class GenerationPanel(QWidget):
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.message.hide()
         self._message_level = ""
-        self._split_sized = False
+        self._split_by_user = False
         self.queue = QueueList()
 
         self._build_layout()
@@ -210,7 +210,7 @@ class GenerationPanel(QWidget):
         sizes.addWidget(self.batch)
         form.addRow("Texture", sizes)
 
-        form_widget = QWidget()
+        form_widget = self._form_widget = QWidget()
         top_layout = QVBoxLayout(form_widget)
         top_layout.setContentsMargins(6, 6, 6, 6)
         top_layout.addLayout(form)
@@ -234,24 +234,34 @@ class GenerationPanel(QWidget):
         splitter.addWidget(queue_box)
         queue_box.setMinimumHeight(70)
         splitter.setChildrenCollapsible(False)
+        splitter.splitterMoved.connect(lambda *_: setattr(self, "_split_by_user", True))
+        splitter.installEventFilter(self)
+        form_widget.installEventFilter(self)
         splitter.setStretchFactor(0, 0)  # the form keeps its height; the queue takes the rest
         splitter.setStretchFactor(1, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(splitter)
 
-    def showEvent(self, event: Any) -> None:
-        super().showEvent(event)
-        if not self._split_sized:
-            self._split_sized = True
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        # Until the user drags the handle, the rule of `_size_split` holds at every size.
+        # The form's content changing (a wrapped message, rows shown or hidden) counts too.
+        resized = watched is self._splitter and event.type() is QEvent.Type.Resize
+        relaid = watched is self._form_widget and event.type() is QEvent.Type.LayoutRequest
+        if (resized or relaid) and not self._split_by_user:
             QTimer.singleShot(0, self._size_split)
+        return super().eventFilter(watched, event)
 
     def _size_split(self) -> None:
         """The form takes what it needs up to ~60 %: the queue keeps room for a few rows (the
         form scrolls on a small screen instead of squeezing the queue to one row)."""
         total = sum(self._splitter.sizes())
-        form = self._splitter.widget(0)
-        wanted = form.widget().sizeHint().height() + 4  # type: ignore[attr-defined]
+        scroll = self._splitter.widget(0)
+        content = scroll.widget().layout()  # type: ignore[attr-defined]
+        width = scroll.viewport().width()  # type: ignore[attr-defined]
+        # Wrapped labels grow with less width: ask the layout for this width's height.
+        wanted = (content.totalHeightForWidth(width) if content.hasHeightForWidth()
+                  else content.totalSizeHint().height()) + 4
         top = max(120, min(wanted, int(total * 0.6)))
         self._splitter.setSizes([top, max(0, total - top)])
 

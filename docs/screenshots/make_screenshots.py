@@ -37,6 +37,7 @@ def main() -> int:
     from PySide6.QtWidgets import QApplication
 
     from automata_desktop.config import ServerConfig, Settings, generate_webhook_secret
+    from automata_desktop.controller.app_controller import AppController
     from automata_desktop.core.workflow import parse_workflow
     from automata_desktop.runtime import all_workflows
     from automata_desktop.ui.main_window import MainWindow, sample_paths
@@ -83,7 +84,8 @@ def main() -> int:
                             library_dir=str(tmp / "library"))
         window = MainWindow(interactive=False)
         window.resize(1440, 900)
-        bench = Workbench(window, settings, workflows={**all_workflows(), "paint_demo": demo})
+        bench = Workbench(window, AppController(
+            settings, workflows={**all_workflows(), "paint_demo": demo}))
         window.show()
         mesh, maps = sample_paths()
         window.open_mesh(mesh)
