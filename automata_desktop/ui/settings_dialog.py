@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from automata_desktop.config import (
+    LOCAL_SERVER,
     WEBHOOK_PATH,
     ServerConfig,
     Settings,
@@ -224,7 +225,7 @@ class SettingsDialog(QDialog):
             self.default_server.addItem(f"{name} — {address}" if name else address, address)
             if wanted == name:
                 wanted = address
-        self.default_server.addItem("local — in-process backend", "local")
+        self.default_server.addItem("local — in-process backend", LOCAL_SERVER)
         index = self.default_server.findData(wanted)
         self.default_server.setCurrentIndex(index if index >= 0 else 0)
 
@@ -273,7 +274,7 @@ class SettingsDialog(QDialog):
             except ConfigError as exc:
                 raise ConfigError(f"Cloud sync: {exc}") from None
             supabase_url, supabase_key = checked.url, checked.anon_key
-        default = self.default_server.currentData() or "local"
+        default = self.default_server.currentData() or LOCAL_SERVER
         return replace(
             self.original, servers=tuple(servers), default_server=default,
             webhook_host=self.webhook_host.text().strip() or "127.0.0.1",
