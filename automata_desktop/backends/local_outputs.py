@@ -1,12 +1,12 @@
 """Outputs of a ComfyUI on this machine, read from its output folder instead of through `/view`.
 
 The server already wrote the file where we can read it: copying it through its HTTP server costs
-the server's CPU (aiohttp serving tens of MB) and ours (httpx receiving them) for bytes that are a
+the server's CPU (aiohttp serving tens of MB) and ours (httpx receiving them) for bytes that are an
 `open()` away. A file is only taken when it is the one announced: it lies inside the folder (no
 `..` or symlink out of it), is a regular file, and has the size and SHA-256 the output's node
-reported, when it reported them (the AUTOMATA nodes do). Anything else, or a read that fails
-before the first byte, goes through `/view` as for a remote server, so a wrong folder setting
-costs speed, never a wrong or missing file.
+reported, when it reported them (the AUTOMATA nodes do). Anything else, or a file that cannot be
+opened, goes through `/view` as for a remote server, so a wrong folder setting costs speed,
+never a wrong or missing file.
 """
 
 from __future__ import annotations
