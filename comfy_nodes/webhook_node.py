@@ -166,6 +166,8 @@ class AutomataWebhook:
                 "images": [_ref(f) for f in files if f["content_type"] == "image/png"],
                 "files": files,
                 "webhook": [result],
+                # For an app on the same machine: it reads the maps from here, not via /view.
+                "output_dir": [str(out_dir.resolve())],
             }
         }
 

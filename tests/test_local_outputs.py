@@ -125,3 +125,13 @@ def test_only_a_regular_file_inside_the_folder_with_the_announced_size_and_hash_
     assert local_output(folder, ref("link.png")) is None  # a symlink out of the folder
     assert local_output(folder, ref("gone.png")) is None
     assert local_output(tmp_path / "no-such-folder", ref()) is None
+
+
+@pytest.mark.asyncio
+async def test_the_node_names_its_output_folder_so_no_setting_is_needed(fake_comfy, tmp_path):
+    async with running_engine(tmp_path / "lib", poll_interval_s=60) as engine:
+        [gen] = await engine.submit(request(template(maps_graph()), fake_comfy.url))
+        [done] = await engine.wait([gen.id], timeout=15)
+    assert done.status is GenerationStatus.COMPLETED, done.error
+    assert sorted(f.kind.value for f in done.files) == sorted(MAPS)
+    assert views(fake_comfy) == []  # read from the folder the AUTOMATA node named

@@ -20,6 +20,7 @@ from automata_desktop.backends.messages import (
     BackendMessage,
     CheckResult,
     ExecutionStarted,
+    NodeOutput,
     OutputRef,
     Preview,
     PromptFinished,
@@ -83,7 +84,21 @@ class ComfyBackend:
                 event = Preview(event.image, event.mime, self._running, event.node)
             elif isinstance(event, PromptFinished) and self._running == event.prompt_id:
                 self._running = None
+            elif isinstance(event, NodeOutput) and self.output_dir is None:
+                self._learn_output_dir(event.output)
             yield event
+
+    def _learn_output_dir(self, output: Mapping[str, Any]) -> None:
+        """The AUTOMATA nodes name the server's output folder in their `ui` (`output_dir`): on
+        this machine, later outputs are read from it (each still checked against its size and
+        SHA-256, see local_outputs)."""
+        named = output.get("output_dir")
+        if not (self.capabilities and self.capabilities.same_machine and isinstance(named, list)
+                and named and isinstance(named[0], str)):
+            return
+        folder = Path(named[0])
+        if folder.is_absolute() and folder.is_dir():
+            self.output_dir = folder
 
     async def require(self, class_types: Iterable[str], packs: dict[str, str | None]) -> None:
         wanted = set(class_types)

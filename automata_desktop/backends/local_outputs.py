@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from automata_desktop.backends.messages import OutputRef
 from automata_desktop.comfy.client import DEFAULT_MAX_DOWNLOAD
+from automata_desktop.core.checksum import sha256_file
 from automata_desktop.errors import DownloadError
 
 #: Read size: few thread hops per map, small enough not to hold a 4K map twice in memory.
@@ -41,7 +41,7 @@ def local_output(folder: Path, ref: OutputRef, *, max_bytes: int = DEFAULT_MAX_D
         size = path.stat().st_size
         if size > max_bytes or (ref.size is not None and size != ref.size):
             return None
-        if ref.sha256 is not None and _sha256(path) != ref.sha256:
+        if ref.sha256 is not None and sha256_file(path).sha256 != ref.sha256:
             return None
     except (OSError, ValueError):
         return None
@@ -73,10 +73,3 @@ async def local_or_view(folder: Path, ref: OutputRef,
     finally:
         handle.close()
 
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(CHUNK):
-            digest.update(block)
-    return digest.hexdigest()
