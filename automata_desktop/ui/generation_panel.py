@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtGui import QImage
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -39,7 +39,7 @@ from automata_desktop.core.workflow import WorkflowTemplate
 from automata_desktop.errors import AutomataError
 from automata_desktop.jobs.models import GenerationRequest, JobUpdate
 from automata_desktop.ui import file_dialogs
-from automata_desktop.ui.images import thumbnail_of_file
+from automata_desktop.ui.images import DECODE_SCALE, thumbnail_of_file, thumbnail_pixmap
 from automata_desktop.ui.queue_view import PREVIEW_PX, QueueList
 from automata_desktop.ui.workers import BackgroundRunner
 
@@ -471,14 +471,16 @@ class GenerationPanel(QWidget):
                 self.image_thumb.clear()
                 self.image_thumb.hide()
                 return
-            self.image_thumb.setPixmap(QPixmap.fromImage(image))
+            self.image_thumb.setPixmap(  # sharp on a 4K display too
+                thumbnail_pixmap(image, REFERENCE_THUMB_PX, self.image_thumb.devicePixelRatioF()))
             self.image_thumb.setToolTip(str(path))
             self.image_thumb.show()
 
         if not text.strip():
             arrived(None)
             return
-        self._runner.submit(lambda: thumbnail_of_file(path, REFERENCE_THUMB_PX) if path.is_file()
+        size = REFERENCE_THUMB_PX * DECODE_SCALE
+        self._runner.submit(lambda: thumbnail_of_file(path, size) if path.is_file()
                             else None, arrived, lambda exc: arrived(None))
 
     def _ask_mesh(self) -> None:

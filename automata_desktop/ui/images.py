@@ -1,6 +1,8 @@
 """Pixels and image files → small QImages for thumbnails. Blocking: call from a worker thread.
 
-QImage (unlike QPixmap) may be built off the GUI thread; the Qt thread only turns it into a pixmap.
+QImage (unlike QPixmap) may be built off the GUI thread; the Qt thread only turns it into a pixmap
+with `thumbnail_pixmap`, at the widget's device pixel ratio: on a 4K display (ratio 2) a 64 px box
+is 128 pixels, and a 64-pixel pixmap is stretched to fill it, blurred.
 """
 
 from __future__ import annotations
@@ -9,11 +11,14 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from PySide6.QtGui import QImage
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QImage, QPixmap
 
 from automata_desktop.core.texture_set import to_uint8
 
 THUMB_SIZE = 96
+#: Thumbnails are decoded at this many pixels per logical pixel: sharp up to a ratio of 2.
+DECODE_SCALE = 2
 
 
 def array_to_qimage(pixels: np.ndarray) -> QImage:
@@ -59,3 +64,14 @@ def thumbnail_of_file(path: Path, size: int = THUMB_SIZE) -> QImage | None:
             return array_to_qimage(np.asarray(image))
     except (OSError, ValueError, Image.DecompressionBombError):
         return None
+
+
+def thumbnail_pixmap(image: QImage, size: int, dpr: float) -> QPixmap:
+    """`image` fitted into a `size`×`size` logical box at `dpr` device pixels per logical pixel
+    (pass `widget.devicePixelRatioF()`): size·dpr pixels, drawn at its logical size."""
+    pixels = max(1, round(size * dpr))
+    pixmap = QPixmap.fromImage(image).scaled(
+        pixels, pixels, Qt.AspectRatioMode.KeepAspectRatio,
+        Qt.TransformationMode.SmoothTransformation)
+    pixmap.setDevicePixelRatio(dpr)
+    return pixmap

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QIcon, QImage, QPixmap
+from PySide6.QtGui import QColor, QIcon, QImage
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
 from automata_desktop.core.generation import Generation, GenerationStatus
 from automata_desktop.core.maps import MapKind
 from automata_desktop.library.export import PRESETS
-from automata_desktop.ui.images import thumbnail_of_file
+from automata_desktop.ui.images import DECODE_SCALE, thumbnail_of_file, thumbnail_pixmap
 from automata_desktop.ui.workers import BackgroundRunner
 
 if TYPE_CHECKING:
@@ -226,6 +226,7 @@ class LibraryBrowser(QWidget):
                 item.setForeground(COPY_COLUMN, QColor(mark[1]))
                 item.setToolTip(COPY_COLUMN, mark[2])
             item.setData(0, Qt.ItemDataRole.UserRole, gen.id)
+            item.setSizeHint(0, QSize(0, ROW_THUMB + 2))  # rows without a thumbnail as tall
             image = image_name(gen)
             item.setToolTip(0, "\n".join(line for line in (
                 f"{title} ({gen.workflow})", gen.prompt, image and f"image: {image}",
@@ -255,13 +256,14 @@ class LibraryBrowser(QWidget):
         def arrived(image: QImage | None) -> None:
             if image is None:
                 return
-            icon = QIcon(QPixmap.fromImage(image))
+            icon = QIcon(thumbnail_pixmap(image, ROW_THUMB, self.tree.devicePixelRatioF()))
             self._thumbs[path] = icon
             current = self._item(gen_id)
             if current is not None:
                 current.setIcon(0, icon)
 
-        self._runner.submit(lambda: thumbnail_of_file(path, ROW_THUMB * 2), arrived, lambda e: None)
+        self._runner.submit(lambda: thumbnail_of_file(path, ROW_THUMB * DECODE_SCALE), arrived,
+                            lambda e: None)
 
     def _item(self, gen_id: str) -> QTreeWidgetItem | None:
         for index in range(self.tree.topLevelItemCount()):

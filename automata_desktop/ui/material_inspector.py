@@ -39,7 +39,7 @@ from automata_desktop.core import pbr
 from automata_desktop.core.maps import PBR_MAPS, MapKind
 from automata_desktop.core.texture_set import IMAGE_SUFFIXES, TextureSet
 from automata_desktop.ui.compact import ElidedLabel, compact_form, guard_wheel
-from automata_desktop.ui.images import thumbnail_of_pixels
+from automata_desktop.ui.images import DECODE_SCALE, thumbnail_of_pixels, thumbnail_pixmap
 from automata_desktop.ui.workers import BackgroundRunner
 
 CARD_THUMB = 64
@@ -120,9 +120,7 @@ class MapCard(QFrame):
         self.view.setEnabled(True)
 
     def set_thumbnail(self, image: QImage) -> None:
-        self.thumb.setPixmap(QPixmap.fromImage(image).scaled(
-            CARD_THUMB, CARD_THUMB, Qt.AspectRatioMode.KeepAspectRatio,
-            Qt.TransformationMode.SmoothTransformation))
+        self.thumb.setPixmap(thumbnail_pixmap(image, CARD_THUMB, self.thumb.devicePixelRatioF()))
 
     def _ask(self) -> None:
         patterns = " ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES))
@@ -302,7 +300,7 @@ class MaterialInspector(QWidget):
             pixels = texture.thumbnail if texture.thumbnail is not None else texture.pixels
             if pixels is not None:
                 self._runner.submit(
-                    lambda p=pixels: thumbnail_of_pixels(p, CARD_THUMB * 2),
+                    lambda p=pixels: thumbnail_of_pixels(p, CARD_THUMB * DECODE_SCALE),
                     lambda image, c=card: token == self._token and c.set_thumbnail(image),
                     lambda exc: None)
 

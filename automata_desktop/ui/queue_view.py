@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QImage, QPalette, QPixmap, QResizeEvent
+from PySide6.QtGui import QColor, QImage, QPalette, QResizeEvent
 from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
@@ -30,6 +30,7 @@ from automata_desktop.config import LOCAL_SERVER
 from automata_desktop.core.generation import GenerationStatus
 from automata_desktop.jobs.models import JobUpdate
 from automata_desktop.ui.compact import ElidedLabel
+from automata_desktop.ui.images import thumbnail_pixmap
 
 PREVIEW_PX = 64
 STATUS_COLORS = {
@@ -250,9 +251,7 @@ class QueueRow(QWidget):
             self.preview.setToolTip("This workflow sends no live preview frames")
 
     def set_preview(self, image: QImage) -> None:
-        pixmap = QPixmap.fromImage(image).scaled(
-            PREVIEW_PX, PREVIEW_PX, Qt.AspectRatioMode.KeepAspectRatio,
-            Qt.TransformationMode.SmoothTransformation)
+        pixmap = thumbnail_pixmap(image, PREVIEW_PX, self.preview.devicePixelRatioF())
         self._has_preview = True
         self.preview.setToolTip("")
         self.preview.setPixmap(pixmap)
