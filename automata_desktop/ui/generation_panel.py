@@ -116,6 +116,8 @@ class GenerationPanel(QWidget):
         self.negative = QPlainTextEdit()
         self.negative.setPlaceholderText("What to avoid")
         self.negative.setFixedHeight(40)
+        for box in (self.prompt, self.negative):  # Tab goes on to the next field, as in a form
+            box.setTabChangesFocus(True)
         self.random_seed = QCheckBox("Random")
         self.random_seed.setChecked(True)
         self.seed = QSpinBox()

@@ -8,17 +8,23 @@ Rows are named as the queue names them, by the workflow's title ("PBR set from a
 name besides the prompt, workflow, server and id. The library's own search knows neither (titles
 live in the workflow templates, the image in the parameters), so a search reads the newest
 SEARCH_SCAN rows (off the Qt thread) and matches them here.
+
+Keys: Ctrl+F (from anywhere in the window: `focus_search`) goes to the search box, Escape there
+clears it, ↓ or Tab goes on to the list; in the list Enter opens the row on the mesh and Delete
+asks to delete it, as the buttons do.
 """
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QIcon, QImage
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QIcon, QImage, QKeyEvent
 from PySide6.QtWidgets import (
     QComboBox,
+    QDockWidget,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
@@ -114,6 +120,7 @@ class LibraryBrowser(QWidget):
         self.generations: list[Generation] = []
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search prompt, workflow, image, server…")
+        self.search.setToolTip("Ctrl+F from anywhere; Escape clears it, ↓ goes to the list")
         self.search.setClearButtonEnabled(True)
         self.status = QComboBox()
         self.status.addItem("All states", None)
@@ -133,7 +140,7 @@ class LibraryBrowser(QWidget):
         self.count = QLabel()
         self.count.setStyleSheet("color: #8a8f9c;")
         self.open_button = QPushButton("Open")
-        self.open_button.setToolTip("Show this generation's maps on the mesh")
+        self.open_button.setToolTip("Show this generation's maps on the mesh (Enter)")
         self.rerun_button = QPushButton("Re-run")
         self.rerun_button.setToolTip("Generate again with the same workflow, server and parameters")
         self.preset = QComboBox()
@@ -149,6 +156,7 @@ class LibraryBrowser(QWidget):
             "The generation's mesh (or the sample cube) with its material, as one glTF 2.0 file")
         self.export_button.setMenu(export_menu)
         self.delete_button = QPushButton("Delete…")
+        self.delete_button.setToolTip("Delete this generation and its files (Delete)")
         self.open_button.clicked.connect(self.open_selected)
         self.rerun_button.clicked.connect(self._rerun)
         self.export_maps_action.triggered.connect(self._ask_export)
@@ -169,6 +177,13 @@ class LibraryBrowser(QWidget):
         layout.setSpacing(4)
         layout.addLayout(bar)
         layout.addWidget(self.tree, 1)
+        # Type, then on to the rows; the filter and the actions after them.
+        chain = (self.search, self.tree, self.status, self.open_button, self.rerun_button,
+                 self.preset, self.export_button, self.delete_button)
+        for first, second in pairwise(chain):
+            QWidget.setTabOrder(first, second)
+        self.search.installEventFilter(self)
+        self.tree.installEventFilter(self)
 
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
@@ -178,6 +193,49 @@ class LibraryBrowser(QWidget):
         self.status.currentIndexChanged.connect(lambda _: self.refresh())
         self._selection_changed()
         controller.generation_deleted.connect(self._deleted)
+
+    # ------------------------------------------------------------------ keys
+
+    def focus_search(self) -> None:
+        """Ctrl+F: the library comes forward (it may be tabbed behind the map view or closed)
+        and its search box takes the keys, its text selected to be typed over."""
+        dock = self.parentWidget()
+        while dock is not None and not isinstance(dock, QDockWidget):
+            dock = dock.parentWidget()
+        if dock is not None:
+            dock.show()
+            dock.raise_()
+        self.search.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.search.selectAll()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if isinstance(event, QKeyEvent) and event.type() is QEvent.Type.KeyPress \
+                and not event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier:
+            if watched is self.search and self._search_key(event.key()):
+                return True
+            if watched is self.tree and self._tree_key(event.key()):
+                return True
+        return super().eventFilter(watched, event)
+
+    def _search_key(self, key: int) -> bool:
+        if key == Qt.Key.Key_Escape and self.search.text():
+            self.search.clear()
+            return True
+        if key == Qt.Key.Key_Down and self.tree.topLevelItemCount():
+            self.tree.setFocus(Qt.FocusReason.OtherFocusReason)
+            if self.selected() is None:
+                self.tree.setCurrentItem(self.tree.topLevelItem(0))
+            return True
+        return False
+
+    def _tree_key(self, key: int) -> bool:
+        if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            self.open_selected()
+            return True
+        if key == Qt.Key.Key_Delete:
+            self._ask_delete()
+            return True
+        return False
 
     # ------------------------------------------------------------------ listing
 

@@ -2,6 +2,11 @@
 
 Rows are laid out for a narrow dock (1024 px wide windows): the title and server elide, the
 actions are compact tool buttons under the whole row, and each row's height follows its width.
+
+The keyboard works the list as a job queue does: ↑/↓ (Home/End) pick a row, marked by an orange
+edge; Delete cancels it while it runs or waits, R retries a finished one, Enter asks the server
+now, Escape lets go of the row. Each key presses the row's own button, so a key does nothing its
+button would not (a disabled Cancel stays disabled).
 """
 
 from __future__ import annotations
@@ -11,8 +16,8 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from PySide6.QtCore import QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QImage, QPalette, QResizeEvent
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QImage, QKeyEvent, QPalette, QResizeEvent
 from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
@@ -31,6 +36,7 @@ from automata_desktop.core.generation import GenerationStatus
 from automata_desktop.jobs.models import JobUpdate
 from automata_desktop.ui.compact import ElidedLabel
 from automata_desktop.ui.images import thumbnail_pixmap
+from automata_desktop.ui.theme import ACCENT
 
 PREVIEW_PX = 64
 STATUS_COLORS = {
@@ -44,6 +50,11 @@ STATUS_COLORS = {
 #: Progress past which a row that received no live frame says so (the node sends none).
 NO_PREVIEW_AFTER = 0.25
 TITLE_SEPARATOR = " · "  # the generation panel titles rows "workflow · server"
+KEYS_HELP = "Keys: ↑/↓ pick a row · Delete cancel · R retry · Enter check now · Esc let go"
+#: The picked row: an edge in the accent colour and a lifted background (a full orange fill
+#: would drown the row's own text and bar).
+SELECTED_ROW_STYLE = ("QListWidget::item:selected { background: #2d313b;"
+                      f" border-left: 3px solid {ACCENT}; }}")
 
 # The ETA: no figure before the run has shown a pace, then smoothed over a few seconds so one
 # fast node does not promise "2 s left" and one slow node does not freeze the figure.
@@ -144,11 +155,11 @@ class QueueRow(QWidget):
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         # A long unbroken word (a path) must wrap inside the row, not widen it.
         self.message.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.cancel = self._button("Cancel", self.cancel_clicked, "Stop this generation")
+        self.cancel = self._button("Cancel", self.cancel_clicked, "Stop this generation (Delete)")
         self.retry = self._button("Retry", self.retry_clicked,
-                                  "Generate again with the same request")
+                                  "Generate again with the same request (R)")
         self.check = self._button("Check now", self.check_clicked,
-                                  "Ask the server where this generation stands, now")
+                                  "Ask the server where this generation stands, now (Enter)")
         self.set_title(title or generation_id[:8])
 
         grid = QGridLayout(self)
@@ -290,7 +301,10 @@ class QueueList(QWidget):
     def __init__(self) -> None:
         super().__init__()
         self.list = QListWidget()
-        self.list.setSelectionMode(QListWidget.SelectionMode.NoSelection)
+        self.list.setSelectionMode(QListWidget.SelectionMode.SingleSelection)
+        self.list.setStyleSheet(SELECTED_ROW_STYLE)
+        self.list.setToolTip(KEYS_HELP)
+        self.list.installEventFilter(self)
         self.list.setVerticalScrollMode(QListWidget.ScrollMode.ScrollPerPixel)
         # Rows take the list's width and never more: a row wider than the dock hides its buttons.
         self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -304,6 +318,7 @@ class QueueList(QWidget):
         self.clear_button.clicked.connect(self.clear_finished)
         self.summary = QLabel()
         self.summary.setStyleSheet("color: #8a8f9c; font-size: 11px;")
+        self.summary.setToolTip(KEYS_HELP)
         header = QHBoxLayout()
         header.setContentsMargins(2, 0, 2, 0)
         header.addWidget(self.summary, 1)
@@ -329,6 +344,7 @@ class QueueList(QWidget):
         row.retry_clicked.connect(self.retry_clicked)
         row.check_clicked.connect(self.check_clicked)
         item = QListWidgetItem()
+        item.setData(Qt.ItemDataRole.UserRole, generation_id)
         self.list.insertItem(0, item)
         self.list.setItemWidget(item, row)
         self.rows[generation_id] = row
@@ -343,6 +359,42 @@ class QueueList(QWidget):
         row.apply(update, preview)
         self._update_header()
         return row
+
+    def selected_row(self) -> QueueRow | None:
+        """The row the keyboard (or a click) picked, if any."""
+        item = self.list.currentItem()
+        if item is None or not item.isSelected():
+            return None
+        return self.rows.get(item.data(Qt.ItemDataRole.UserRole))
+
+    def select(self, generation_id: str) -> None:
+        item = self._items.get(generation_id)
+        if item is not None:
+            self.list.setCurrentItem(item)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.list and isinstance(event, QKeyEvent) \
+                and event.type() is QEvent.Type.KeyPress:
+            return self._key(event)
+        return super().eventFilter(watched, event)
+
+    def _key(self, event: QKeyEvent) -> bool:
+        """The row's keys (see the module docstring); True when the key was one of them."""
+        if event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier:
+            return False  # Ctrl+…, Alt+…: the window's shortcuts
+        key = event.key()
+        if key == Qt.Key.Key_Escape and self.list.currentItem() is not None:
+            self.list.setCurrentItem(None)
+            return True
+        row = self.selected_row()
+        button = None if row is None else {
+            Qt.Key.Key_Delete: row.cancel, Qt.Key.Key_Backspace: row.cancel,
+            Qt.Key.Key_R: row.retry, Qt.Key.Key_Return: row.check, Qt.Key.Key_Enter: row.check,
+        }.get(Qt.Key(key))
+        if button is None:
+            return False
+        button.click()  # a disabled button ignores it, as it ignores the mouse
+        return True
 
     def clear_finished(self) -> None:
         """Drop the rows that reached a final state; queued and running ones stay."""

@@ -94,6 +94,10 @@ class Workbench(QObject):
         self.library.open_requested.connect(self.open_generation)
         self.library.rerun_requested.connect(lambda gen: self.generation.rerun(gen.id))
         self.library.message.connect(lambda text: window.statusBar().showMessage(text, 8000))
+        find = QAction("Search the library", window)  # Ctrl+F, even with the library tabbed away
+        find.setShortcut(QKeySequence(QKeySequence.StandardKey.Find))
+        find.triggered.connect(self.library.focus_search)
+        window.addAction(find)
         self.account = AccountMenu(controller, window)
         self.account.library_changed.connect(self._library_refresh.start)
         self.account.message.connect(lambda text: window.statusBar().showMessage(text, 10000))
