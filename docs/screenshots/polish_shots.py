@@ -1,12 +1,16 @@
 """The queue, Material, Display and Library docks at 1024×700 and 1600×1000, for looking at:
-`xvfb-run -a -s "-screen 0 1920x1200x24" .venv/bin/python docs/screenshots/polish_shots.py`.
+`xvfb-run -a -s "-screen 0 2600x1500x24" .venv/bin/python docs/screenshots/polish_shots.py`.
 
 Against the fake ComfyUI from tests/: two finished in-process PBR sets, one cancelled server run,
-one still running (live previews, an ETA). Writes polish-*.png here.
+one still running (live previews, an ETA). Writes polish-*.png and window-WxH.png (1024×700,
+1280×720, 1600×1000) here, then runs itself again with QT_SCALE_FACTOR=2 for a 4K laptop: a
+1280×720 logical window drawn at 2560×1440 pixels (window-2560x1440-dpr2.png).
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -17,7 +21,14 @@ sys.path.insert(0, str(REPO))
 OUT = Path(__file__).resolve().parent
 
 
+#: (logical width, height) -> file name; at device pixel ratio 2 only the laptop size.
+WINDOW_SHOTS = {(1024, 700): "window-1024x700.png", (1280, 720): "window-1280x720.png",
+                (1600, 1000): "window-1600x1000.png"}
+HIDPI_SHOT = "window-2560x1440-dpr2.png"
+
+
 def main() -> int:
+    hidpi = "--hidpi" in sys.argv
     from PySide6.QtWidgets import QApplication
 
     from automata_desktop.ui.theme import apply_dark_theme
@@ -62,6 +73,23 @@ def main() -> int:
                 wait_for(app, lambda r=row: r.status.is_final, 20)
                 comfy.release("2")
         wait_for(app, lambda: "left" in row.progress.format(), 60)  # the slow run's ETA
+
+        def shoot(width: int, height: int, name: str) -> None:
+            window.resize(width, height)
+            bench._size_docks()
+            settle(1.0)
+            window.save_screenshot(OUT / name)
+
+        # Picked from the keyboard: the running row in the queue, a finished set in the library.
+        panel.queue.select(row.generation_id)
+        done = next(g for g in bench.library.generations if g.status is GenerationStatus.COMPLETED)
+        bench.library.select(done.id)
+        if hidpi:
+            shoot(1280, 720, HIDPI_SHOT)
+            window.close()
+            return 0
+        for (width, height), name in WINDOW_SHOTS.items():
+            shoot(width, height, name)
         for width, height in ((1024, 700), (1600, 1000)):
             window.resize(width, height)
             bench._size_docks()
@@ -72,7 +100,9 @@ def main() -> int:
             window.save_screenshot(OUT / f"polish-display-{width}x{height}.png")
             window.right_dock.raise_()
         window.close()
-    return 0
+    # A scale factor is fixed when the QApplication starts: the 4K shot needs its own process.
+    env = {**os.environ, "QT_SCALE_FACTOR": "2"}
+    return subprocess.run([sys.executable, __file__, "--hidpi"], env=env, check=False).returncode
 
 
 if __name__ == "__main__":
