@@ -25,6 +25,7 @@ from automata_desktop.library.store import (
     Library,
     SeenWebhookIds,
     Staged,
+    Submission,
     _remove_tree,
 )
 
@@ -46,8 +47,15 @@ class AsyncLibrary:
 
     # --- generations --------------------------------------------------------------------------
 
-    async def add(self, gen: Generation) -> None:
-        await self.call(self.sync.add, gen)
+    async def add(self, gen: Generation, *, submission: Submission | None = None) -> None:
+        await self.call(self.sync.add, gen, submission=submission)
+
+    async def submission(self, gen_id: str) -> Submission | None:
+        return await self.call(self.sync.submission, gen_id)
+
+    async def record_resubmission(self, gen_id: str, lost_prompt_id: str,
+                                  prompt_id: str) -> Generation:
+        return await self.call(self.sync.record_resubmission, gen_id, lost_prompt_id, prompt_id)
 
     async def update(self, gen_id: str, **fields: Any) -> Generation:
         return await self.call(self.sync.update, gen_id, **fields)

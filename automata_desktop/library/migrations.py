@@ -70,7 +70,19 @@ INSERT INTO webhook_ids (webhook_id, received_at) SELECT webhook_id, received_at
 DROP TABLE webhook_events;
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2)
+# What resubmitting a generation needs when its server lost the prompt (a restart empties its
+# queue), also after the app restarted: the bound graph (it holds no secret: the webhook key is
+# never in a prompt), the local input files to upload again, and the prompt ids lost so far.
+V3 = """
+CREATE TABLE submissions (
+    generation_id    TEXT PRIMARY KEY REFERENCES generations (id) ON DELETE CASCADE,
+    graph            TEXT NOT NULL,
+    inputs           TEXT NOT NULL DEFAULT '{}',
+    lost_prompt_ids  TEXT NOT NULL DEFAULT '[]'
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -28,7 +28,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO, Concatenate, ParamSpec, TypeVar
@@ -96,6 +96,21 @@ class Staged:
 
     def discard(self) -> None:
         self.writer.discard()
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """What was sent for a generation, kept so it can be sent again when the server loses it.
+
+    `graph` is the bound prompt as queued (never a secret in it: the webhook node signs with a
+    key of its own); `inputs` maps an input parameter (`image`, `mesh`) to the local file it was
+    uploaded from, since a restarted server may have lost its input folder too; `lost` lists the
+    prompt ids the server lost so far, oldest first (the generation's row holds the current one).
+    """
+
+    graph: dict[str, Any]
+    inputs: dict[str, str] = field(default_factory=dict)
+    lost: tuple[str, ...] = ()
 
 
 class SeenWebhookIds:
@@ -292,11 +307,15 @@ class Library:
     # --- generations --------------------------------------------------------------------------
 
     @_on_db_thread
-    def add(self, gen: Generation) -> None:
-        """Record a generation before any work starts, so a crash cannot lose track of it."""
+    def add(self, gen: Generation, *, submission: Submission | None = None) -> None:
+        """Record a generation before any work starts, so a crash cannot lose track of it; with
+        what is sent for it, in the same transaction, so it can be resubmitted after a restart."""
         _check_id(gen.id)
         try:
             params = json.dumps(gen.parameters, sort_keys=True)
+            sent = None if submission is None else (
+                json.dumps(submission.graph, sort_keys=True),
+                json.dumps(submission.inputs, sort_keys=True), json.dumps([*submission.lost]))
         except (TypeError, ValueError) as exc:
             raise LibraryError(f"Generation {gen.id}: parameters are not JSON: {exc}") from exc
         try:
@@ -308,6 +327,9 @@ class Library:
                      gen.server, gen.prompt_id, _ts(gen.started_at), _ts(gen.finished_at),
                      gen.error),
                 )
+                if sent is not None:
+                    conn.execute("INSERT INTO submissions (generation_id, graph, inputs, "
+                                 "lost_prompt_ids) VALUES (?,?,?,?)", (gen.id, *sent))
         except LibraryError as exc:
             if isinstance(exc.__cause__, sqlite3.IntegrityError):
                 raise LibraryError(f"Generation {gen.id} is already in the library") from exc
@@ -361,6 +383,40 @@ class Library:
             conn.execute(
                 f"UPDATE generations SET {assignments} WHERE id = ?", (*values.values(), gen_id)
             )
+            gen = self._get(conn, gen_id)
+        assert gen is not None
+        return gen
+
+    @_on_db_thread
+    def submission(self, gen_id: str) -> Submission | None:
+        """What was sent for a generation (None for one recorded without it, or pulled)."""
+        with self._tx(write=False) as conn:
+            row = conn.execute("SELECT graph, inputs, lost_prompt_ids FROM submissions "
+                               "WHERE generation_id = ?", (gen_id,)).fetchone()
+        if row is None:
+            return None
+        return Submission(json.loads(row["graph"]), json.loads(row["inputs"]),
+                          tuple(json.loads(row["lost_prompt_ids"])))
+
+    @_on_db_thread
+    def record_resubmission(self, gen_id: str, lost_prompt_id: str, prompt_id: str) -> Generation:
+        """The server lost `lost_prompt_id`; the generation is queued again as `prompt_id`. One
+        transaction: a crash leaves either the old prompt id or the new one with its history.
+        A generation that has ended meanwhile (cancelled) is left as it is."""
+        now = _ts(utcnow())
+        with self._tx() as conn:
+            row = conn.execute(
+                "SELECT s.lost_prompt_ids, g.status FROM submissions s JOIN generations g "
+                "ON g.id = s.generation_id WHERE s.generation_id = ?", (gen_id,)).fetchone()
+            if row is None:
+                raise LibraryError(f"No submission of generation {gen_id} in the library")
+            if not GenerationStatus(row["status"]).is_final:
+                lost = [*json.loads(row["lost_prompt_ids"]), lost_prompt_id]
+                conn.execute("UPDATE submissions SET lost_prompt_ids = ? WHERE generation_id = ?",
+                             (json.dumps(lost), gen_id))
+                conn.execute("UPDATE generations SET prompt_id = ?, status = ?, updated_at = ? "
+                             "WHERE id = ?",
+                             (prompt_id, GenerationStatus.QUEUED.value, now, gen_id))
             gen = self._get(conn, gen_id)
         assert gen is not None
         return gen
