@@ -102,6 +102,8 @@ class Settings:
     library_dir: str = ""  # empty: <user data dir>/library
     timeout_minutes: float = 45.0
     poll_interval_s: float = 30.0  # slow /history safety net while the websocket is up
+    #: how often a generation is sent again when a restarted ComfyUI lost it (0: fail at once)
+    resubmit_attempts: int = 1
     theme: str = "dark"
     supabase_url: str = ""  # empty: sync off, the library stays local only
     supabase_anon_key: str = field(default="", repr=False)  # the public anon key, never service_role
@@ -134,6 +136,7 @@ _ENV = {
     "AUTOMATA_LIBRARY_DIR": "library_dir",
     "AUTOMATA_TIMEOUT_MIN": "timeout_minutes",
     "AUTOMATA_POLL_INTERVAL": "poll_interval_s",
+    "AUTOMATA_RESUBMIT_ATTEMPTS": "resubmit_attempts",
     "AUTOMATA_SUPABASE_URL": "supabase_url",
     "AUTOMATA_SUPABASE_ANON_KEY": "supabase_anon_key",
     "AUTOMATA_SUPABASE_UPLOAD_LIMIT_MB": "supabase_upload_limit_mb",

@@ -105,6 +105,7 @@ class Runtime:
         self.engine = JobEngine(
             AsyncLibrary(self.library), timeout_s=self.settings.timeout_minutes * 60,
             poll_interval_s=self.settings.poll_interval_s, backend_factory=self._backend,
+            resubmit_attempts=self.settings.resubmit_attempts,
         )
         if self.listen:
             await self._start_listener()

@@ -83,7 +83,9 @@ async def test_a_websocket_dropped_mid_run_still_completes(fake_comfy, tmp_path)
 
 
 async def test_a_server_restart_that_lost_the_queue_fails_with_a_reason(fake_comfy, tmp_path):
-    async with running_engine(tmp_path / "lib", poll_interval_s=60, fast_poll_s=0.3) as engine:
+    # With automatic resubmission off (test_jobs_resubmission.py has it on).
+    async with running_engine(tmp_path / "lib", poll_interval_s=60, fast_poll_s=0.3,
+                              resubmit_attempts=0) as engine:
         log = UpdateLog(engine)
         graph = slow_graph(steps=40, delay_s=0.25, color=0x010203)
         [gen] = await engine.submit(request(template(graph), fake_comfy.url))

@@ -64,10 +64,12 @@ async def test_a_run_heard_in_full_completes_though_the_server_died_before_recor
 async def test_a_run_with_a_gap_fails_as_forgotten_and_keeps_what_it_fetched(fake_comfy, tmp_path):
     # As above, but the socket dropped during the run, so an `executed` may be missing (here
     # the first output's is): the generation cannot be accounted for and must not complete
-    # with a partial set. The file it did fetch stays in the library.
+    # with a partial set. The file it did fetch stays in the library (with resubmission off:
+    # on, the run is sent again and makes the whole set, test_jobs_resubmission.py).
     fake_comfy.control("config", {"drop_at_executed": ["2"]})
     fake_comfy.hold("3", "history")
-    async with running_engine(tmp_path / "lib", poll_interval_s=60, fast_poll_s=0.3) as engine:
+    async with running_engine(tmp_path / "lib", poll_interval_s=60, fast_poll_s=0.3,
+                              resubmit_attempts=0) as engine:
         log = UpdateLog(engine)
         [gen] = await engine.submit(request(template(two_outputs_graph(0x446688)), fake_comfy.url))
         await fake_comfy.until(lambda state: "3" in state["waiting"])

@@ -50,7 +50,9 @@ async def test_a_socket_left_deaf_after_a_reconnect_still_finishes_the_generatio
 
 
 async def test_a_restart_as_slow_as_the_real_one_is_waited_out(fake_comfy, tmp_path):
-    async with running_engine(tmp_path / "lib", poll_interval_s=60, fast_poll_s=0.3) as engine:
+    # Resubmission off: the verdict on the lost prompt is what this test reads.
+    async with running_engine(tmp_path / "lib", poll_interval_s=60, fast_poll_s=0.3,
+                              resubmit_attempts=0) as engine:
         log = UpdateLog(engine)
         fake_comfy.hold("2")
         graph = slow_graph(steps=1, delay_s=0.0, color=0x0A0B0C)

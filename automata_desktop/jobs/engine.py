@@ -19,6 +19,11 @@ One table holds the followed jobs, by the prompt id the app makes for each (`_ho
 the sessions look messages up in it, and a backend's follow list mirrors it. A job is what the
 library row says plus what this run has heard: `_track` rebuilds one from the row after a restart.
 Every library call is awaited on the library's database thread, never run on the loop.
+
+A prompt the server lost (a restart empties its queue) is sent again, up to `resubmit_attempts`
+times: the same bound graph from the library's `Submission` (so also after the app restarted),
+inputs uploaded again, a new prompt id on the same row and in the table. The old id leaves the
+table first, so nothing it might still report can store a file.
 """
 
 from __future__ import annotations
@@ -54,7 +59,7 @@ from automata_desktop.jobs.progress import ProgressTracker
 from automata_desktop.jobs.session import Job, ServerSession
 from automata_desktop.library.async_library import AsyncLibrary
 from automata_desktop.library.files import Digested
-from automata_desktop.library.store import Library, Staged
+from automata_desktop.library.store import Library, Staged, Submission
 
 if TYPE_CHECKING:
     from automata_desktop.webhook.listener import WebhookEvent
@@ -62,6 +67,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 45 * 60
+#: a prompt lost by a server restart is sent again this many times before the generation fails
+DEFAULT_RESUBMIT_ATTEMPTS = 1
 FAST_POLL_S = 2.0
 _SEED_LIMIT = 2**48
 
@@ -70,12 +77,14 @@ class JobEngine:
     def __init__(self, library: AsyncLibrary | Library, *, timeout_s: float = DEFAULT_TIMEOUT_S,
                  poll_interval_s: float = 30.0, fast_poll_s: float = FAST_POLL_S,
                  webhook_url: str | None = None,
+                 resubmit_attempts: int = DEFAULT_RESUBMIT_ATTEMPTS,
                  backend_factory: Callable[[str], Backend]) -> None:
         self.library = library if isinstance(library, AsyncLibrary) else AsyncLibrary(library)
         self.timeout_s = timeout_s
         self.poll_interval_s = poll_interval_s
         self.fast_poll_s = fast_poll_s
         self.webhook_url = webhook_url
+        self.resubmit_attempts = max(0, resubmit_attempts)
         self._backend_factory = backend_factory
         self._sessions: dict[str, ServerSession] = {}
         self._session_lock = asyncio.Lock()
@@ -311,24 +320,32 @@ class JobEngine:
                          prompt_id=str(uuid.uuid4()))
         # Bound before the row exists: a refused parameter leaves no generation stuck "queued".
         graph = self._bind(request, gen, params, session)
-        await self.library.add(gen)
+        # Absolute: a resubmission after an app restart may run from another working folder.
+        inputs = {name: str(path.absolute()) for name, path in
+                  (("image", request.image), ("mesh", request.mesh)) if path is not None}
+        await self.library.add(gen, submission=Submission(graph, inputs))
         job = self._new_job(gen, session.url, graph, request.timeout_s)
         job.prompt_id = gen.prompt_id
         self._hold(job)  # before submitting: messages may arrive before its reply
         spec = JobSpec(prompt_id=gen.prompt_id, generation_id=gen.id, workflow=gen.workflow,
                        graph=graph, parameters=params, image=request.image)
         try:
-            handle = await session.backend.submit(spec)
+            await self._send(session, job, spec)
         except AutomataError as exc:
             await self._finish(job, GenerationStatus.FAILED, str(exc))
             raise
-        if handle.prompt_id != job.prompt_id:  # a server that ignores the id we chose
-            self._release(job)  # its messages wait in the session's early list meanwhile
-            job.prompt_id = gen.prompt_id = handle.prompt_id
-            job.generation = await self.library.update(gen.id, prompt_id=handle.prompt_id)
-            self._hold(job)
+        gen.prompt_id = job.prompt_id
         self._emit(job, message="queued")
         return gen
+
+    async def _send(self, session: ServerSession, job: Job, spec: JobSpec) -> None:
+        """Submit a held job's prompt; raises as the backend's submit does."""
+        handle = await session.backend.submit(spec)
+        if handle.prompt_id != job.prompt_id:  # a server that ignores the id we chose
+            self._release(job)  # its messages wait in the session's early list meanwhile
+            job.prompt_id = handle.prompt_id
+            job.generation = await self.library.update(job.id, prompt_id=handle.prompt_id)
+            self._hold(job)
 
     def _new_job(self, gen: Generation, server: str, graph: dict[str, Any],
                  timeout_s: float | None) -> Job:
@@ -353,6 +370,9 @@ class JobEngine:
                                "the app closed before the workflow reached ComfyUI; retry it")
             return
         self._hold(job)  # timed, and followed by its session once there is one
+        with contextlib.suppress(AutomataError):  # node labels and map kinds come from the graph
+            if (sent := await self.library.submission(gen.id)) is not None:
+                job.graph, job.tracker = sent.graph, ProgressTracker.for_graph(sent.graph)
         try:
             session = await self.session(gen.server)
         except AutomataError as exc:
@@ -474,16 +494,18 @@ class JobEngine:
 
     def _apply_check(self, session: ServerSession, job: Job,
                      result: ev.HistoryResult | ev.PromptLost, completed_by: str) -> None:
-        if job.finishing:
-            return
+        if job.finishing or result.prompt_id != job.prompt_id:
+            return  # (a verdict on a prompt this job no longer runs: lost, then sent again)
         if isinstance(result, ev.PromptLost):
+            if job.resubmitting:
+                return  # it is being sent again: the new prompt may not be on the server yet
             if job.heard_everything:
                 # The server died between reporting the run and recording it (or before we read
                 # the record): every `executed` of the run was heard, so those are its outputs.
                 self._start_completion(session, job, job.heard_files(), completed_by)
             else:
-                job.finishing = True  # what landed is kept first; nothing else may finish it
-                self._spawn(self._finish_lost(job, result.reason))
+                job.resubmitting = True  # no other verdict on the loss acts meanwhile
+                self._spawn(self._on_lost(session, job, result.reason))
         elif result.interrupted:
             self._finish_interrupted(job)
         elif result.status == "success" and result.completed:
@@ -492,6 +514,73 @@ class JobEngine:
             self._start_completion(session, job, files, completed_by, all_cached=all_cached)
         else:
             self._finish(job, GenerationStatus.FAILED, result.error or "the workflow failed")
+
+    async def _on_lost(self, session: ServerSession, job: Job, reason: str) -> None:
+        """The server forgot a prompt we cannot account for (a restart lost its queue): send it
+        again while attempts remain; else fail, with each loss and resubmission in the error."""
+        try:
+            sent = await self.library.submission(job.id)
+        except AutomataError as exc:
+            log.warning("could not read what was sent for %s: %s", job.id, exc)
+            sent = None
+        if job.finishing:  # cancelled, deleted or completed by a webhook meanwhile
+            return
+        assert job.prompt_id
+        lost = (*sent.lost, job.prompt_id) if sent else (job.prompt_id,)
+        if sent is not None and session.capabilities.outlives_app \
+                and len(lost) <= self.resubmit_attempts:
+            try:
+                await self._resubmit(session, job, sent)
+                return
+            except AutomataError as exc:
+                reason = f"{reason}; sending it again failed: {exc}"
+            except Exception as exc:  # a bug must fail the job, not leave it resubmitting
+                log.exception("resubmitting %s failed", job.id)
+                reason = f"{reason}; sending it again failed: {exc!r}"
+        elif len(lost) > 1:
+            reason = _gave_up(job.server, lost)
+        job.resubmitting = False
+        if not job.finishing:
+            job.finishing = True  # what landed is kept first; nothing else may finish it
+            await self._finish_lost(job, reason)
+
+    async def _resubmit(self, session: ServerSession, job: Job, sent: Submission) -> None:
+        """Send the same graph (seed and all) as a new prompt of the same generation."""
+        graph = sent.graph
+        if sent.inputs:  # a restart may have emptied the server's input folder: upload again
+            files = {name: Path(path) for name, path in sent.inputs.items()
+                     if name in ("image", "mesh")}
+            placed = await session.backend.prepare(Inputs(parameters={}, **files))
+            graph = _renamed(graph, {old: placed[name] for name in files
+                                     if isinstance(old := job.generation.parameters.get(name),
+                                                   str) and old != placed.get(name, old)})
+        if job.finishing:
+            return
+        assert job.prompt_id
+        new_id = str(uuid.uuid4())
+        row = await self.library.record_resubmission(job.id, job.prompt_id, new_id)
+        if job.finishing:
+            return
+        if row.status.is_final:  # ended by another hand (another app on this library)
+            job.finishing = True
+            self._release(job)
+            self._done[job.id].set()
+            return
+        self._drop_downloads(job)  # what the lost run fetched: the new run makes the whole set
+        self._release(job)  # from here on nothing the old prompt id reports reaches the job
+        job.generation = row
+        job.start_over(new_id, graph)
+        self._hold(job)  # before submitting: messages may arrive before its reply
+        spec = JobSpec(prompt_id=new_id, generation_id=job.id, workflow=row.workflow,
+                       graph=graph, parameters=dict(row.parameters),
+                       image=Path(sent.inputs["image"]) if "image" in sent.inputs else None)
+        await self._send(session, job, spec)
+        job.resubmitting = False
+        if job.finishing:  # cancelled or timed out while it was being sent: stop the new run
+            with contextlib.suppress(AutomataError):
+                await session.backend.cancel(JobHandle(job.prompt_id))
+            return
+        self._emit(job, message="resubmitted after ComfyUI restarted")
 
     async def _finish_lost(self, job: Job, reason: str) -> None:
         """The server forgot a prompt we cannot account for: fail, but keep what already landed."""
@@ -782,6 +871,30 @@ def _node_label(job: Job) -> str | None:
 
 def _duration(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+
+
+def _times(n: int) -> str:
+    return {1: "once", 2: "twice"}.get(n, f"{n} times")
+
+
+def _gave_up(server: str, lost: tuple[str, ...]) -> str:
+    """The error of a generation whose every resubmission was lost too: what happened, in order."""
+    again = lost[1:]
+    ids = ", ".join(again)
+    return (f"ComfyUI at {server} restarted and lost this prompt {_times(len(lost))}; "
+            f"resubmitted {_times(len(again))} (prompt id{'s' if len(again) > 1 else ''} {ids}), "
+            "then gave up; check ComfyUI, then retry it")
+
+
+def _renamed(graph: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
+    """The graph with every input that named an old upload naming its new name (a server may
+    name a re-upload differently, e.g. when the old file is still there)."""
+    if not names:
+        return graph
+    return {node: ({**spec, "inputs": {k: names.get(v, v) if isinstance(v, str) else v
+                                        for k, v in spec.get("inputs", {}).items()}}
+                   if isinstance(spec, dict) else spec)
+            for node, spec in graph.items()}
 
 
 def _unique(refs: Iterable[ev.OutputRef]) -> list[ev.OutputRef]:

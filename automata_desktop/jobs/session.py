@@ -74,6 +74,8 @@ class Job:
     #: message of the run was heard (ComfyUI replays none after a reconnect)
     heard_start: bool = False
     gap: bool = False
+    #: the server lost the prompt and it is being sent again: no verdict on the loss counts
+    resubmitting: bool = False
 
     @property
     def id(self) -> str:
@@ -85,6 +87,17 @@ class Job:
 
     def heard_files(self) -> list[ev.OutputRef]:
         return [f for refs in self.outputs.values() for f in refs]
+
+    def start_over(self, prompt_id: str, graph: dict[str, Any]) -> None:
+        """The server lost the run and it is sent again as `prompt_id`: nothing heard of the
+        lost run may count for the new one (its outputs would be stored beside the new ones)."""
+        self.prompt_id, self.graph = prompt_id, graph
+        self.tracker = ProgressTracker.for_graph(graph)
+        self.outputs.clear()
+        self.cached.clear()
+        self.stores.clear()
+        self.current_node = None
+        self.succeeded = self.heard_start = self.gap = False
 
 
 class EarlyMessages:
