@@ -251,7 +251,7 @@ class GenerationPanel(QWidget):
         resized = watched is self._splitter and event.type() is QEvent.Type.Resize
         relaid = watched is self._form_widget and event.type() is QEvent.Type.LayoutRequest
         if (resized or relaid) and not self._split_by_user:
-            QTimer.singleShot(0, self._size_split)
+            QTimer.singleShot(0, self, self._size_split)  # dropped if the panel is gone
         return super().eventFilter(watched, event)
 
     def _size_split(self) -> None:
