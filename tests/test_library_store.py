@@ -14,6 +14,9 @@ from automata_desktop.errors import LibraryError
 from automata_desktop.library import Library
 from automata_desktop.library.migrations import SCHEMA_VERSION
 
+GEN_A = "00000000-0000-4000-8000-00000000000a"
+GEN_B = "00000000-0000-4000-8000-00000000000b"
+
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
 
@@ -287,3 +290,18 @@ def test_a_forgotten_webhook_id_is_accepted_again(lib: Library) -> None:
     assert lib.remember_webhook_id("msg_1")
     lib.forget_webhook_id("msg_1")
     assert lib.remember_webhook_id("msg_1")
+
+
+def test_identical_bytes_in_two_generations_are_stored_once(lib: Library) -> None:
+    """A re-run of a deterministic workflow makes the same maps: one copy on disk, two rows."""
+    from automata_desktop.core.maps import MapKind
+
+    data = bytes(range(256)) * 4096  # 1 MiB
+    for gen_id in (GEN_A, GEN_B):
+        lib.add(make_gen(gen_id))
+    a = lib.ingest(GEN_A, MapKind.BASE_COLOR, "generated", data, "base.png")
+    b = lib.ingest(GEN_B, MapKind.BASE_COLOR, "generated", data, "base.png")
+    assert a.path != b.path and b.path.read_bytes() == data
+    assert a.path.stat().st_ino == b.path.stat().st_ino  # one copy, two names
+    lib.delete(GEN_A, files=True)
+    assert b.path.read_bytes() == data  # the other generation keeps its file whole

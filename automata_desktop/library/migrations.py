@@ -82,7 +82,12 @@ CREATE TABLE submissions (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3)
+# Identical bytes are stored once (hard links): finding a twin by content must not scan.
+V4 = """
+CREATE INDEX files_content ON files (sha256, size);
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -20,6 +20,7 @@ import contextlib
 import functools
 import json
 import logging
+import os
 import re
 import shutil
 import sqlite3
@@ -603,7 +604,11 @@ class Library:
                     return existing
                 self._require(conn, gen_id)
                 final = self._free_name(conn, writer.temp.parent, writer.name)
-                writer.publish(final)
+                twin = self._twin(conn, written.sha256, written.size)
+                if twin is not None and _hard_link(twin, final):
+                    writer.discard()  # the same bytes are on disk already: one copy, two names
+                else:
+                    writer.publish(final)
                 conn.execute(
                     "INSERT INTO files (generation_id, kind, path, sha256, size, width, height, "
                     "source, created_at) VALUES (?,?,?,?,?,?,?,?,?)",
@@ -621,6 +626,15 @@ class Library:
             width=size_wh[0] if size_wh else None, height=size_wh[1] if size_wh else None,
             source=source_kind,
         )
+
+    def _twin(self, conn: sqlite3.Connection, sha256: str, size: int) -> Path | None:
+        """A stored file with exactly these bytes (any generation), if one is still on disk."""
+        for (rel,) in conn.execute("SELECT path FROM files WHERE sha256 = ? AND size = ?",
+                                   (sha256, size)):
+            path = self.root / rel
+            if path.is_file():
+                return path
+        return None
 
     def _free_name(self, conn: sqlite3.Connection, folder: Path, name: str) -> Path:
         n = 1
@@ -729,3 +743,14 @@ def _write(folder: Path, filename: str, data: Source, *, expected_sha256: str | 
                           expected_size=expected_size, known_sha256=known)
     except FileNotFoundError as exc:
         raise LibraryError(f"Cannot store {filename}: {exc.filename} does not exist") from exc
+
+
+def _hard_link(existing: Path, new: Path) -> bool:
+    """Give `existing`'s bytes a second name; False where the file system cannot (FAT, another
+    volume), and the caller writes its own copy. Deleting either name leaves the other whole,
+    and every writer replaces files by rename, so a linked file is never changed in place."""
+    try:
+        os.link(existing, new)
+    except OSError:
+        return False
+    return True
