@@ -83,7 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--negative", help="negative prompt")
     gen.add_argument("--set", action="append", default=[], metavar="PARAM=VALUE",
                      help="any workflow parameter (repeatable), e.g. --set steps=30")
-    gen.add_argument("--server", help="ComfyUI address (host:port or URL), or 'local'")
+    gen.add_argument("--server", action="append", default=[],
+                     help="ComfyUI address (host:port or URL), a configured server's name, or "
+                          "'local'; repeat it to spread --count over several servers, or "
+                          "'all' for every configured server")
     gen.add_argument("--seed", type=int, help="seed of the first generation (default random)")
     gen.add_argument("--count", type=int, default=1, help="how many generations (seed, seed+1, …)")
     gen.add_argument("--timeout", type=float, metavar="MIN", help="give up after MIN minutes")
@@ -288,8 +291,24 @@ def cmd_generate(args: argparse.Namespace) -> int:
         raise ParameterError("--count must be at least 1")
     if args.dry_run:
         return _dry_run(args, template, params)
-    server = normalize_server_url(args.server) if args.server else None
-    return asyncio.run(_generate(args, settings, template, params, server))
+    servers = _servers(settings, args.server)
+    return asyncio.run(_generate(args, settings, template, params, servers))
+
+
+def _servers(settings: Settings, given: list[str]) -> tuple[str, ...]:
+    """The servers `--server` names, in order: addresses, configured names, `all`, `local`."""
+    out: list[str] = []
+    for name in given:
+        if name == "all":
+            if not settings.servers:
+                raise ParameterError("--server all: no servers are configured (add them in "
+                                     "Settings or pass addresses)")
+            out.extend(s.url for s in settings.servers)
+        elif name == LOCAL_SERVER:
+            out.append(LOCAL_SERVER)
+        else:
+            out.append(settings.server(name).url)
+    return tuple(dict.fromkeys(out))
 
 
 def _dry_run(args: argparse.Namespace, template: Any, params: dict[str, Any]) -> int:
@@ -328,21 +347,23 @@ async def _pick_server(rt: Any, template: Any, url: str, explicit: bool) -> tupl
 
 
 async def _generate(args: argparse.Namespace, settings: Settings, template: Any,
-                    params: dict[str, Any], server: str | None) -> int:
+                    params: dict[str, Any], servers: tuple[str, ...]) -> int:
     from automata_desktop.runtime import Runtime
 
-    url = server or settings.server().url
-    async with Runtime(settings, listen=url != LOCAL_SERVER) as rt:
+    url = servers[0] if servers else settings.server().url
+    async with Runtime(settings, listen=servers != (LOCAL_SERVER,) and url != LOCAL_SERVER) as rt:
         for notice in rt.notices:
             print(f"note: {notice}", file=sys.stderr)
-        chosen, notice = await _pick_server(rt, template, url, server is not None)
+        if len(servers) > 1:
+            return await _run_generations(args, rt, template, params, servers)
+        chosen, notice = await _pick_server(rt, template, url, bool(servers))
         if notice:
             print(f"note: {notice}", file=sys.stderr)
-        return await _run_generations(args, rt, template, params, chosen)
+        return await _run_generations(args, rt, template, params, (chosen,))
 
 
 async def _run_generations(args: argparse.Namespace, rt: Any, template: Any,
-                           params: dict[str, Any], chosen: str) -> int:
+                           params: dict[str, Any], servers: tuple[str, ...]) -> int:
     image = args.image.resolve() if args.image else None
     if image is None and "image" in template.parameters and template.parameters["image"].required:
         from automata_desktop.paths import resources_dir
@@ -350,7 +371,8 @@ async def _run_generations(args: argparse.Namespace, rt: Any, template: Any,
         image = resources_dir() / "samples" / "sample_basecolor.png"
         print(f"note: no --image given; using the bundled sample {image.name}", file=sys.stderr)
     request = GenerationRequest(
-        workflow=template, server=chosen, parameters=params, image=image,
+        workflow=template, server=servers[0], servers=servers if len(servers) > 1 else (),
+        parameters=params, image=image,
         mesh=args.mesh.resolve() if args.mesh else None, count=args.count, seed=args.seed,
         timeout_s=args.timeout * 60 if args.timeout else None,
     )

@@ -33,6 +33,7 @@ import base64
 import contextlib
 import logging
 import random
+import sys
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -41,7 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from automata_desktop.backends import messages as ev
-from automata_desktop.backends.base import Backend, Inputs, JobHandle, JobSpec
+from automata_desktop.backends.base import Backend, Capabilities, Inputs, JobHandle, JobSpec
 from automata_desktop.config import is_loopback_url
 from automata_desktop.core.generation import (
     Generation,
@@ -51,11 +52,19 @@ from automata_desktop.core.generation import (
     utcnow,
 )
 from automata_desktop.core.maps import MapKind, infer_map_kind
+from automata_desktop.core.workflow import WorkflowTemplate
 from automata_desktop.core.workflow_params import node_output_kind
-from automata_desktop.errors import AutomataError, DownloadError, LibraryError, WorkflowError
+from automata_desktop.errors import (
+    AutomataError,
+    DownloadError,
+    LibraryError,
+    ServerUnreachable,
+    WorkflowError,
+)
 from automata_desktop.fanout import Fanout
 from automata_desktop.jobs.models import GenerationRequest, JobUpdate
 from automata_desktop.jobs.progress import ProgressTracker
+from automata_desktop.jobs.routing import Health, Needs, ServerState, choose, nowhere_to_run
 from automata_desktop.jobs.session import Job, ServerSession
 from automata_desktop.library.async_library import AsyncLibrary
 from automata_desktop.library.files import Digested
@@ -186,8 +195,10 @@ class JobEngine:
 
     async def submit(self, request: GenerationRequest) -> list[Generation]:
         """Queue `count` generations; each is in the library before anything is sent."""
+        if len(request.servers) > 1:
+            return await self._submit_spread(request)
         template = request.workflow
-        session = await self.session(request.server)
+        session = await self.session(request.servers[0] if request.servers else request.server)
         if not session.capabilities.runs_models and not template.local:
             raise WorkflowError(
                 f"workflow {template.name!r} needs a ComfyUI server (it uses models); "
@@ -204,6 +215,51 @@ class JobEngine:
             gen_params = dict(params)
             if "seed" in template.parameters and "seed" not in request.parameters:
                 gen_params["seed"] = (base_seed + index if base_seed is not None
+                                      else random.randrange(_SEED_LIMIT))
+            generations.append(await self._queue_one(session, request, gen_params))
+        return generations
+
+    async def _submit_spread(self, request: GenerationRequest) -> list[Generation]:
+        """A batch over several servers: each generation goes to a server that has the
+        workflow's nodes and models, the least loaded first (the app's own jobs there count),
+        preferring one that just took the same model files; unreachable servers are skipped."""
+        template = request.workflow
+        urls = list(dict.fromkeys(request.servers))
+        sessions: dict[str, ServerSession] = {}
+        problems: dict[str, str] = {}
+        for url, outcome in zip(urls, await asyncio.gather(
+                *(self.session(u) for u in urls), return_exceptions=True), strict=True):
+            if isinstance(outcome, ServerSession):
+                sessions[url] = outcome
+            elif isinstance(outcome, AutomataError):
+                problems[url] = str(outcome)
+            elif isinstance(outcome, BaseException):
+                raise outcome
+        states = [ServerState(url, Health.UP, _routable(s.capabilities, template),
+                              in_flight=len(self.jobs_on(url))) for url, s in sessions.items()]
+        try:
+            needs = Needs.of_graph(template.bind(dict(request.parameters)))
+        except AutomataError:  # an input bound later (the uploaded image): the template's own
+            needs = Needs.of_graph(template.graph)
+        if not states:
+            raise ServerUnreachable("none of the servers answers: " + "; ".join(
+                f"{url}: {text}" for url, text in problems.items()))
+        if (reason := nowhere_to_run(states, needs)) is not None:
+            raise WorkflowError(reason)
+        prepared: dict[str, dict[str, Any]] = {}
+        generations = []
+        for index in range(max(1, request.count)):
+            chosen = choose(states, needs, max_in_flight=sys.maxsize)
+            assert chosen is not None  # every state is up and some can run it
+            chosen.in_flight += 1
+            chosen.recent_models = needs.model_files
+            session = sessions[chosen.url]
+            if chosen.url not in prepared:  # inputs go up once per server
+                prepared[chosen.url] = await session.backend.prepare(Inputs(
+                    parameters=dict(request.parameters), image=request.image, mesh=request.mesh))
+            gen_params = dict(prepared[chosen.url])
+            if "seed" in template.parameters and "seed" not in request.parameters:
+                gen_params["seed"] = (request.seed + index if request.seed is not None
                                       else random.randrange(_SEED_LIMIT))
             generations.append(await self._queue_one(session, request, gen_params))
         return generations
@@ -909,3 +965,12 @@ def _unique(refs: Iterable[ev.OutputRef]) -> list[ev.OutputRef]:
 
 def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
     return {k: (str(v) if isinstance(v, Path) else v) for k, v in params.items()}
+
+
+def _routable(caps: Capabilities, template: WorkflowTemplate) -> Capabilities:
+    """What routing sees of a backend: a ComfyUI as it is; the in-process backend has no node
+    classes to list, and runs a workflow exactly when it is marked `local`."""
+    if caps.runs_models:
+        return caps
+    nodes = frozenset(template.class_types) if template.local else frozenset()
+    return replace(caps, node_classes=nodes, models={})

@@ -14,6 +14,9 @@ from automata_desktop.core.workflow import WorkflowTemplate
 class GenerationRequest:
     workflow: WorkflowTemplate
     server: str  # a ComfyUI base URL, or config.LOCAL_SERVER (the in-process backend)
+    #: several servers to spread the batch over (each generation to a capable, least loaded
+    #: one, see jobs/routing); empty: `server` alone
+    servers: tuple[str, ...] = ()
     parameters: dict[str, Any] = field(default_factory=dict)
     image: Path | None = None  # uploaded to ComfyUI and bound to the workflow's `image` parameter
     mesh: Path | None = None

@@ -1,0 +1,84 @@
+"""A batch over several ComfyUI servers (each its own process): every generation goes to a
+server that can run it, the least loaded first; a dead server is skipped; nothing runs twice."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from automata_desktop.cli import main
+from automata_desktop.core.generation import GenerationStatus
+from automata_desktop.errors import WorkflowError
+from tests.engine_helpers import request, running_engine, save_graph, template
+from tests.test_backend_capabilities import loader_pack
+
+DEAD = "http://127.0.0.1:9"
+
+
+def prompts(comfy) -> int:
+    return sum(1 for r in comfy.requests()["requests"]
+               if r["method"] == "POST" and r["path"] in ("/prompt", "/api/prompt"))
+
+
+@pytest.mark.asyncio
+async def test_a_batch_is_spread_over_the_servers_and_each_runs_once(fake_comfy_factory, tmp_path):
+    a, b = fake_comfy_factory(), fake_comfy_factory()
+    async with running_engine(tmp_path / "lib", poll_interval_s=60) as engine:
+        gens = await engine.submit(request(template(save_graph()), a.url, servers=(a.url, b.url),
+                                           count=4))
+        done = await engine.wait([g.id for g in gens], timeout=30)
+    assert [g.status for g in done] == [GenerationStatus.COMPLETED] * 4
+    assert Counter(g.server for g in done) == {a.url: 2, b.url: 2}
+    assert (prompts(a), prompts(b)) == (2, 2)
+    assert all(len(g.files) == 1 for g in done)
+
+
+@pytest.mark.asyncio
+async def test_a_generation_goes_only_where_its_model_file_is(fake_comfy_factory, tmp_path):
+    without = fake_comfy_factory(custom_nodes=[loader_pack(tmp_path / "p1", "flux-q4.gguf")])
+    holder = fake_comfy_factory(custom_nodes=[loader_pack(tmp_path / "p2", "flux-q8.gguf")])
+    graph = {**save_graph(), "5": {"class_type": "TestUnetLoader",
+                                   "inputs": {"unet_name": "flux-q8.gguf"}}}
+    async with running_engine(tmp_path / "lib", poll_interval_s=60) as engine:
+        gens = await engine.submit(request(template(graph), without.url,
+                                           servers=(without.url, holder.url), count=3))
+        done = await engine.wait([g.id for g in gens], timeout=30)
+    assert {g.server for g in done} == {holder.url}
+    assert prompts(without) == 0
+
+
+@pytest.mark.asyncio
+async def test_a_server_that_does_not_answer_is_skipped(fake_comfy_factory, tmp_path):
+    live = fake_comfy_factory()
+    async with running_engine(tmp_path / "lib", poll_interval_s=60) as engine:
+        gens = await engine.submit(request(template(save_graph()), DEAD, servers=(DEAD, live.url),
+                                           count=2))
+        done = await engine.wait([g.id for g in gens], timeout=30)
+    assert [g.server for g in done] == [live.url, live.url]
+    assert all(g.status is GenerationStatus.COMPLETED for g in done)
+
+
+@pytest.mark.asyncio
+async def test_a_workflow_no_server_can_run_is_refused_naming_what_each_lacks(
+        fake_comfy_factory, tmp_path):
+    a, b = fake_comfy_factory(), fake_comfy_factory()
+    graph = {**save_graph(), "7": {"class_type": "Hy3DPaintNoSuchNode", "inputs": {}}}
+    async with running_engine(tmp_path / "lib", poll_interval_s=60) as engine:
+        with pytest.raises(WorkflowError, match="lacks node Hy3DPaintNoSuchNode"):
+            await engine.submit(request(template(graph), a.url, servers=(a.url, b.url)))
+        assert await engine.library.list() == []  # refused before any row
+    assert prompts(a) == prompts(b) == 0
+
+
+def test_the_cli_takes_several_servers(fake_comfy_factory, tmp_path: Path, capsys):
+    a, b = fake_comfy_factory(), fake_comfy_factory()
+    code = main(["generate", "--workflow", "pbr_from_image", "--server", a.url, "--server",
+                 b.url, "--count", "2", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    done = json.loads(out)
+    assert sorted(g["server"] for g in done) == sorted([a.url, b.url])
+    assert all(g["status"] == "completed" for g in done)
