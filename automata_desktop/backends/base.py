@@ -114,6 +114,10 @@ class Backend(Protocol):
 
     async def cancel(self, handle: JobHandle) -> CancelOutcome: ...
 
+    async def dequeue(self, handle: JobHandle) -> bool:
+        """Take a job back that has not started (to run it elsewhere); False if it has."""
+        ...
+
     def open_output(self, ref: OutputRef) -> AsyncIterator[bytes]:
         """The bytes of one output, streamed; raises `DownloadError` when they cannot be had."""
         ...

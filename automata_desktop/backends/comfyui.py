@@ -144,6 +144,9 @@ class ComfyBackend:
     async def cancel(self, handle: JobHandle) -> CancelOutcome:
         return await self.client.cancel(handle.prompt_id)  # type: ignore[return-value]
 
+    async def dequeue(self, handle: JobHandle) -> bool:
+        return await self.client.dequeue(handle.prompt_id)
+
     #: ComfyUI's output folder, when the server runs on this machine and the folder is known:
     #: outputs are then read from it (checked against what the node announced), not via `/view`.
     output_dir: Path | None = None

@@ -188,6 +188,9 @@ class InProcessBackend:
         return PromptLost(handle.prompt_id, "the app closed while this in-process generation "
                                             "ran; retry it")
 
+    async def dequeue(self, handle: JobHandle) -> bool:
+        return False  # a job here starts the moment it is submitted
+
     async def cancel(self, handle: JobHandle) -> CancelOutcome:
         task = self._tasks.get(handle.prompt_id)
         if task is None:

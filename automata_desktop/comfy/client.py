@@ -464,6 +464,16 @@ class ComfyClient:
             return "interrupted"
         return "not_found"
 
+    async def dequeue(self, prompt_id: str) -> bool:
+        """Take a prompt off the queue only if it has not started; True when it is gone. Never
+        interrupts: a prompt the worker took meanwhile keeps running where it is."""
+        queue = await self.get_queue()
+        if prompt_id not in queue.pending:
+            return False
+        await self._request("POST", "/queue", json={"delete": [prompt_id]})
+        queue = await self.get_queue()
+        return prompt_id not in queue.pending and prompt_id not in queue.running
+
     async def upload_image(self, path: Path, *, subfolder: str = "automata",
                            overwrite: bool = True) -> str:
         """Upload an input image; returns the value a LoadImage node expects (`sub/name.png`)."""

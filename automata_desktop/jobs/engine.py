@@ -33,7 +33,6 @@ import base64
 import contextlib
 import logging
 import random
-import sys
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -63,8 +62,15 @@ from automata_desktop.errors import (
 )
 from automata_desktop.fanout import Fanout
 from automata_desktop.jobs.models import GenerationRequest, JobUpdate
+from automata_desktop.jobs.pool import ServerPool, Waiting
 from automata_desktop.jobs.progress import ProgressTracker
-from automata_desktop.jobs.routing import Health, Needs, ServerState, choose, nowhere_to_run
+from automata_desktop.jobs.routing import (
+    DEFAULT_MAX_IN_FLIGHT,
+    Health,
+    Needs,
+    ServerState,
+    nowhere_to_run,
+)
 from automata_desktop.jobs.session import Job, ServerSession
 from automata_desktop.library.async_library import AsyncLibrary
 from automata_desktop.library.files import Digested
@@ -87,6 +93,8 @@ class JobEngine:
                  poll_interval_s: float = 30.0, fast_poll_s: float = FAST_POLL_S,
                  webhook_url: str | None = None,
                  resubmit_attempts: int = DEFAULT_RESUBMIT_ATTEMPTS,
+                 max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+                 failover_grace_s: float = 5.0, running_grace_s: float = 60.0,
                  backend_factory: Callable[[str], Backend]) -> None:
         self.library = library if isinstance(library, AsyncLibrary) else AsyncLibrary(library)
         self.timeout_s = timeout_s
@@ -109,6 +117,12 @@ class JobEngine:
         #: called with (generation id, file) as each result file lands, before the generation
         #: completes, so a viewer can start decoding early
         self.on_file_stored: list[Callable[[str, OutputFile], None]] = []
+        #: generations sent to several servers: the app's queue, health, failover, stealing
+        self.pool = ServerPool(self, max_in_flight=max_in_flight,
+                               failover_grace_s=failover_grace_s, running_grace_s=running_grace_s)
+        #: server -> prompt ids moved away from it while it was down: removed from its queue
+        #: when it is back, so nothing runs twice
+        self._abandoned: dict[str, set[str]] = defaultdict(set)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -123,6 +137,7 @@ class JobEngine:
         return resumed
 
     async def close(self) -> None:
+        await self.pool.close()
         if self._watchdog:
             self._watchdog.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -196,7 +211,7 @@ class JobEngine:
     async def submit(self, request: GenerationRequest) -> list[Generation]:
         """Queue `count` generations; each is in the library before anything is sent."""
         if len(request.servers) > 1:
-            return await self._submit_spread(request)
+            return await self._submit_pool(request)
         template = request.workflow
         session = await self.session(request.servers[0] if request.servers else request.server)
         if not session.capabilities.runs_models and not template.local:
@@ -219,53 +234,130 @@ class JobEngine:
             generations.append(await self._queue_one(session, request, gen_params))
         return generations
 
-    async def _submit_spread(self, request: GenerationRequest) -> list[Generation]:
-        """A batch over several servers: each generation goes to a server that has the
-        workflow's nodes and models, the least loaded first (the app's own jobs there count),
-        preferring one that just took the same model files; unreachable servers are skipped."""
+    async def _submit_pool(self, request: GenerationRequest) -> list[Generation]:
+        """A batch for several servers: rows now, each sent by the pool when a server that can
+        run it has room (see jobs/pool); refused at once when none of them ever could."""
         template = request.workflow
-        urls = list(dict.fromkeys(request.servers))
-        sessions: dict[str, ServerSession] = {}
-        problems: dict[str, str] = {}
-        for url, outcome in zip(urls, await asyncio.gather(
-                *(self.session(u) for u in urls), return_exceptions=True), strict=True):
+        urls = tuple(dict.fromkeys(request.servers))
+        outcomes = await asyncio.gather(*(self.session(u) for u in urls), return_exceptions=True)
+        states, problems = [], []
+        for url, outcome in zip(urls, outcomes, strict=True):
             if isinstance(outcome, ServerSession):
-                sessions[url] = outcome
+                states.append(ServerState(url, Health.UP,
+                                          _routable(outcome.capabilities, template)))
             elif isinstance(outcome, AutomataError):
-                problems[url] = str(outcome)
+                problems.append(f"{url}: {outcome}")
             elif isinstance(outcome, BaseException):
                 raise outcome
-        states = [ServerState(url, Health.UP, _routable(s.capabilities, template),
-                              in_flight=len(self.jobs_on(url))) for url, s in sessions.items()]
+        if not states:
+            raise ServerUnreachable("none of the servers answers: " + "; ".join(problems))
         try:
             needs = Needs.of_graph(template.bind(dict(request.parameters)))
         except AutomataError:  # an input bound later (the uploaded image): the template's own
             needs = Needs.of_graph(template.graph)
-        if not states:
-            raise ServerUnreachable("none of the servers answers: " + "; ".join(
-                f"{url}: {text}" for url, text in problems.items()))
         if (reason := nowhere_to_run(states, needs)) is not None:
             raise WorkflowError(reason)
-        prepared: dict[str, dict[str, Any]] = {}
         generations = []
         for index in range(max(1, request.count)):
-            chosen = choose(states, needs, max_in_flight=sys.maxsize)
-            assert chosen is not None  # every state is up and some can run it
-            chosen.in_flight += 1
-            chosen.recent_models = needs.model_files
-            session = sessions[chosen.url]
-            if chosen.url not in prepared:  # inputs go up once per server
-                prepared[chosen.url] = await session.backend.prepare(Inputs(
-                    parameters=dict(request.parameters), image=request.image, mesh=request.mesh))
-            gen_params = dict(prepared[chosen.url])
+            params = dict(request.parameters)
             if "seed" in template.parameters and "seed" not in request.parameters:
-                gen_params["seed"] = (request.seed + index if request.seed is not None
-                                      else random.randrange(_SEED_LIMIT))
-            generations.append(await self._queue_one(session, request, gen_params))
+                params["seed"] = (request.seed + index if request.seed is not None
+                                  else random.randrange(_SEED_LIMIT))
+            gen = Generation(id=new_generation_id(), workflow=template.name, server="",
+                             prompt=str(params.get("prompt", "")), parameters=_jsonable(params))
+            await self.library.add(gen)
+            generations.append(gen)
+            self._announce(gen, "waiting for a server")
+        shared: dict[str, dict[str, Any]] = {}  # inputs go up once per server for the batch
+        for gen in generations:
+            self.pool.add(Waiting(gen, request, dict(gen.parameters), needs, urls, shared))
         return generations
+
+    async def place(self, item: Waiting, session: ServerSession) -> None:
+        """The pool chose `session`'s server for `item`: bind, record and send it there."""
+        current = await self.library.get(item.generation.id)
+        if current is None or current.status.is_final:  # cancelled or deleted while waiting
+            return
+        url = session.url
+        if url not in item.prepared:
+            item.prepared[url] = await session.backend.prepare(Inputs(
+                parameters=dict(item.request.parameters), image=item.request.image,
+                mesh=item.request.mesh))
+        params = {**item.prepared[url], **{k: v for k, v in item.params.items() if k == "seed"}}
+        graph = self._bind(item.request, current, params, session)
+        prompt_id = str(uuid.uuid4())
+        inputs = {name: str(path.absolute()) for name, path in
+                  (("image", item.request.image), ("mesh", item.request.mesh)) if path}
+        gen = await self.library.place(current.id, url, prompt_id, Submission(graph, inputs))
+        item.generation = gen
+        job = self._new_job(gen, url, graph, item.request.timeout_s)
+        job.prompt_id = prompt_id
+        self._hold(job)
+        spec = JobSpec(prompt_id=prompt_id, generation_id=gen.id, workflow=gen.workflow,
+                       graph=graph, parameters=params, image=item.request.image)
+        try:
+            await self._send(session, job, spec)
+        except ServerUnreachable:  # gone between choosing and sending: the pool tries again
+            self._release(job)
+            item.generation = await self.library.place(gen.id, "", None)
+            raise
+        except AutomataError as exc:  # refused (a bad input, say): every server would refuse
+            await self._finish(job, GenerationStatus.FAILED, str(exc))
+            return
+        moved = f"; {item.moves[-1]} to {url}" if item.moves else ""
+        self._emit(job, message=f"queued on {url}{moved}")
+
+    async def take_back(self, job: Job, reason: str, *, dequeued: bool) -> None:
+        """`job` leaves its server (down, paused, or waiting behind another) for the pool's
+        queue: its prompt is forgotten here, and removed there when the server is back."""
+        item = self.pool.placed.pop(job.id, None)
+        if item is None or job.finishing:
+            return
+        job.finishing = True  # whatever that server still says of it counts no more
+        self._release(job)
+        self._drop_downloads(job)
+        if not dequeued and job.prompt_id:
+            self._abandoned[job.server].add(job.prompt_id)
+        item.generation = await self.library.place(job.id, "", None)
+        item.moves.append(f"moved from {job.server} ({reason})")
+        self._announce(item.generation, f"{item.moves[-1]}; waiting for another server")
+        self.pool.add(item, front=True)
+
+    def on_server_connection(self, session: ServerSession,
+                             event: ev.Connected | ev.Disconnected) -> None:
+        if isinstance(event, ev.Disconnected):
+            self.pool.server_down(session.url)
+            return
+        self.pool.server_up(session)
+        if abandoned := self._abandoned.pop(session.url, set()):
+            self._spawn(self._cancel_abandoned(session, abandoned))
+
+    def on_queue_status(self, session: ServerSession, remaining: int) -> None:
+        self.pool.queue_length(session.url, remaining)
+
+    async def _cancel_abandoned(self, session: ServerSession, prompt_ids: set[str]) -> None:
+        for prompt_id in prompt_ids:  # moved elsewhere while this server was away
+            with contextlib.suppress(AutomataError):
+                await session.backend.cancel(JobHandle(prompt_id))
+
+    def pause_server(self, url: str, paused: bool) -> None:
+        """Pause a server of the pool (its waiting jobs move away) or let it take work again."""
+        self.pool.pause(url, paused)
+
+    def _announce(self, gen: Generation, message: str) -> None:
+        """An update for a generation without a job (waiting in the pool's queue)."""
+        self._updates.publish(JobUpdate(generation_id=gen.id, status=gen.status,
+                                        message=message, workflow=gen.workflow,
+                                        server=gen.server))
 
     async def cancel(self, generation_id: str) -> None:
         job = self._job_of(generation_id)
+        if job is None and self.pool.withdraw(generation_id):  # still in the app's queue
+            gen = await self.library.update(generation_id, status=GenerationStatus.CANCELLED,
+                                            error="cancelled")
+            self._done[generation_id].set()
+            self._announce(gen, "cancelled")
+            return
         if job is None or job.finishing:
             return
         job.cancel_requested = True
@@ -284,6 +376,7 @@ class JobEngine:
         gen = await self.library.get(generation_id)
         if gen is None:
             return None
+        self.pool.withdraw(generation_id)
         job = self._job_of(generation_id)
         if job is not None and not job.finishing:
             job.cancel_requested = job.finishing = True
@@ -847,6 +940,7 @@ class JobEngine:
         row; the returned task is done once the row is written and the update sent."""
         job.finishing = True
         self._release(job)
+        self.pool.finished(job.id)
         if status is not GenerationStatus.COMPLETED:
             self._drop_downloads(job)
         task = asyncio.ensure_future(self._record_end(job, status, error, completed_by, message))

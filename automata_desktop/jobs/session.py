@@ -47,6 +47,15 @@ class SessionOwner(Protocol):
 
     def on_connection(self, job: Job, event: ev.Connected | ev.Disconnected) -> None: ...
 
+    def on_server_connection(self, session: ServerSession,
+                             event: ev.Connected | ev.Disconnected) -> None:
+        """The server's connection changed (once per change, not per job)."""
+        ...
+
+    def on_queue_status(self, session: ServerSession, remaining: int) -> None:
+        """The server's `status`: prompts waiting or running there, everyone's."""
+        ...
+
     async def poll_job(self, session: ServerSession, job: Job) -> None: ...
 
 
@@ -190,9 +199,13 @@ class ServerSession:
 
     def _route(self, event: ev.BackendMessage) -> None:
         if isinstance(event, ev.Disconnected | ev.Connected):
+            self.owner.on_server_connection(self, event)
             for job in self.owner.jobs_on(self.url):
                 self.owner.on_connection(job, event)
             self.repace()
+            return
+        if isinstance(event, ev.QueueStatus):
+            self.owner.on_queue_status(self, event.queue_remaining)
             return
         prompt_id = getattr(event, "prompt_id", None)
         if prompt_id is None or isinstance(event, ev.QueueStatus | ev.ProgressText):

@@ -60,6 +60,10 @@ class AsyncLibrary:
     async def update(self, gen_id: str, **fields: Any) -> Generation:
         return await self.call(self.sync.update, gen_id, **fields)
 
+    async def place(self, gen_id: str, server: str, prompt_id: str | None,
+                    submission: Submission | None = None) -> Generation:
+        return await self.call(self.sync.place, gen_id, server, prompt_id, submission)
+
     async def get(self, gen_id: str) -> Generation | None:
         return await self.call(self.sync.get, gen_id)
 

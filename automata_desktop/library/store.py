@@ -400,6 +400,27 @@ class Library:
                           tuple(json.loads(row["lost_prompt_ids"])))
 
     @_on_db_thread
+    def place(self, gen_id: str, server: str, prompt_id: str | None,
+              submission: Submission | None = None) -> Generation:
+        """A waiting generation goes to `server` as `prompt_id` (or back to waiting, both None),
+        with what is sent for it: one transaction, so a crash leaves one or the other."""
+        now = _ts(utcnow())
+        with self._tx() as conn:
+            conn.execute("UPDATE generations SET server = ?, prompt_id = ?, status = ?, "
+                         "updated_at = ? WHERE id = ?",
+                         (server, prompt_id, GenerationStatus.QUEUED.value, now, gen_id))
+            if submission is not None:
+                conn.execute(
+                    "INSERT INTO submissions (generation_id, graph, inputs) VALUES (?, ?, ?) "
+                    "ON CONFLICT (generation_id) DO UPDATE SET graph = excluded.graph, "
+                    "inputs = excluded.inputs",
+                    (gen_id, json.dumps(submission.graph), json.dumps(submission.inputs)))
+            gen = self._get(conn, gen_id)
+        if gen is None:
+            raise LibraryError(f"No generation {gen_id} in the library")
+        return gen
+
+    @_on_db_thread
     def record_resubmission(self, gen_id: str, lost_prompt_id: str, prompt_id: str) -> Generation:
         """The server lost `lost_prompt_id`; the generation is queued again as `prompt_id`. One
         transaction: a crash leaves either the old prompt id or the new one with its history.
