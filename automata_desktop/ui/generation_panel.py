@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STATUS_REFRESH_MS = 15_000
+ALL_SERVERS = "all"  # the picker's pool entry, as `automata generate --server all` names it
 REFERENCE_THUMB_PX = 28
 DOT = "●"
 SEED_MAX = 2**31 - 1
@@ -290,6 +291,11 @@ class GenerationPanel(QWidget):
             self.server.addItem(server.label if server.label == server.url
                                 else f"{server.label} — {server.url}", server.url)
         self.server.addItem("local — in-process backend", LOCAL_SERVER)
+        self._pool = (*(s.url for s in settings.servers), LOCAL_SERVER)
+        if settings.servers:  # each generation to a capable, least busy server (jobs/pool)
+            self.server.addItem("All servers — each generation where there is room", ALL_SERVERS)
+            self.server.setItemData(self.server.count() - 1, "  ".join(self._pool),
+                                    Qt.ItemDataRole.ToolTipRole)
         wanted = current or settings.default_server
         index = self.server.findData(wanted)
         self.server.setCurrentIndex(index if index >= 0 else 0)
@@ -334,7 +340,8 @@ class GenerationPanel(QWidget):
 
     def refresh_status(self) -> None:
         """Probe every configured server in the background (the dots and versions update)."""
-        self.controller.refresh_servers([self.server.itemData(i) for i in range(self.server.count())])
+        self.controller.refresh_servers([self.server.itemData(i) for i in range(self.server.count())
+                                         if self.server.itemData(i) != ALL_SERVERS])
         self._check_readiness()
 
     def _runtime_started(self, notices: list[str]) -> None:
@@ -361,6 +368,15 @@ class GenerationPanel(QWidget):
 
     def _show_status(self) -> None:
         status = self.statuses.get(self.server_url)
+        if self.server_url == ALL_SERVERS:
+            up = [u for u in self._pool if (s := self.statuses.get(u)) is not None and s.reachable]
+            self.server_dot.setStyleSheet(f"color: {'#5cc98a' if up else '#ff6b6b'}; "
+                                          "font-size: 16px;")
+            text = f"{len(up)} of {len(self._pool)} answering: {', '.join(up) or 'none'}"
+            self.server_dot.setToolTip(text)
+            self.server_info.setText(f"{len(up)} of {len(self._pool)} servers answering")
+            self.server_info.setToolTip(text)
+            return
         for index in range(self.server.count()):
             known = self.statuses.get(self.server.itemData(index))
             if known is not None:
@@ -432,6 +448,9 @@ class GenerationPanel(QWidget):
             return
         self._readiness_token += 1
         token = self._readiness_token
+        if url == ALL_SERVERS:  # the engine refuses a workflow no server can run, naming why
+            self._set_readiness(True, "runs on whichever server has its nodes and models")
+            return
         self._set_readiness(None, "checking the server…")
         status = self.statuses.get(url)
         if status is not None and not status.reachable:
@@ -521,8 +540,11 @@ class GenerationPanel(QWidget):
                 raise AutomataError(f"'{template.title or template.name}' needs a {kind}: "
                                     f"pick one with the … button beside “{name.capitalize()}”.")
         seed = None if self.random_seed.isChecked() or "seed" not in params else self.seed.value()
-        return GenerationRequest(workflow=template, server=self.server_url, parameters=values,
-                                 image=image, mesh=mesh, count=self.batch.value(), seed=seed)
+        pool = self._pool if self.server_url == ALL_SERVERS else ()
+        server = pool[0] if pool else self.server_url
+        return GenerationRequest(workflow=template, server=server, servers=pool,
+                                 parameters=values, image=image, mesh=mesh,
+                                 count=self.batch.value(), seed=seed)
 
     @staticmethod
     def _existing(text: str, what: str) -> Path | None:

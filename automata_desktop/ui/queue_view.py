@@ -206,8 +206,12 @@ class QueueRow(QWidget):
         self.server.setToolTip(server)
 
     def apply(self, update: JobUpdate, preview: QImage | None = None) -> None:
-        if update.server and not self.server.full_text():
-            self.set_server(update.server)
+        if update.server != self.server.toolTip():  # a pool's generation moves between servers
+            if update.server:
+                self.set_server(update.server)
+            elif update.status is GenerationStatus.QUEUED:
+                self.server.setText("waiting for a server")
+                self.server.setToolTip("")
         self._show_state(update.status)
         self.fraction = max(0.0, min(1.0, update.fraction))
         self.current_node = update.current_node

@@ -76,3 +76,33 @@ def test_a_server_generation_shows_live_previews_then_its_maps(
         assert tuple(bound[0, 0, :3]) == (0x33, 0x66, 0xCC)
     finally:
         bench.window.close()
+
+
+def test_all_servers_spreads_a_batch_and_each_row_names_its_server(qapp, qtbot, comfy, tmp_path):
+    from automata_desktop.ui.generation_panel import ALL_SERVERS
+    from tests.engine_helpers import save_graph
+
+    other = FakeComfy(tmp_path / "comfy2", version="0.3.64")
+    other.start()
+    seeded = template(save_graph(), name="seeded", title="Seeded",
+                      parameters={"seed": {"type": "int", "bind": ["1.color"]}})
+    bench = open_workbench(qapp, tmp_path / "library",
+                           servers=(ServerConfig(comfy.url, "one"), ServerConfig(other.url, "two")),
+                           workflows={**all_workflows(), "seeded": seeded})
+    try:
+        panel = bench.generation
+        panel.select(server=ALL_SERVERS, workflow="seeded")
+        panel.random_seed.setChecked(False)
+        panel.seed.setValue(100)
+        panel.batch.setValue(4)
+        qtbot.mouseClick(panel.generate, Qt.MouseButton.LeftButton)
+        wait_for(qapp, lambda: len(panel.queue.rows) == 4, 20, "four queue rows")
+        wait_for(qapp, lambda: all(r.status is GenerationStatus.COMPLETED
+                                   for r in panel.queue.rows.values()), 60, "the batch")
+        shown = sorted(row.server.toolTip() for row in panel.queue.rows.values())
+        assert shown == sorted([comfy.url, comfy.url, other.url, other.url])
+        rows = bench.controller.runtime.library.list()
+        assert sorted(g.server for g in rows) == shown
+    finally:
+        bench.window.close()
+        other.stop()
