@@ -66,3 +66,17 @@ def test_a_workflow_no_server_can_run_says_what_each_lacks():
     assert text is not None
     assert f"http://a lacks model {SDXL}" in text and "http://b lacks node Checkpoint" in text
     assert nowhere_to_run([*pool, ServerState("http://new")], NEEDS) is None  # not yet known
+
+
+def test_a_free_slow_server_gets_nothing_a_busy_fast_one_would_finish_sooner():
+    fast, slow = server("http://fast", SDXL, in_flight=2), server("http://slow", SDXL)
+    fast.ran("sdxl", 10.0)
+    slow.ran("sdxl", 40.0)
+    # fast is at its cap but done with its two and this one in 30 s; slow would take 40 s.
+    assert choose([fast, slow], NEEDS, workflow="sdxl") is None
+    slow.ran("sdxl", 10.0)  # smoothed: 0.6 x 40 + 0.4 x 10 = 28 s, sooner than fast's 30 s
+    assert slow.run_s["sdxl"] == 28.0
+    assert choose([fast, slow], NEEDS, workflow="sdxl").url == "http://slow"
+    fast.in_flight = 1  # fast has room: 20 s beats 28 s
+    assert choose([fast, slow], NEEDS, workflow="sdxl").url == "http://fast"
+    assert choose([fast, slow], NEEDS, workflow="other").url == "http://slow"  # untimed: load

@@ -556,6 +556,7 @@ class JobEngine:
         match event:
             case ev.ExecutionStarted():
                 job.heard_start = True
+                job.started_at = asyncio.get_running_loop().time()
                 self._spawn(self._mark_running(job))
             case ev.NodesCached(nodes=nodes):
                 job.cached.update(nodes)
@@ -940,6 +941,9 @@ class JobEngine:
         row; the returned task is done once the row is written and the update sent."""
         job.finishing = True
         self._release(job)
+        if status is GenerationStatus.COMPLETED and job.started_at is not None:
+            self.pool.timed(job.server, job.generation.workflow,
+                            asyncio.get_running_loop().time() - job.started_at)
         self.pool.finished(job.id)
         if status is not GenerationStatus.COMPLETED:
             self._drop_downloads(job)

@@ -137,6 +137,10 @@ class ServerPool:
                 return True
         return False
 
+    def timed(self, url: str, workflow: str, seconds: float) -> None:
+        if (state := self.states.get(url)) is not None:
+            state.ran(workflow, seconds)
+
     def finished(self, generation_id: str) -> None:
         self.placed.pop(generation_id, None)
         self.wake()
@@ -171,6 +175,7 @@ class ServerPool:
             self._changed.clear()
             for item in list(self.waiting):
                 chosen = choose(self._candidates(item.servers), item.needs,
+                                workflow=item.request.workflow.name,
                                 max_in_flight=self.max_in_flight)
                 if chosen is None:
                     continue

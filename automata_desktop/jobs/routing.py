@@ -2,9 +2,13 @@
 
 A generation may only go where its workflow can run: every node class it uses and every model
 file it names are there. Among those, a server that is up, not paused and under its in-flight
-cap (SwarmUI's "1 running + over-queue"); then the least loaded (the app's own jobs there plus
-what its queue reports from others); then the one that last ran the same model files, which
-saves a checkpoint load. Ties keep the order the user configured.
+cap (SwarmUI's "1 running + over-queue"); then the one expected to finish it first: its load
+(the app's own jobs there, or what its queue reports when others use it too) plus this one,
+times how long a run of this workflow took there. A job is not handed to a slow server when a
+busy fast one would still finish it sooner: it waits in the app (SwarmUI's complaint #247, a
+slow card holding work while a fast one idles). Before a server has a timing, load alone counts;
+on a tie, the one that last ran the same model files (no checkpoint reload), then the order the
+user configured.
 """
 
 from __future__ import annotations
@@ -70,6 +74,8 @@ class ServerState:
     in_flight: int = 0  # the app's jobs there that have not ended
     queue_remaining: int = 0  # what the server's `status` message says is waiting, ours too
     recent_models: frozenset[str] = field(default_factory=frozenset)
+    #: workflow name -> seconds a run took here (smoothed), once one has been seen
+    run_s: dict[str, float] = field(default_factory=dict)
 
     @property
     def load(self) -> int:
@@ -79,19 +85,41 @@ class ServerState:
     def can_run(self, needs: Needs) -> bool:
         return self.capabilities is not None and not needs.lacking(self.capabilities)
 
+    def ran(self, workflow: str, seconds: float) -> None:
+        """A run of `workflow` took `seconds` here: smoothed, so one outlier does not decide."""
+        before = self.run_s.get(workflow)
+        self.run_s[workflow] = seconds if before is None else 0.6 * before + 0.4 * seconds
 
-def choose(servers: Sequence[ServerState], needs: Needs, *,
+    def finish_in(self, workflow: str) -> float | None:
+        """When a job sent now would be done, roughly (None before any run was timed here)."""
+        run = self.run_s.get(workflow)
+        return None if run is None else (self.load + 1) * run
+
+
+def choose(servers: Sequence[ServerState], needs: Needs, *, workflow: str = "",
            max_in_flight: int = DEFAULT_MAX_IN_FLIGHT) -> ServerState | None:
-    """The server to send a generation to now, or None when every capable one is busy, down
-    or paused (the generation waits in the app's queue)."""
-    ready = [s for s in servers if s.health is Health.UP and s.in_flight < max_in_flight
-             and s.can_run(needs)]
+    """The server to send a generation to now, or None when it should wait in the app's queue:
+    every capable server is busy, down or paused, or the free ones are slower than waiting for
+    a busy one."""
+    capable = [s for s in servers if s.health is Health.UP and s.can_run(needs)]
+    ready = [s for s in capable if s.in_flight < max_in_flight]
     if not ready:
         return None
     order = {s.url: i for i, s in enumerate(servers)}
     wanted = needs.model_files
-    return min(ready, key=lambda s: (s.load, not (wanted and wanted & s.recent_models),
-                                     order[s.url]))
+    timed = all(s.finish_in(workflow) is not None for s in capable)
+
+    def rank(s: ServerState) -> tuple:
+        expected = s.finish_in(workflow) if timed else None
+        return (expected if expected is not None else s.load,
+                not (wanted and wanted & s.recent_models), order[s.url])
+
+    best = min(ready, key=rank)
+    if timed:
+        soonest = min(s.finish_in(workflow) or 0.0 for s in capable)
+        if (best.finish_in(workflow) or 0.0) > soonest:
+            return None  # a busy server will still be done sooner: wait for it
+    return best
 
 
 def nowhere_to_run(servers: Sequence[ServerState], needs: Needs) -> str | None:

@@ -85,6 +85,8 @@ class Job:
     gap: bool = False
     #: the server lost the prompt and it is being sent again: no verdict on the loss counts
     resubmitting: bool = False
+    #: the loop's clock when the run started there (how long runs take there: see routing)
+    started_at: float | None = None
 
     @property
     def id(self) -> str:
