@@ -123,3 +123,46 @@ async def test_a_generation_still_in_the_apps_queue_can_be_cancelled(fake_comfy_
     assert by_id[waiting.id].status is GenerationStatus.CANCELLED
     assert sum(g.status is GenerationStatus.COMPLETED for g in done) == 4
     assert ran(a) + ran(b) == 4  # the cancelled one was never sent
+
+
+async def test_pausing_a_server_moves_its_waiting_job_and_sends_it_nothing_new(
+        fake_comfy_factory, tmp_path):
+    a, b = fake_comfy_factory(), fake_comfy_factory()
+    a.hold(SAVE)
+    b.hold(SAVE)
+    async with running_engine(tmp_path / "lib", poll_interval_s=60) as engine:
+        log = UpdateLog(engine)
+        gens = await engine.submit(request(template(save_graph()), a.url, servers=(a.url, b.url),
+                                           count=4))
+        await until(lambda: posted(a) == 2 and posted(b) == 2)
+        engine.pause_server(a.url, True)
+        await until(lambda: any(f"({a.url} paused)" in u.message for u in log.items))
+        a.release(SAVE)
+        b.release(SAVE)
+        done = await engine.wait([g.id for g in gens], timeout=30)
+    assert [g.status for g in done] == [GenerationStatus.COMPLETED] * 4
+    assert sorted(g.server for g in done).count(a.url) == 1  # only the one already running
+    assert ran(a) == 1 and posted(a) == 2  # the waiting one was taken off a's queue
+
+
+async def test_a_moved_generation_can_be_cancelled_where_it_went(fake_comfy_factory, tmp_path):
+    a, b = fake_comfy_factory(), fake_comfy_factory()
+    a.hold(SAVE)
+    b.hold(SAVE)
+    async with running_engine(tmp_path / "lib", poll_interval_s=60, failover_grace_s=0.3,
+                              running_grace_s=0.6) as engine:
+        log = UpdateLog(engine)
+        gens = await engine.submit(request(template(save_graph()), a.url, servers=(a.url, b.url),
+                                           count=2))
+        await until(lambda: posted(a) == 1 and posted(b) == 1)
+        [moving] = [r.id for r in await engine.library.list() if r.server == a.url]
+        a.kill()
+        await until(lambda: any(u.generation_id == moving
+                                and u.message.startswith(f"queued on {b.url}; moved from")
+                                for u in log.items))
+        await engine.cancel(moving)
+        b.release(SAVE)
+        done = {g.id: g for g in await engine.wait([g.id for g in gens], timeout=30)}
+    assert done[moving].status is GenerationStatus.CANCELLED
+    assert done[moving].server == b.url and not done[moving].files
+    assert sum(g.status is GenerationStatus.COMPLETED for g in done.values()) == 1

@@ -82,3 +82,28 @@ def test_the_cli_takes_several_servers(fake_comfy_factory, tmp_path: Path, capsy
     done = json.loads(out)
     assert sorted(g["server"] for g in done) == sorted([a.url, b.url])
     assert all(g["status"] == "completed" for g in done)
+
+
+def test_the_cli_finishes_all_six_exactly_once_when_a_server_dies_mid_run(fake_comfy_factory,
+                                                                         tmp_path, capsys):
+    import threading
+    import time
+
+    a, b = fake_comfy_factory(), fake_comfy_factory()
+    b.hold("2")  # b's first generation runs and stays there until b dies
+    result: dict[str, int] = {}
+    cli = threading.Thread(target=lambda: result.update(code=main(
+        ["generate", "--workflow", "pbr_from_image", "--server", a.url, "--server", b.url,
+         "--count", "6", "--json"])))
+    cli.start()
+    deadline = time.monotonic() + 30
+    while prompts(b) < 2 and time.monotonic() < deadline:  # one running, one waiting on b
+        time.sleep(0.05)
+    b.kill()
+    cli.join(180)
+    out, err = capsys.readouterr()
+    assert result.get("code") == 0, err
+    done = json.loads(out)
+    assert len(done) == 6 and all(g["status"] == "completed" for g in done)
+    assert {g["server"] for g in done} == {a.url}
+    assert prompts(a) == 6  # b's two were moved to a, each run once
