@@ -35,6 +35,7 @@ from automata_desktop.runtime import Runtime, all_workflows
 from automata_desktop.workflow_import import ImportResult, save_parameters
 
 if TYPE_CHECKING:
+    from automata_desktop.jobs.pool import PoolServer
     from automata_desktop.library.glb_export import GlbExport
     from automata_desktop.library.store import Library
     from automata_desktop.sync.outbox import Delivery
@@ -311,6 +312,22 @@ class AppController(QObject):
     def _status_arrived(self, status: services.ServerStatus) -> None:
         self.server_statuses[status.url] = status
         self.server_status_changed.emit(status)
+
+    def pool_status(self, on_done: Done[list[PoolServer]]) -> None:
+        """Health, our jobs and the queue length of each server the pool has used."""
+
+        async def go(rt: Runtime) -> list[PoolServer]:
+            return rt.engine.pool.snapshot()
+
+        self._call(go, on_done, lambda text: None)
+
+    def pause_server(self, url: str, paused: bool) -> None:
+        """A paused server takes no new generation; those waiting there move to another."""
+
+        async def go(rt: Runtime) -> None:
+            rt.engine.pause_server(url, paused)
+
+        self._call(go, None, None)
 
     def workflow_readiness(self, url: str, template: WorkflowTemplate,
                            on_done: Done[services.Readiness]) -> None:

@@ -55,6 +55,16 @@ class Waiting:
     moves: list[str] = field(default_factory=list)  # "moved from gpu-a (down)", newest last
 
 
+@dataclass(frozen=True, slots=True)
+class PoolServer:
+    """What the pool says of one server, for a view: health, our jobs there, its queue."""
+
+    url: str
+    health: Health
+    in_flight: int
+    queue_remaining: int
+
+
 class PoolOwner(Protocol):
     async def session(self, url: str) -> ServerSession: ...
 
@@ -128,6 +138,10 @@ class ServerPool:
         else:
             state.health = Health.CONNECTING
             self._spawn(self._probe(url))
+
+    def snapshot(self) -> list[PoolServer]:
+        return [PoolServer(s.url, s.health, self._in_flight(s.url), s.queue_remaining)
+                for s in self.states.values()]
 
     def withdraw(self, generation_id: str) -> bool:
         """Take a generation out of the queue before any server got it (cancel, delete)."""

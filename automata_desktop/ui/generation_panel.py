@@ -40,6 +40,7 @@ from automata_desktop.errors import AutomataError
 from automata_desktop.jobs.models import GenerationRequest, JobUpdate
 from automata_desktop.ui import file_dialogs
 from automata_desktop.ui.images import DECODE_SCALE, thumbnail_of_file, thumbnail_pixmap
+from automata_desktop.ui.pool_view import PoolView
 from automata_desktop.ui.queue_view import PREVIEW_PX, QueueList
 from automata_desktop.ui.workers import BackgroundRunner
 
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STATUS_REFRESH_MS = 15_000
+POOL_REFRESH_MS = 2000
 ALL_SERVERS = "all"  # the picker's pool entry, as `automata generate --server all` names it
 REFERENCE_THUMB_PX = 28
 DOT = "●"
@@ -97,6 +99,12 @@ class GenerationPanel(QWidget):
         self.server_info = QLabel()
         self.server_info.setStyleSheet("color: #a9aebb;")
         self.server_info.setWordWrap(True)
+        self.pool_view = PoolView()
+        self.pool_view.pause_toggled.connect(self.controller.pause_server)
+        self._pool_timer = QTimer(self)  # the pool's load while "All servers" is shown
+        self._pool_timer.setInterval(POOL_REFRESH_MS)
+        self._pool_timer.timeout.connect(
+            lambda: self.controller.pool_status(self.pool_view.show_load))
         self.workflow = compact_combo()
         for name, template in sorted(self.workflows.items(), key=lambda kv: (not kv[1].local, kv[0])):
             self.workflow.addItem(template.title or name, name)
@@ -183,6 +191,7 @@ class GenerationPanel(QWidget):
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         form.addRow("Server", server_row)
         form.addRow("", self.server_info)
+        form.addRow(self.pool_view)
         form.addRow("Workflow", self.workflow)
         form.addRow("", self.workflow_info)
         form.addRow("", self.readiness)
@@ -292,6 +301,8 @@ class GenerationPanel(QWidget):
                                 else f"{server.label} — {server.url}", server.url)
         self.server.addItem("local — in-process backend", LOCAL_SERVER)
         self._pool = (*(s.url for s in settings.servers), LOCAL_SERVER)
+        self.pool_view.set_servers([*((s.url, s.label) for s in settings.servers),
+                                    (LOCAL_SERVER, "local (in-process)")])
         if settings.servers:  # each generation to a capable, least busy server (jobs/pool)
             self.server.addItem("All servers — each generation where there is room", ALL_SERVERS)
             self.server.setItemData(self.server.count() - 1, "  ".join(self._pool),
@@ -300,6 +311,7 @@ class GenerationPanel(QWidget):
         index = self.server.findData(wanted)
         self.server.setCurrentIndex(index if index >= 0 else 0)
         self.server.blockSignals(False)
+        self._form.setRowVisible(self.pool_view, self.server_url == ALL_SERVERS)
         self._show_status()
 
     def _settings_changed(self, settings: Settings) -> None:
@@ -351,6 +363,7 @@ class GenerationPanel(QWidget):
             self.show_message("\n".join(notices), "info")
 
     def _status_arrived(self, status: ServerStatus) -> None:
+        self.pool_view.show_status(status)
         changed = self._shown_status.get(status.url) != status
         self._shown_status[status.url] = status
         if self._may_fall_back and status.url == self.server_url:
@@ -396,6 +409,13 @@ class GenerationPanel(QWidget):
 
     def _server_changed(self) -> None:
         self._may_fall_back = False  # the user (or a caller) chose: respect it
+        pooled = self.server_url == ALL_SERVERS
+        self._form.setRowVisible(self.pool_view, pooled)
+        if pooled:
+            self._pool_timer.start()
+            self.controller.pool_status(self.pool_view.show_load)
+        else:
+            self._pool_timer.stop()
         self._show_status()
         self._check_readiness()
 
@@ -450,6 +470,9 @@ class GenerationPanel(QWidget):
         token = self._readiness_token
         if url == ALL_SERVERS:  # the engine refuses a workflow no server can run, naming why
             self._set_readiness(True, "runs on whichever server has its nodes and models")
+            for server in self._pool:  # and the list says what each one lacks
+                self.controller.workflow_readiness(
+                    server, template, lambda r, u=server: self.pool_view.show_readiness(u, r))
             return
         self._set_readiness(None, "checking the server…")
         status = self.statuses.get(url)

@@ -3,6 +3,8 @@ live preview frames appear in the queue row, the status dot shows the version, t
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from PySide6.QtCore import Qt
 
@@ -16,6 +18,7 @@ from tests.fakecomfy.harness import FakeComfy
 from tests.gui.workbench_helpers import albedo_pixels, open_workbench, wait_for
 
 pytestmark = pytest.mark.gui
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 @pytest.fixture
@@ -103,6 +106,26 @@ def test_all_servers_spreads_a_batch_and_each_row_names_its_server(qapp, qtbot, 
         assert shown == sorted([comfy.url, comfy.url, other.url, other.url])
         rows = bench.controller.runtime.library.list()
         assert sorted(g.server for g in rows) == shown
+        # The server list: both up, each with everything this workflow needs.
+        view = panel.pool_view
+        assert view.isVisible()
+        one, two = view._items[comfy.url], view._items[other.url]
+        wait_for(qapp, lambda: view.fits(comfy.url) and view.fits(other.url), 20,
+                 "what each server has")
+        assert view.fits(comfy.url) == view.fits(other.url) == "✓ has everything"
+        assert "lacks" not in one.text(1)
+        wait_for(qapp, lambda: one.text(1).startswith("up · ComfyUI"), 20, "the pool health")
+        two.setCheckState(0, Qt.CheckState.Checked)  # pause "two"
+        wait_for(qapp, lambda: two.text(1).startswith("paused"), 20, "the pause")
+        before = len(panel.queue.rows)
+        qtbot.mouseClick(panel.generate, Qt.MouseButton.LeftButton)
+        wait_for(qapp, lambda: len(panel.queue.rows) == before + 4, 20, "four more rows")
+        wait_for(qapp, lambda: all(r.status is GenerationStatus.COMPLETED
+                                   for r in panel.queue.rows.values()), 60, "the second batch")
+        newest = bench.controller.runtime.library.list(limit=4)
+        assert {g.server for g in newest} == {comfy.url}  # nothing went to the paused one
+        wait_for(qapp, lambda: len(bench.library.generations) == 8, 20, "the library list")
+        bench.window.save_screenshot(SCREENSHOTS / "all-servers.png")
     finally:
         bench.window.close()
         other.stop()
