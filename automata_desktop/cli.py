@@ -87,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="ComfyUI address (host:port or URL), a configured server's name, or "
                           "'local'; repeat it to spread --count over several servers, or "
                           "'all' for every configured server")
+    gen.add_argument("--front", action="store_true",
+                     help="with several --server: ahead of generations already waiting")
     gen.add_argument("--seed", type=int, help="seed of the first generation (default random)")
     gen.add_argument("--count", type=int, default=1, help="how many generations (seed, seed+1, …)")
     gen.add_argument("--timeout", type=float, metavar="MIN", help="give up after MIN minutes")
@@ -372,7 +374,7 @@ async def _run_generations(args: argparse.Namespace, rt: Any, template: Any,
         print(f"note: no --image given; using the bundled sample {image.name}", file=sys.stderr)
     request = GenerationRequest(
         workflow=template, server=servers[0], servers=servers if len(servers) > 1 else (),
-        parameters=params, image=image,
+        front=args.front, parameters=params, image=image,
         mesh=args.mesh.resolve() if args.mesh else None, count=args.count, seed=args.seed,
         timeout_s=args.timeout * 60 if args.timeout else None,
     )

@@ -166,3 +166,21 @@ async def test_a_moved_generation_can_be_cancelled_where_it_went(fake_comfy_fact
     assert done[moving].status is GenerationStatus.CANCELLED
     assert done[moving].server == b.url and not done[moving].files
     assert sum(g.status is GenerationStatus.COMPLETED for g in done.values()) == 1
+
+
+async def test_a_batch_put_first_goes_ahead_of_the_generations_already_waiting(
+        fake_comfy_factory, tmp_path):
+    a = fake_comfy_factory()
+    a.hold(SAVE)
+    dead = "http://127.0.0.1:9"  # a pool of one live server: one job at a time, in order
+    async with running_engine(tmp_path / "lib", poll_interval_s=60, max_in_flight=1) as engine:
+        log = UpdateLog(engine)
+        flow = template(save_graph())
+        first = await engine.submit(request(flow, a.url, servers=(a.url, dead), count=3))
+        await until(lambda: posted(a) == 1)
+        urgent = await engine.submit(request(flow, a.url, servers=(a.url, dead), count=2,
+                                             front=True))
+        a.release(SAVE)
+        await engine.wait([g.id for g in first + urgent], timeout=30)
+    placed = [u.generation_id for u in log.items if u.message.startswith("queued on")]
+    assert placed == [first[0].id, urgent[0].id, urgent[1].id, first[1].id, first[2].id]

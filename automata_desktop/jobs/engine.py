@@ -269,8 +269,10 @@ class JobEngine:
             generations.append(gen)
             self._announce(gen, "waiting for a server")
         shared: dict[str, dict[str, Any]] = {}  # inputs go up once per server for the batch
-        for gen in generations:
-            self.pool.add(Waiting(gen, request, dict(gen.parameters), needs, urls, shared))
+        # To the front in reverse, so a batch put first keeps its own order.
+        for gen in reversed(generations) if request.front else generations:
+            self.pool.add(Waiting(gen, request, dict(gen.parameters), needs, urls, shared),
+                          front=request.front)
         return generations
 
     async def place(self, item: Waiting, session: ServerSession) -> None:
@@ -570,9 +572,7 @@ class JobEngine:
                 tracker.step(node, value, maximum)
                 self._emit(job)
             case ev.ProgressState(nodes=nodes):
-                for n in nodes:
-                    if n.state == "finished":
-                        tracker.node_finished(n.node)
+                tracker.node_states(nodes)
             case ev.StepProgress(fraction=fraction, label=label):
                 job.current_node = label
                 self._emit(job, fraction=fraction)

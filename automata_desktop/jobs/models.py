@@ -17,6 +17,8 @@ class GenerationRequest:
     #: several servers to spread the batch over (each generation to a capable, least loaded
     #: one, see jobs/routing); empty: `server` alone
     servers: tuple[str, ...] = ()
+    #: with several servers: ahead of what already waits in the app's queue
+    front: bool = False
     parameters: dict[str, Any] = field(default_factory=dict)
     image: Path | None = None  # uploaded to ComfyUI and bound to the workflow's `image` parameter
     mesh: Path | None = None
