@@ -6,14 +6,21 @@
         async for event in events: ...
 
 The websocket loop reconnects with capped exponential backoff and jitter, keeping its clientId so
-messages of prompts already queued keep coming; after a reconnect every tracked prompt is resynced
-through `/history` and `/queue` (a restarted server loses its queue silently: that becomes
-`PromptLost`). Requests never send an `Origin` header: ComfyUI answers 403 when it differs from Host.
+messages of prompts already queued keep coming. ComfyUI replays nothing a socket missed, so after
+every (re)connect each tracked prompt is reconciled through `check` and what it finds (a finished
+prompt's outputs, a failure, a loss) is emitted as if it had been heard: a restarted server loses
+its queue silently, which becomes `PromptLost`. Requests never send an `Origin` header: ComfyUI
+answers 403 when it differs from Host.
+
+`check` and `cancel` speak the Jobs API where the server has it (`has_jobs_api`, probed at
+connect): one `GET /api/jobs/{id}` answers where a prompt stands without the `/history` +
+`/queue` + `/history` dance, and `POST /api/jobs/{id}/cancel` dequeues or interrupts that job
+alone, server-side and race-free. 0.3.x servers keep the `/history` + `/queue` path.
 
 A socket can also stay open and go deaf: when a stale socket with our clientId closes after we
 reconnected, ComfyUI's cleanup unregisters the new one (ComfyUI #16010) and sends it nothing more.
-So while prompts are pending, a socket silent for `Timeouts.silence` is closed and opened again
-(which also resyncs every tracked prompt through `/history`).
+So the old socket is always closed before a new one opens, and while prompts are pending, a
+socket silent for `Timeouts.silence` is closed and opened again (and every prompt reconciled).
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ import mimetypes
 import random
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -62,6 +69,8 @@ CHUNK = 1024 * 1024
 #: Events a real ComfyUI may send to every socket (see `ComfyClient._is_ours`).
 _BROADCAST_TO_ALL = (Progress, ProgressState, Preview, ExecutionInterrupted)
 DEFAULT_MAX_DOWNLOAD = 2 * 1024**3  # a 100 MB GLB or an 8K 16-bit PNG fits with room to spare
+#: how long closing a socket may wait for the server's close frame before the TCP is dropped
+CLOSE_TIMEOUT_S = 2.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -149,6 +158,8 @@ class ComfyClient:
         self._connected = asyncio.Event()
         self._closing = False
         self.info: ServerInfo | None = None
+        #: whether `check`/`cancel` use the Jobs API; set by `has_jobs_api` (the connect probe)
+        self.jobs_api = False
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -232,23 +243,25 @@ class ComfyClient:
         ever_connected = False
         while not self._closing:
             reason = "closed by server"
+            ws = None
             try:
-                async with websockets.connect(
+                ws = await websockets.connect(
                     self._ws_url(), open_timeout=self.timeouts.connect, max_size=256 * 1024**2,
                     ping_interval=20, ping_timeout=20, compression="deflate",
-                ) as ws:
-                    self._ws = ws
-                    # Must be the first message, or the server ignores it (and sends no
-                    # preview metadata, so previews could not be tied to a prompt).
-                    await ws.send(json.dumps(
-                        {"type": "feature_flags", "data": {"supports_preview_metadata": True}}
-                    ))
-                    self._connected.set()
-                    self._emit(Connected(reconnected=ever_connected))
-                    if ever_connected:
-                        self._resync_task = asyncio.create_task(self._resync_tracked())
-                    ever_connected, attempt = True, 0
-                    reason = await self._receive(ws)
+                    close_timeout=CLOSE_TIMEOUT_S,
+                )
+                self._ws = ws
+                # Must be the first message, or the server ignores it (and sends no
+                # preview metadata, so previews could not be tied to a prompt).
+                await ws.send(json.dumps(
+                    {"type": "feature_flags", "data": {"supports_preview_metadata": True}}
+                ))
+                self._connected.set()
+                self._emit(Connected(reconnected=ever_connected))
+                if self._tracked:  # also a first socket that came up after prompts were queued
+                    self._resync_task = asyncio.create_task(self._resync_tracked())
+                ever_connected, attempt = True, 0
+                reason = await self._receive(ws)
             except asyncio.CancelledError:
                 raise
             except websockets.ConnectionClosed as exc:
@@ -258,6 +271,13 @@ class ComfyClient:
             finally:
                 self._ws = None
                 self._connected.clear()
+                if ws is not None:
+                    # Closed (and its TCP gone) before the next socket opens: were the old one
+                    # still registered when it ends, ComfyUI's cleanup would unregister the new
+                    # one, which shares its clientId (#16010). Shielded: a cancelled loop
+                    # (close()) still ends it.
+                    with contextlib.suppress(Exception):
+                        await asyncio.shield(ws.close())
             if self._closing:
                 break
             delay = self.backoff.delay(attempt)
@@ -284,13 +304,18 @@ class ComfyClient:
                 self._emit(event)
 
     async def _resync_tracked(self) -> None:
-        for prompt_id in list(self._tracked):
-            try:
-                result = await self.check(prompt_id)
-            except ComfyError as exc:
-                log.info("resync of %s failed: %s", prompt_id, exc)
-                continue
-            if result is not None:
+        """Reconcile every prompt in flight after a (re)connect: what finished, failed or was
+        lost while no socket listened is emitted now (still running: nothing, the new socket
+        hears the rest). The prompts are asked at once, not one after another."""
+        prompt_ids = list(self._tracked)
+        results = await asyncio.gather(*(self.check(p) for p in prompt_ids),
+                                       return_exceptions=True)
+        for prompt_id, result in zip(prompt_ids, results, strict=True):
+            if isinstance(result, ComfyError):
+                log.info("resync of %s failed: %s", prompt_id, result)
+            elif isinstance(result, BaseException):
+                log.warning("resync of %s failed", prompt_id, exc_info=result)
+            elif result is not None and prompt_id in self._tracked:
                 self._emit(result)
 
     # -- HTTP ------------------------------------------------------------------------------
@@ -314,7 +339,9 @@ class ComfyClient:
                                     f"{_reason(exc)}") from exc
 
     async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = await self._request(method, path, **kwargs)
+        return self._decode(await self._request(method, path, **kwargs), method, path)
+
+    def _decode(self, response: httpx.Response, method: str, path: str) -> Any:
         if response.status_code == 401:
             raise ServerResponseError(
                 f"{self.url} refused {path} (401): the API key is missing or wrong; set it in "
@@ -387,7 +414,8 @@ class ComfyClient:
         """Whether the server answers ComfyUI's Jobs API (`GET /api/jobs`, newer servers; older
         ones answer 404). One job is asked for: the answer's shape is all that matters."""
         data = await self._optional_json("/api/jobs", tolerant=True, params={"limit": "1"})
-        return isinstance(data, dict) and isinstance(data.get("jobs"), list)
+        self.jobs_api = isinstance(data, dict) and isinstance(data.get("jobs"), list)
+        return self.jobs_api
 
     async def queue_prompt(self, graph: dict[str, Any], *, prompt_id: str | None = None,
                            front: bool = False, preview_method: str | None = "auto",
@@ -437,8 +465,31 @@ class ComfyClient:
         entry = data.get(prompt_id) if isinstance(data, dict) else None
         return protocol.parse_history_entry(prompt_id, entry) if isinstance(entry, dict) else None
 
+    async def get_job(self, prompt_id: str) -> dict[str, Any] | None:
+        """The Jobs API's record of one prompt (`outputs` and `execution_status` once it is
+        finished), or None when the server does not know the id: its 404 is JSON
+        (`{"error": "Job not found"}`). A server without the route answers aiohttp's plain-text
+        404, which raises `ServerResponseError` (status 404) like any other refusal."""
+        path = f"/api/jobs/{prompt_id}"
+        response = await self._request("GET", path)
+        if response.status_code == 404:
+            with contextlib.suppress(ValueError):
+                if isinstance(response.json(), dict):
+                    return None
+        data = self._decode(response, "GET", path)
+        return data if isinstance(data, dict) else None
+
     async def check(self, prompt_id: str) -> HistoryResult | PromptLost | None:
-        """Where a prompt stands: finished (history), lost (server forgot it), or None (in queue)."""
+        """Where a prompt stands: finished (its outputs), lost (server forgot it), or None (in
+        queue or running). One Jobs API call where the server has it, else /history + /queue."""
+        if self.jobs_api:
+            try:
+                return self._job_verdict(prompt_id, await self.get_job(prompt_id))
+            except ServerResponseError as exc:
+                if exc.status != 404:
+                    raise
+                log.info("%s has no Jobs API any more (restarted as an older ComfyUI?)", self.url)
+                self.jobs_api = False
         result = await self.get_history(prompt_id)
         if result is not None:
             return result
@@ -447,11 +498,49 @@ class ComfyClient:
         result = await self.get_history(prompt_id)  # it may have finished in between
         if result is not None:
             return result
+        return self._lost(prompt_id)
+
+    def _lost(self, prompt_id: str) -> PromptLost:
         return PromptLost(prompt_id, f"ComfyUI at {self.url} restarted and no longer knows this "
-                                     "prompt (a restart empties its queue and history); resubmit it")
+                                     "prompt (a restart empties its queue and history, and a full "
+                                     "history drops its oldest entries); resubmit it")
+
+    def _job_verdict(self, prompt_id: str, job: dict[str, Any] | None
+                     ) -> HistoryResult | PromptLost | None:
+        """A Jobs API record as the verdict `/history` would give. The server looks in history
+        before its queue, and a job moves between them in one locked step: a 404 is a loss."""
+        if job is None:
+            return self._lost(prompt_id)
+        status = job.get("status")
+        if status not in ("completed", "failed", "cancelled"):
+            return None  # pending, in_progress, or a state newer than this client: not done
+        entry = {"outputs": job.get("outputs") or {}, "status": job.get("execution_status") or {}}
+        result = protocol.parse_history_entry(prompt_id, entry)
+        if status == "cancelled":
+            return replace(result, status="error", interrupted=True, error="interrupted")
+        if status == "failed":
+            error = result.error
+            if error is None and isinstance(job.get("execution_error"), dict):
+                error = protocol.error_text(job["execution_error"])
+            return replace(result, status="error", error=error or "the workflow failed")
+        if not result.files:
+            # "completed" only says no node raised; a run that saved nothing (an output node
+            # that wrote no file, outputs the server dropped) gave the user nothing.
+            return replace(result, status="error", error=(
+                f"ComfyUI at {self.url} reports the prompt completed, but it produced no output "
+                "files; check that the workflow ends in a node that saves its result (a Save "
+                "node), and ComfyUI's log for what it skipped"))
+        return replace(result, status="success", completed=True)
 
     async def cancel(self, prompt_id: str) -> str:
         """Remove a pending prompt, or interrupt it if it is running. Returns what was done."""
+        if self.jobs_api:
+            try:
+                return await self._cancel_job(prompt_id)
+            except ServerResponseError as exc:
+                if exc.status not in (404, 405):
+                    raise
+                self.jobs_api = False  # no such route on this server (any more)
         queue = await self.get_queue()
         if prompt_id in queue.pending:
             await self._request("POST", "/queue", json={"delete": [prompt_id]})
@@ -463,6 +552,17 @@ class ComfyClient:
             await self._request("POST", "/interrupt", json={"prompt_id": prompt_id})
             return "interrupted"
         return "not_found"
+
+    async def _cancel_job(self, prompt_id: str) -> str:
+        """`POST /api/jobs/{id}/cancel`: the server dequeues the job, or interrupts it only while
+        it is still the one running (a plain `/interrupt` could stop the prompt that started
+        meanwhile). Its answer says only whether it acted; where the job is now says how."""
+        data = await self._json("POST", f"/api/jobs/{prompt_id}/cancel")
+        if not (isinstance(data, dict) and data.get("cancelled") is True):
+            return "not_found"  # finished already, or never known
+        if await self.get_job(prompt_id) is None:
+            return "removed"  # a dequeued job leaves no trace
+        return "interrupted"  # running until the interrupt lands, or ended as cancelled
 
     async def dequeue(self, prompt_id: str) -> bool:
         """Take a prompt off the queue only if it has not started; True when it is gone. Never

@@ -95,7 +95,7 @@ def _parse_message(kind: str, data: Mapping[str, Any]) -> ComfyEvent | None:
         case "execution_error":
             return ExecutionFailed(
                 prompt_id,
-                message=_error_text(data),
+                message=error_text(data),
                 node_id=_opt_str(data.get("node_id")),
                 node_type=_opt_str(data.get("node_type")),
                 exception_type=_opt_str(data.get("exception_type")),
@@ -174,7 +174,7 @@ def parse_history_entry(prompt_id: str, entry: Mapping[str, Any]) -> HistoryResu
             continue
         kind, data = item
         if kind == "execution_error":
-            error = _error_text(data)
+            error = error_text(data)
         elif kind == "execution_interrupted":
             interrupted = True
             error = "interrupted"
@@ -251,7 +251,7 @@ def _validation_problem(label: str, class_type: str, err: Mapping[str, Any]) -> 
     return f"{label} input '{where}': {message}" if where else f"{label}: {message}"
 
 
-def _error_text(data: Mapping[str, Any]) -> str:
+def error_text(data: Mapping[str, Any]) -> str:
     """`ProbeRaise (node 2): RuntimeError: out of memory`: which node, to find it in the graph."""
     node_type, node_id = data.get("node_type"), data.get("node_id")
     text = str(data.get("exception_message") or "execution failed").strip()  # ends in "\n"
