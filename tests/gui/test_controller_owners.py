@@ -12,7 +12,6 @@ from automata_desktop.core.generation import GenerationStatus
 from automata_desktop.core.maps import MapKind
 from automata_desktop.runtime import all_workflows
 from tests.engine_helpers import save_graph, template
-from tests.fakecomfy.harness import FakeComfy
 from tests.gui.test_library_and_inspector import generate_locally
 from tests.gui.workbench_helpers import open_workbench, wait_for
 
@@ -50,16 +49,9 @@ def test_deleting_the_generation_on_the_mesh_takes_its_maps_off_and_replace_stil
     window.close()
 
 
-@pytest.fixture
-def comfy(tmp_path):
-    server = FakeComfy(tmp_path / "comfy", version="0.3.64")
-    server.start()
-    yield server
-    server.stop()
-
-
 def test_deleting_a_generation_still_queued_on_a_server_takes_it_off_that_queue(
-        qapp, tmp_path, comfy):
+        qapp, tmp_path, fake_comfy):
+    comfy = fake_comfy
     flows = {**all_workflows(), "held": template(save_graph(color=0x808080), name="held")}
     bench = open_workbench(qapp, tmp_path / "library", workflows=flows,
                            servers=(ServerConfig(comfy.url, "fake"),))
