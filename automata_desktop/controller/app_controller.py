@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -121,6 +121,14 @@ def request_from_generation(gen: Generation,
     return GenerationRequest(workflow=template, server=gen.server, parameters=params, image=image)
 
 
+def one_of(request: GenerationRequest, gen: Generation) -> GenerationRequest:
+    """The request that made `gen` as one generation of it: a batch's member keeps its seed."""
+    params = dict(request.parameters)
+    if "seed" in gen.parameters and "seed" in request.workflow.parameters:
+        params["seed"] = gen.parameters["seed"]
+    return replace(request, parameters=params, count=1, seed=None)
+
+
 class AppController(QObject):
     started = Signal(list)  # notices of the start (webhook port taken, sync paused, ...)
     start_failed = Signal(str)
@@ -214,18 +222,17 @@ class AppController(QObject):
 
     def retry(self, generation_id: str, on_done: Done[Submitted] | None = None,
               on_error: Failed | None = None) -> None:
-        """Run a generation again: this session's request, or the one its library row records."""
+        """Run one generation again, with its own seed: from this session's request (its local
+        input files, its servers) or, for an older one, from what its library row records."""
         request = self._requests.get(generation_id)
-        if request is not None:
-            self.submit(request, on_done, on_error)
-            return
 
         def found(gen: Generation | None) -> None:
             if gen is None:
                 self._fail(on_error, "This generation is no longer in the library.")
                 return
             try:
-                again = request_from_generation(gen, self.workflows)
+                again = (request_from_generation(gen, self.workflows) if request is None
+                         else one_of(request, gen))
             except AutomataError as exc:
                 self._fail(on_error, str(exc))
                 return

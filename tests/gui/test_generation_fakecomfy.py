@@ -129,3 +129,34 @@ def test_all_servers_spreads_a_batch_and_each_row_names_its_server(qapp, qtbot, 
     finally:
         bench.window.close()
         other.stop()
+
+
+def test_retry_of_one_generation_of_a_batch_runs_that_one_again_with_its_seed(qapp, comfy,
+                                                                             tmp_path):
+    from tests.engine_helpers import save_graph
+
+    seeded = template(save_graph(), name="seeded", title="Seeded",
+                      parameters={"seed": {"type": "int", "bind": ["1.color"]}})
+    bench = open_workbench(qapp, tmp_path / "library", servers=(ServerConfig(comfy.url, "one"),),
+                           workflows={**all_workflows(), "seeded": seeded})
+    try:
+        panel = bench.generation
+        panel.select(server=comfy.url, workflow="seeded")
+        panel.random_seed.setChecked(False)
+        panel.seed.setValue(100)
+        panel.batch.setValue(3)
+        panel.submit()
+        wait_for(qapp, lambda: len(panel.queue.rows) == 3 and all(
+            r.status is GenerationStatus.COMPLETED for r in panel.queue.rows.values()), 60,
+            "the batch")
+        library = bench.controller.runtime.library
+        second = next(g for g in library.list() if g.parameters["seed"] == 101)
+        panel.retry(second.id)
+        wait_for(qapp, lambda: len(panel.queue.rows) == 4, 20, "the retry's row")
+        [again] = set(panel.queue.rows) - {g.id for g in library.list()[1:]}
+        wait_for(qapp, lambda: panel.queue.rows[again].status is GenerationStatus.COMPLETED, 30,
+                 "the retry")
+        assert library.get(again).parameters["seed"] == 101  # that one, not the whole batch
+        assert library.count() == 4
+    finally:
+        bench.window.close()
