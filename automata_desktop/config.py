@@ -85,6 +85,8 @@ class ServerConfig:
     url: str
     name: str = ""
     api_key: str | None = None  # Comfy Cloud / proxies; sent as X-API-Key
+    #: takes no new generation when several servers share the work (see jobs/pool)
+    paused: bool = False
 
     @property
     def label(self) -> str:
@@ -167,7 +169,8 @@ def _from_mapping(data: dict[str, Any]) -> dict[str, Any]:
             if not isinstance(value, list):
                 raise ConfigError("'servers' must be a list of {url, name}")
             values["servers"] = tuple(
-                ServerConfig(normalize_server_url(s["url"]), s.get("name", ""), s.get("api_key"))
+                ServerConfig(normalize_server_url(s["url"]), s.get("name", ""), s.get("api_key"),
+                             s.get("paused") is True)
                 for s in value
                 if isinstance(s, dict) and s.get("url")
             )
@@ -205,7 +208,8 @@ def save_settings(settings: Settings, path: Path | None = None) -> None:
     path = path or settings_path()
     data = asdict(settings)
     data["servers"] = [
-        {k: v for k, v in asdict(s).items() if v not in (None, "")} for s in settings.servers
+        {k: v for k, v in asdict(s).items() if v not in (None, "", False)}
+        for s in settings.servers
     ]
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -107,6 +107,9 @@ class Runtime:
             poll_interval_s=self.settings.poll_interval_s, backend_factory=self._backend,
             resubmit_attempts=self.settings.resubmit_attempts,
         )
+        for server in self.settings.servers:  # paused in the settings: nothing new goes there
+            if server.paused:
+                self.engine.pause_server(server.url, True)
         if self.listen:
             await self._start_listener()
         await self._start_sync()

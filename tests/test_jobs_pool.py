@@ -184,3 +184,21 @@ async def test_a_batch_put_first_goes_ahead_of_the_generations_already_waiting(
         await engine.wait([g.id for g in first + urgent], timeout=30)
     placed = [u.generation_id for u in log.items if u.message.startswith("queued on")]
     assert placed == [first[0].id, urgent[0].id, urgent[1].id, first[1].id, first[2].id]
+
+
+async def test_a_server_paused_in_the_settings_gets_nothing_after_a_restart(fake_comfy_factory,
+                                                                           tmp_path):
+    from automata_desktop.config import ServerConfig, Settings, load_settings, save_settings
+    from automata_desktop.runtime import Runtime
+
+    a, b = fake_comfy_factory(), fake_comfy_factory()
+    path = tmp_path / "settings.json"
+    save_settings(Settings(servers=(ServerConfig(a.url, "a"), ServerConfig(b.url, "b", None, True)),
+                           webhook_port=0, library_dir=str(tmp_path / "lib")), path)
+    settings = load_settings(path, env={})
+    assert [s.paused for s in settings.servers] == [False, True]  # kept in the file
+    async with Runtime(settings, listen=False) as rt:
+        gens = await rt.engine.submit(request(template(save_graph()), a.url,
+                                              servers=(a.url, b.url), count=3))
+        done = await rt.engine.wait([g.id for g in gens], timeout=30)
+    assert {g.server for g in done} == {a.url} and posted(b) == 0

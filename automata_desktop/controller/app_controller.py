@@ -14,6 +14,7 @@ the requests of this session, for Retry), the settings live here, server health 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -23,13 +24,19 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from PySide6.QtCore import QObject, Signal
 
 from automata_desktop import services
-from automata_desktop.config import LOCAL_SERVER, Settings
+from automata_desktop.config import LOCAL_SERVER, Settings, save_settings
 from automata_desktop.controller.bridge import RuntimeBridge
 from automata_desktop.core.generation import Generation, GenerationStatus
 from automata_desktop.core.maps import PBR_MAPS, MapKind
 from automata_desktop.core.texture_set import MapSource, TextureMap, TextureSet
 from automata_desktop.core.workflow import WorkflowTemplate, load_workflow
-from automata_desktop.errors import AutomataError, MissingNodes, PromptRejected, ServerUnreachable
+from automata_desktop.errors import (
+    AutomataError,
+    ConfigError,
+    MissingNodes,
+    PromptRejected,
+    ServerUnreachable,
+)
 from automata_desktop.jobs.models import GenerationRequest, JobUpdate
 from automata_desktop.runtime import Runtime, all_workflows
 from automata_desktop.workflow_import import ImportResult, save_parameters
@@ -143,9 +150,10 @@ class AppController(QObject):
 
     def __init__(self, settings: Settings, *, listen: bool = True,
                  workflows: dict[str, WorkflowTemplate] | None = None,
-                 parent: QObject | None = None) -> None:
+                 settings_path: Path | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.settings = settings
+        self._settings_path = settings_path  # None: the user's settings file
         self.workflows = dict(workflows) if workflows is not None else all_workflows()
         self.server_statuses: dict[str, services.ServerStatus] = {}
         self._requests: dict[str, GenerationRequest] = {}  # this session's, for Retry
@@ -329,7 +337,12 @@ class AppController(QObject):
         self._call(go, on_done, lambda text: None)
 
     def pause_server(self, url: str, paused: bool) -> None:
-        """A paused server takes no new generation; those waiting there move to another."""
+        """A paused server takes no new generation; those waiting there move to another. Kept
+        in the settings, so it stays paused after a restart (and for the CLI)."""
+        self.settings = replace(self.settings, servers=tuple(
+            replace(s, paused=paused) if s.url == url else s for s in self.settings.servers))
+        with contextlib.suppress(ConfigError):  # a read-only config folder: paused for this run
+            save_settings(self.settings, self._settings_path)
 
         async def go(rt: Runtime) -> None:
             rt.engine.pause_server(url, paused)

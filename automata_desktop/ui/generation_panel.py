@@ -302,7 +302,8 @@ class GenerationPanel(QWidget):
         self.server.addItem("local — in-process backend", LOCAL_SERVER)
         self._pool = (*(s.url for s in settings.servers), LOCAL_SERVER)
         self.pool_view.set_servers([*((s.url, s.label) for s in settings.servers),
-                                    (LOCAL_SERVER, "local (in-process)")])
+                                    (LOCAL_SERVER, "local (in-process)")],
+                                   {s.url for s in settings.servers if s.paused})
         if settings.servers:  # each generation to a capable, least busy server (jobs/pool)
             self.server.addItem("All servers — each generation where there is room", ALL_SERVERS)
             self.server.setItemData(self.server.count() - 1, "  ".join(self._pool),

@@ -41,8 +41,9 @@ class PoolView(QTreeWidget):
         self._fit_why: dict[str, str] = {}
         self.itemChanged.connect(self._changed)
 
-    def set_servers(self, servers: list[tuple[str, str]]) -> None:
-        """(url, label) of each server of the pool, in the configured order."""
+    def set_servers(self, servers: list[tuple[str, str]], paused: set[str] = frozenset()
+                    ) -> None:
+        """(url, label) of each server of the pool, in the configured order; `paused` ticked."""
         self.blockSignals(True)
         self.clear()
         self._items, self._health, self._load, self._fits = {}, {}, {}, {}
@@ -50,7 +51,10 @@ class PoolView(QTreeWidget):
             item = QTreeWidgetItem([label, "checking…"])
             item.setToolTip(0, url)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            item.setCheckState(0, Qt.CheckState.Unchecked)
+            item.setCheckState(0, Qt.CheckState.Checked if url in paused
+                               else Qt.CheckState.Unchecked)
+            if url in paused:
+                self._health[url] = "paused"
             item.setData(0, Qt.ItemDataRole.UserRole, url)
             self.addTopLevelItem(item)
             self._items[url] = item

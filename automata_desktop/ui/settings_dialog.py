@@ -265,7 +265,8 @@ class SettingsDialog(QDialog):
             if name and name in names:
                 raise ConfigError(f"Two servers are called {name!r}; give each its own name")
             names.add(name)
-            servers.append(ServerConfig(normalized, name, key or None))
+            paused = any(s.paused for s in self.original.servers if s.url == normalized)
+            servers.append(ServerConfig(normalized, name, key or None, paused))
         supabase_url = self.supabase_url.text().strip()
         supabase_key = self.supabase_key.text().strip()
         if supabase_url or supabase_key:

@@ -117,6 +117,8 @@ def test_all_servers_spreads_a_batch_and_each_row_names_its_server(qapp, qtbot, 
         wait_for(qapp, lambda: one.text(1).startswith("up · ComfyUI"), 20, "the pool health")
         two.setCheckState(0, Qt.CheckState.Checked)  # pause "two"
         wait_for(qapp, lambda: two.text(1).startswith("paused"), 20, "the pause")
+        from automata_desktop.config import load_settings
+        assert load_settings(env={}).server(other.url).paused  # remembered for next time
         before = len(panel.queue.rows)
         qtbot.mouseClick(panel.generate, Qt.MouseButton.LeftButton)
         wait_for(qapp, lambda: len(panel.queue.rows) == before + 4, 20, "four more rows")
