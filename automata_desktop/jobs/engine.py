@@ -225,13 +225,9 @@ class JobEngine:
         params = await session.backend.prepare(
             Inputs(parameters=dict(request.parameters), image=request.image, mesh=request.mesh))
         generations = []
-        base_seed = request.seed
         for index in range(max(1, request.count)):
-            gen_params = dict(params)
-            if "seed" in template.parameters and "seed" not in request.parameters:
-                gen_params["seed"] = (base_seed + index if base_seed is not None
-                                      else random.randrange(_SEED_LIMIT))
-            generations.append(await self._queue_one(session, request, gen_params))
+            generations.append(await self._queue_one(session, request,
+                                                     _seeded(request, params, index)))
         return generations
 
     async def _submit_pool(self, request: GenerationRequest) -> list[Generation]:
@@ -259,10 +255,7 @@ class JobEngine:
             raise WorkflowError(reason)
         generations = []
         for index in range(max(1, request.count)):
-            params = dict(request.parameters)
-            if "seed" in template.parameters and "seed" not in request.parameters:
-                params["seed"] = (request.seed + index if request.seed is not None
-                                  else random.randrange(_SEED_LIMIT))
+            params = _seeded(request, request.parameters, index)
             gen = Generation(id=new_generation_id(), workflow=template.name, server="",
                              prompt=str(params.get("prompt", "")), parameters=_jsonable(params))
             await self.library.add(gen)
@@ -288,9 +281,8 @@ class JobEngine:
         params = {**item.prepared[url], **{k: v for k, v in item.params.items() if k == "seed"}}
         graph = self._bind(item.request, current, params, session)
         prompt_id = str(uuid.uuid4())
-        inputs = {name: str(path.absolute()) for name, path in
-                  (("image", item.request.image), ("mesh", item.request.mesh)) if path}
-        gen = await self.library.place(current.id, url, prompt_id, Submission(graph, inputs))
+        gen = await self.library.place(current.id, url, prompt_id,
+                                       Submission(graph, _local_inputs(item.request)))
         item.generation = gen
         job = self._new_job(gen, url, graph, item.request.timeout_s)
         job.prompt_id = prompt_id
@@ -471,10 +463,7 @@ class JobEngine:
                          prompt_id=str(uuid.uuid4()))
         # Bound before the row exists: a refused parameter leaves no generation stuck "queued".
         graph = self._bind(request, gen, params, session)
-        # Absolute: a resubmission after an app restart may run from another working folder.
-        inputs = {name: str(path.absolute()) for name, path in
-                  (("image", request.image), ("mesh", request.mesh)) if path is not None}
-        await self.library.add(gen, submission=Submission(graph, inputs))
+        await self.library.add(gen, submission=Submission(graph, _local_inputs(request)))
         job = self._new_job(gen, session.url, graph, request.timeout_s)
         job.prompt_id = gen.prompt_id
         self._hold(job)  # before submitting: messages may arrive before its reply
@@ -1072,3 +1061,20 @@ def _routable(caps: Capabilities, template: WorkflowTemplate) -> Capabilities:
         return caps
     nodes = frozenset(template.class_types) if template.local else frozenset()
     return replace(caps, node_classes=nodes, models={})
+
+
+def _seeded(request: GenerationRequest, params: dict[str, Any], index: int) -> dict[str, Any]:
+    """The parameters of the batch's `index`-th generation: seed, seed + 1, … or a random one
+    each, when the workflow takes a seed and the request does not fix it."""
+    params = dict(params)
+    if "seed" in request.workflow.parameters and "seed" not in request.parameters:
+        params["seed"] = (request.seed + index if request.seed is not None
+                          else random.randrange(_SEED_LIMIT))
+    return params
+
+
+def _local_inputs(request: GenerationRequest) -> dict[str, str]:
+    """The local files a request uploads, absolute: a resubmission after an app restart may run
+    from another working folder."""
+    return {name: str(path.absolute()) for name, path in
+            (("image", request.image), ("mesh", request.mesh)) if path is not None}
