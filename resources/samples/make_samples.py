@@ -7,6 +7,10 @@ Deterministic (fixed seed), so re-running produces byte-identical files. Run fro
 The mesh is a rounded cube (each cube face is its own UV island in a 3x2 atlas); the material is
 glazed ceramic tiles with a few brushed-copper tiles and rough grout, so base colour, roughness,
 metallic, normal, height and AO all visibly differ across the surface.
+
+No seam shows where two islands meet: the maps are painted from the point of the cube each texel
+shows (not from its place in the atlas), each island's gutter holds the surface beyond its border,
+and the normal and AO filters are sized in cube units, not in the atlas's non-square texels.
 """
 
 from __future__ import annotations
@@ -22,8 +26,10 @@ HERE = Path(__file__).resolve().parent
 SEED = 7
 TEXTURE_SIZE = 1024  # base colour, normal
 SMALL_SIZE = 512  # height (16-bit), roughness, metallic, AO
-TILES_PER_FACE = 4
-GROUT = 0.045  # grout half-width, in tile units
+TILE = 0.5  # tile width in cube units (the cube spans -1..1): four tiles across a face
+COURSES = 5  # courses of tiles up each side: odd, so the top and bottom ones are both unshifted
+GROUT = 0.0225  # grout half-width, in cube units
+BEVEL = 0.03  # how far a tile's bevel reaches in from the grout, in cube units
 ROUNDING = 0.22  # edge radius of the rounded cube (cube half-size is 1)
 
 # Each face: (axis of its normal, sign, in-plane axis along u, in-plane axis along v), chosen so
@@ -34,7 +40,9 @@ _FACES = (
     (2, +1, 0, 1), (2, -1, 1, 0),
 )
 _ATLAS_COLS, _ATLAS_ROWS = 3, 2
-_ISLAND_MARGIN = 0.01  # UV padding around each island, so mipmaps do not bleed across seams
+# UV gutter round each island (a fraction of its atlas cell), filled with the surface beyond the
+# island's border: wider than the AO blur's reach, and enough for four mipmap levels.
+_ISLAND_MARGIN = 0.06
 
 
 def _axis_samples() -> np.ndarray:
@@ -89,43 +97,91 @@ def rounded_box() -> trimesh.Trimesh:
     return mesh
 
 
-def _face_coordinates(size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per texel: the atlas island index and the position inside that island's face, in [0, 1]."""
+def _texels_per_unit(size: int) -> tuple[float, float]:
+    """Texels per cube unit across an island, along u and along v: the atlas cells are not
+    square, so a filter sized in texels would reach differently on the two sides of a seam."""
+    span = (1.0 - 2 * _ISLAND_MARGIN) / 2.0
+    return size / _ATLAS_COLS * span, size / _ATLAS_ROWS * span
+
+
+def _cube_points(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per texel: the point of the (unrounded) cube it shows, and the axis of that point's face.
+
+    A gutter texel gets the surface beyond its island's border, folded over the cube edge onto
+    the neighbouring face, as a baker's dilation would: bilinear filtering, mipmaps and the
+    filters below then see the same surface on both sides of every seam.
+    """
     centers = (np.arange(size) + 0.5) / size
     u, v = np.meshgrid(centers, 1.0 - centers, indexing="xy")  # image row 0 is the top (v = 1)
     col = np.minimum((u * _ATLAS_COLS).astype(int), _ATLAS_COLS - 1)
     row = np.minimum((v * _ATLAS_ROWS).astype(int), _ATLAS_ROWS - 1)
-    island = row * _ATLAS_COLS + col
-    fu = (u * _ATLAS_COLS - col - _ISLAND_MARGIN) / (1.0 - 2 * _ISLAND_MARGIN)
-    fv = (v * _ATLAS_ROWS - row - _ISLAND_MARGIN) / (1.0 - 2 * _ISLAND_MARGIN)
-    return island, np.clip(fu, 0.0, 1.0), np.clip(fv, 0.0, 1.0)
+    face = np.array(_FACES)[row * _ATLAS_COLS + col]  # per texel: axis, sign, u axis, v axis
+    axis = face[..., 0, None]
+    inside = (1.0 - 2 * _ISLAND_MARGIN) / 2.0  # half an island, as a fraction of its cell
+    point = np.zeros((size, size, 3))
+    np.put_along_axis(point, axis, face[..., 1, None].astype(float), axis=2)
+    for k, offset in ((2, u * _ATLAS_COLS - col), (3, v * _ATLAS_ROWS - row)):
+        np.put_along_axis(point, face[..., k, None], ((offset - 0.5) / inside)[..., None], axis=2)
+    face_axis = face[..., 0].copy()
+    for k in (2, 3):  # what lies past a border is folded onto the face across that edge
+        along = face[..., k, None]
+        coord = np.take_along_axis(point, along, axis=2)
+        excess = np.maximum(np.abs(coord) - 1.0, 0.0)
+        np.put_along_axis(point, along, np.clip(coord, -1.0, 1.0), axis=2)
+        normal = np.take_along_axis(point, axis, axis=2)
+        np.put_along_axis(point, axis, normal - np.sign(normal) * excess, axis=2)
+        face_axis = np.where(excess[..., 0] > 0, face[..., k], face_axis)
+    return point, face_axis
 
 
-def _noise(rng: np.random.Generator, shape: tuple[int, int], sigma: float) -> np.ndarray:
-    field = ndimage.gaussian_filter(rng.standard_normal(shape), sigma, mode="wrap")
-    return field / (np.abs(field).max() + 1e-9)
+def _noise(rng: np.random.Generator, point: np.ndarray) -> np.ndarray:
+    """Smooth speckle in [-1, 1], read from a 3D noise volume at each texel's cube point (a
+    volume rather than an image, so the speckle too runs on across the islands' borders)."""
+    count, reach = 96, 1.1
+    field = ndimage.gaussian_filter(rng.standard_normal((count,) * 3), 1.8, mode="wrap")
+    field /= np.abs(field).max() + 1e-9
+    coords = (point.reshape(-1, 3).T + reach) * ((count - 1) / (2 * reach))
+    return ndimage.map_coordinates(field, coords, order=1).reshape(point.shape[:2])
+
+
+def _joints(coord: np.ndarray, width: float) -> tuple[np.ndarray, np.ndarray]:
+    """The index of the tile (of `width`) a coordinate falls in, and its distance to a joint."""
+    scaled = coord / width
+    index = np.floor(scaled)
+    return index.astype(int), np.minimum(scaled - index, index + 1 - scaled) * width
 
 
 def tile_fields(size: int) -> dict[str, np.ndarray]:
-    """Float fields in [0, 1] at `size`²: height, grout mask, per-tile ids, copper mask."""
+    """Float fields in [0, 1] at `size`²: height, grout mask, per-tile ids, copper mask.
+
+    Every field is a function of the cube point a texel shows, never of where its island sits in
+    the atlas, so tiles, grout and speckle meet across the cube's edges. The four sides are a
+    running bond whose courses run round the cube (a tile of a shifted course bends round the
+    rounded vertical edge); top and bottom are a grid of square tiles whose joints meet the
+    sides' top and bottom courses.
+    """
     rng = np.random.default_rng(SEED)
-    island, fu, fv = _face_coordinates(size)
-    tu, tv = fu * TILES_PER_FACE, fv * TILES_PER_FACE
-    # Running bond: every other row of tiles is shifted by half a tile.
-    row = np.floor(tv).astype(int)
-    tu = tu + 0.5 * (row % 2)
-    col = np.floor(tu).astype(int)
-    du = np.minimum(tu - col, col + 1 - tu)
-    dv = np.minimum(tv - row, row + 1 - tv)
-    edge = np.minimum(du, dv)
+    point, face_axis = _cube_points(size)
+    x, y, z = point[..., 0], point[..., 1], point[..., 2]
+    # The distance round the sides (+Z, +X, -Z, -X, 2 units each), continuous over their edges.
+    around = np.select([(face_axis == 2) & (z > 0), (face_axis == 0) & (x > 0),
+                        (face_axis == 2) & (z < 0)], [x + 1, 3 - z, 5 - x], 7 + z)
+    course, course_gap = _joints(y + 1, 2.0 / COURSES)
+    column, column_gap = _joints(around + 0.5 * TILE * (course % 2), TILE)
+    cap_row, cap_row_gap = _joints(z + 1, TILE)
+    cap_col, cap_col_gap = _joints(x + 1, TILE)
+    cap = face_axis == 1
+    edge = np.where(cap, np.minimum(cap_row_gap, cap_col_gap), np.minimum(course_gap, column_gap))
+    # (% 16: the courses close round the cube, so the last column is the first one again.)
+    tile_id = np.where(cap, 100 + 16 * (y > 0) + 4 * cap_row.clip(0, 3) + cap_col.clip(0, 3),
+                       course.clip(0, COURSES - 1) * 16 + column % 16)
     # A bevel: height rises from the grout over a short distance to the tile's flat top.
-    height = np.clip((edge - GROUT) / 0.06, 0.0, 1.0)
+    height = np.clip((edge - GROUT) / BEVEL, 0.0, 1.0)
     height = height * height * (3 - 2 * height)
-    tile_id = (island * 97 + row * 13 + col) % 1024
-    table = rng.random((1024, 4))
+    table = rng.random((256, 4))
     copper = (table[tile_id, 0] < 0.14).astype(float)
     height = 0.25 + 0.75 * height - 0.04 * copper * (height > 0.99)
-    fine = _noise(rng, (size, size), size / 128)
+    fine = _noise(rng, point)
     height = np.clip(height + 0.012 * fine, 0.0, 1.0)
     return {"height": height, "grout": (edge < GROUT).astype(float), "tile_table": table[tile_id],
             "copper": copper * (edge >= GROUT), "fine": fine}
@@ -155,18 +211,22 @@ def roughness(fields: dict[str, np.ndarray]) -> np.ndarray:
 def normal_from_height(height: np.ndarray, strength: float) -> np.ndarray:
     """Tangent-space normal map, OpenGL/glTF convention (+Y = up the image = +v).
 
-    `strength` is the slope, in height units per texel, that tilts a normal by 45 degrees.
+    `strength` scales the slope in height units per cube unit. Measured per texel instead, a
+    bevel across u (fewer texels per unit) would tilt further than the same bevel across v, and
+    the two sides of a seam (crossed along u on one island, along v on the other) would differ.
     """
-    dx = ndimage.sobel(height, axis=1, mode="nearest") / 8.0
-    dy = -ndimage.sobel(height, axis=0, mode="nearest") / 8.0  # rows grow downwards, v upwards
+    per_u, per_v = _texels_per_unit(height.shape[0])
+    dx = ndimage.sobel(height, axis=1, mode="nearest") / 8.0 * per_u
+    dy = -ndimage.sobel(height, axis=0, mode="nearest") / 8.0 * per_v  # rows go down, v up
     n = np.dstack([-dx * strength, -dy * strength, np.ones_like(height)])
     n /= np.linalg.norm(n, axis=2, keepdims=True)
     return n * 0.5 + 0.5
 
 
 def ambient_occlusion(height: np.ndarray) -> np.ndarray:
-    """Cheap AO: how far a texel sits below its blurred neighbourhood."""
-    cavity = ndimage.gaussian_filter(height, height.shape[0] / 200) - height
+    """Cheap AO: how far a texel sits below its blurred neighbourhood (a radius in cube units)."""
+    per_u, per_v = _texels_per_unit(height.shape[0])
+    cavity = ndimage.gaussian_filter(height, (0.025 * per_v, 0.025 * per_u)) - height
     return np.clip(1.0 - 4.0 * np.maximum(cavity, 0.0), 0.0, 1.0)
 
 
@@ -187,7 +247,7 @@ def write_textures() -> None:
     fields = tile_fields(TEXTURE_SIZE)
     srgb = base_color(fields) ** (1 / 2.2)
     _save(srgb, "sample_basecolor.png")
-    _save(normal_from_height(fields["height"], strength=6.0), "sample_normal.png")
+    _save(normal_from_height(fields["height"], strength=0.03), "sample_normal.png")
     _save(_resize(fields["height"], SMALL_SIZE), "sample_height.png", bits=16)
     _save(_resize(roughness(fields), SMALL_SIZE), "sample_roughness.png")
     _save(_resize(fields["copper"], SMALL_SIZE), "sample_metallic.png")
