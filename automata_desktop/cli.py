@@ -22,7 +22,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from automata_desktop import __version__
-from automata_desktop.config import LOCAL_SERVER, Settings, load_settings, normalize_server_url
+from automata_desktop.config import (
+    LOCAL_SERVER,
+    Settings,
+    load_settings,
+    normalize_server_url,
+    save_settings,
+    settings_path,
+)
 from automata_desktop.core.generation import Generation, GenerationStatus
 from automata_desktop.errors import (
     AutomataError,
@@ -192,6 +199,15 @@ def build_parser() -> argparse.ArgumentParser:
                      help="add an AUTOMATA Webhook node fed by the saved images")
     imp.add_argument("--json", action="store_true")
     imp.set_defaults(func=cmd_workflows_import)
+    pin = wfs_sub.add_parser(
+        "pin", help="always run a workflow on one server when several share the work",
+        description="Pin a workflow to a server: with --server all (or several --server, or "
+                    "All servers in the app) its generations wait for that server and never "
+                    "move to another. Without SERVER: unpin it.")
+    pin.add_argument("workflow")
+    pin.add_argument("server", nargs="?", default="",
+                     help="a configured server's name or address (omit to unpin)")
+    pin.set_defaults(func=cmd_workflows_pin)
     return parser
 
 
@@ -374,7 +390,8 @@ async def _run_generations(args: argparse.Namespace, rt: Any, template: Any,
         print(f"note: no --image given; using the bundled sample {image.name}", file=sys.stderr)
     request = GenerationRequest(
         workflow=template, server=servers[0], servers=servers if len(servers) > 1 else (),
-        front=args.front, parameters=params, image=image,
+        front=args.front, pin=rt.settings.pin_for(template.name, servers),
+        parameters=params, image=image,
         mesh=args.mesh.resolve() if args.mesh else None, count=args.count, seed=args.seed,
         timeout_s=args.timeout * 60 if args.timeout else None,
     )
@@ -794,6 +811,24 @@ def cmd_workflows(args: argparse.Namespace) -> int:
         print(f"{name:<22} {w.title} ({where})")
         for p in w.parameters.values():
             print(f"    {p.name:<18} {p.type}{' (required)' if p.required else ''}")
+    return EXIT_OK
+
+
+def cmd_workflows_pin(args: argparse.Namespace) -> int:
+    from automata_desktop.runtime import all_workflows
+
+    if args.workflow not in all_workflows():
+        raise ParameterError(f"no workflow named {args.workflow!r} (see `automata workflows`)")
+    settings = load_settings(env={})  # the file's own values: the environment's are not saved
+    url = ""
+    if args.server:
+        url = settings.server(args.server).url
+        if url not in {LOCAL_SERVER, *(s.url for s in settings.servers)}:
+            raise ParameterError(f"{args.server} is not a configured server; add it in "
+                                 "Settings first")
+    save_settings(settings.with_pin(args.workflow, url), settings_path())
+    print(f"{args.workflow} runs on {url} when several servers share the work" if url
+          else f"{args.workflow} runs on any capable server")
     return EXIT_OK
 
 

@@ -106,6 +106,8 @@ class Settings:
     poll_interval_s: float = 30.0  # slow /history safety net while the websocket is up
     #: how often a generation is sent again when a restarted ComfyUI lost it (0: fail at once)
     resubmit_attempts: int = 1
+    #: workflow name -> the server it always runs on when several share the work (pinned)
+    workflow_pins: dict[str, str] = field(default_factory=dict)
     theme: str = "dark"
     supabase_url: str = ""  # empty: sync off, the library stays local only
     supabase_anon_key: str = field(default="", repr=False)  # the public anon key, never service_role
@@ -127,6 +129,18 @@ class Settings:
             if server.url == url:
                 return server
         return ServerConfig(url)
+
+    def pin_for(self, workflow: str, servers: tuple[str, ...]) -> str:
+        """The server `workflow` is pinned to when it is one of several `servers`, else ""."""
+        pin = self.workflow_pins.get(workflow, "")
+        return pin if len(servers) > 1 and pin in servers else ""
+
+    def with_pin(self, workflow: str, server: str) -> Settings:
+        """These settings with `workflow` pinned to `server` ("" or None: to none)."""
+        pins = {k: v for k, v in self.workflow_pins.items() if k != workflow}
+        if server:
+            pins[workflow] = server
+        return replace(self, workflow_pins=pins)
 
 
 _ENV = {
@@ -174,6 +188,10 @@ def _from_mapping(data: dict[str, Any]) -> dict[str, Any]:
                 for s in value
                 if isinstance(s, dict) and s.get("url")
             )
+        elif key == "workflow_pins":
+            if not isinstance(value, dict):
+                raise ConfigError("'workflow_pins' must map workflow names to servers")
+            values[key] = {str(k): normalize_server_url(str(v)) for k, v in value.items() if v}
         elif key in known:
             values[key] = _coerce(key, value)
     if "default_server" in values:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -68,6 +69,19 @@ def all_workflows() -> dict[str, WorkflowTemplate]:
     return out
 
 
+def _workflow_named() -> Callable[[str], WorkflowTemplate | None]:
+    """A lookup of the installed workflows by name, read from disk the first time it is asked
+    (only a generation left waiting in the app's queue at the last quit asks)."""
+    found: dict[str, WorkflowTemplate] = {}
+
+    def named(name: str) -> WorkflowTemplate | None:
+        if not found:
+            found.update(all_workflows())
+        return found.get(name)
+
+    return named
+
+
 def sync_runner(settings: Settings, library: Library) -> SyncRunner | None:
     """A SyncRunner for the configured Supabase project, or None when sync is not set up."""
     if not (settings.supabase_url and settings.supabase_anon_key):
@@ -105,7 +119,7 @@ class Runtime:
         self.engine = JobEngine(
             AsyncLibrary(self.library), timeout_s=self.settings.timeout_minutes * 60,
             poll_interval_s=self.settings.poll_interval_s, backend_factory=self._backend,
-            resubmit_attempts=self.settings.resubmit_attempts,
+            resubmit_attempts=self.settings.resubmit_attempts, workflows=_workflow_named(),
         )
         for server in self.settings.servers:  # paused in the settings: nothing new goes there
             if server.paused:

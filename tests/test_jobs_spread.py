@@ -107,3 +107,26 @@ def test_the_cli_finishes_all_six_exactly_once_when_a_server_dies_mid_run(fake_c
     assert len(done) == 6 and all(g["status"] == "completed" for g in done)
     assert {g["server"] for g in done} == {a.url}
     assert prompts(a) == 6  # b's two were moved to a, each run once
+
+
+def test_the_cli_pins_a_workflow_to_one_server_of_all(fake_comfy_factory, tmp_path, capsys):
+    from automata_desktop.config import ServerConfig, Settings, save_settings, settings_path
+
+    a, b = fake_comfy_factory(), fake_comfy_factory()
+    save_settings(Settings(servers=(ServerConfig(a.url, "gpu-a"), ServerConfig(b.url, "gpu-b"))),
+                  settings_path())
+    assert main(["workflows", "pin", "pbr_from_image", "gpu-b"]) == 0
+    assert "runs on " + b.url in capsys.readouterr().out
+    code = main(["generate", "--workflow", "pbr_from_image", "--server", "all", "--count", "3",
+                 "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert [g["server"] for g in json.loads(out)] == [b.url] * 3
+    assert prompts(a) == 0
+    assert main(["workflows", "pin", "pbr_from_image"]) == 0  # unpinned: both again
+    capsys.readouterr()
+    assert main(["generate", "--workflow", "pbr_from_image", "--server", "all", "--count", "2",
+                 "--json"]) == 0
+    assert {g["server"] for g in json.loads(capsys.readouterr().out)} == {a.url, b.url}
+    assert main(["workflows", "pin", "pbr_from_image", "http://10.9.9.9:8188"]) == 2
+    assert "not a configured server" in capsys.readouterr().err

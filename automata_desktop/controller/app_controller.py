@@ -213,6 +213,9 @@ class AppController(QObject):
                                  f"seed, so a batch of {request.count} would make "
                                  f"{request.count} identical sets: run it once.")
             return
+        if request.servers and not request.pin:  # a pinned workflow waits for its server
+            request = replace(request, pin=self.settings.pin_for(request.workflow.name,
+                                                                 request.servers))
 
         async def go(rt: Runtime) -> Submitted:
             generations = await rt.engine.submit(request)
@@ -348,6 +351,14 @@ class AppController(QObject):
             rt.engine.pause_server(url, paused)
 
         self._call(go, None, None)
+
+    def pin_workflow(self, workflow: str, url: str) -> None:
+        """Pin `workflow` to one server of the pool ("" unpins it): when several servers share
+        the work its generations wait for that one. Kept in the settings, as the CLI's
+        `automata workflows pin` does."""
+        self.settings = self.settings.with_pin(workflow, url)
+        with contextlib.suppress(ConfigError):  # a read-only config folder: for this run only
+            save_settings(self.settings, self._settings_path)
 
     def workflow_readiness(self, url: str, template: WorkflowTemplate,
                            on_done: Done[services.Readiness]) -> None:

@@ -74,7 +74,7 @@ from automata_desktop.jobs.routing import (
 from automata_desktop.jobs.session import Job, ServerSession
 from automata_desktop.library.async_library import AsyncLibrary
 from automata_desktop.library.files import Digested
-from automata_desktop.library.store import Library, Staged, Submission
+from automata_desktop.library.store import Library, PoolRequest, Staged, Submission
 
 if TYPE_CHECKING:
     from automata_desktop.webhook.listener import WebhookEvent
@@ -95,7 +95,8 @@ class JobEngine:
                  resubmit_attempts: int = DEFAULT_RESUBMIT_ATTEMPTS,
                  max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
                  failover_grace_s: float = 5.0, running_grace_s: float = 60.0,
-                 backend_factory: Callable[[str], Backend]) -> None:
+                 backend_factory: Callable[[str], Backend],
+                 workflows: Callable[[str], WorkflowTemplate | None] = lambda name: None) -> None:
         self.library = library if isinstance(library, AsyncLibrary) else AsyncLibrary(library)
         self.timeout_s = timeout_s
         self.poll_interval_s = poll_interval_s
@@ -103,6 +104,8 @@ class JobEngine:
         self.webhook_url = webhook_url
         self.resubmit_attempts = max(0, resubmit_attempts)
         self._backend_factory = backend_factory
+        #: a workflow by name, for generations that wait in the app's queue across a restart
+        self._workflows = workflows
         self._sessions: dict[str, ServerSession] = {}
         self._session_lock = asyncio.Lock()
         #: prompt id -> job: every job followed, whichever signal may end it
@@ -130,6 +133,7 @@ class JobEngine:
         """Start the timeout watchdog and resume every unfinished generation; returns those."""
         if self._watchdog is None:
             self._watchdog = asyncio.create_task(self._watch_deadlines())
+        self.pool.learnt = await self.library.run_times()
         resumed = []
         for gen in await self.library.unfinished():
             await self._resume(gen)
@@ -234,7 +238,7 @@ class JobEngine:
         """A batch for several servers: rows now, each sent by the pool when a server that can
         run it has room (see jobs/pool); refused at once when none of them ever could."""
         template = request.workflow
-        urls = tuple(dict.fromkeys(request.servers))
+        urls = (request.pin,) if request.pin else tuple(dict.fromkeys(request.servers))
         outcomes = await asyncio.gather(*(self.session(u) for u in urls), return_exceptions=True)
         states, problems = [], []
         for url, outcome in zip(urls, outcomes, strict=True):
@@ -247,18 +251,16 @@ class JobEngine:
                 raise outcome
         if not states:
             raise ServerUnreachable("none of the servers answers: " + "; ".join(problems))
-        try:
-            needs = Needs.of_graph(template.bind(dict(request.parameters)))
-        except AutomataError:  # an input bound later (the uploaded image): the template's own
-            needs = Needs.of_graph(template.graph)
+        needs = _needs(template, request.parameters)
         if (reason := nowhere_to_run(states, needs)) is not None:
             raise WorkflowError(reason)
         generations = []
+        asked = PoolRequest(urls, _local_inputs(request), request.front, request.timeout_s)
         for index in range(max(1, request.count)):
             params = _seeded(request, request.parameters, index)
             gen = Generation(id=new_generation_id(), workflow=template.name, server="",
                              prompt=str(params.get("prompt", "")), parameters=_jsonable(params))
-            await self.library.add(gen)
+            await self.library.add(gen, pool_request=asked)
             generations.append(gen)
             self._announce(gen, "waiting for a server")
         shared: dict[str, dict[str, Any]] = {}  # inputs go up once per server for the batch
@@ -285,6 +287,8 @@ class JobEngine:
                                        Submission(graph, _local_inputs(item.request)))
         item.generation = gen
         job = self._new_job(gen, url, graph, item.request.timeout_s)
+        # The clock runs from its first server on: a move does not buy a generation more time.
+        job.deadline = item.deadline = item.deadline or job.deadline
         job.prompt_id = prompt_id
         self._hold(job)
         spec = JobSpec(prompt_id=prompt_id, generation_id=gen.id, workflow=gen.workflow,
@@ -504,6 +508,8 @@ class JobEngine:
         return job
 
     async def _resume(self, gen: Generation) -> None:
+        if not gen.prompt_id and await self._wait_again(gen):
+            return
         job = self._track(gen)
         if not gen.prompt_id:
             await self._finish(job, GenerationStatus.FAILED,
@@ -524,6 +530,24 @@ class JobEngine:
                                "the app closed while this generation ran in-process; retry it")
             return
         await self._check(session, job, completed_by="history")
+
+    async def _wait_again(self, gen: Generation) -> bool:
+        """A generation that was waiting in the app's queue when the app closed waits there
+        again, asked as it was (its servers, seed, input files); False when it cannot be."""
+        asked = await self.library.pool_request(gen.id)
+        template = self._workflows(gen.workflow) if asked is not None else None
+        if asked is None or template is None:
+            return False
+        inputs = {name: Path(path) for name, path in asked.inputs.items()}
+        request = GenerationRequest(
+            workflow=template, server=asked.servers[0], servers=asked.servers, front=asked.front,
+            parameters=dict(gen.parameters), image=inputs.get("image"), mesh=inputs.get("mesh"),
+            timeout_s=asked.timeout_s)
+        self._done[gen.id].clear()
+        self.pool.add(Waiting(gen, request, dict(gen.parameters),
+                              _needs(template, gen.parameters), asked.servers, {}))
+        self._announce(gen, "waiting for a server (again, after the app restarted)")
+        return True
 
     async def _retry_resume(self, job: Job) -> None:
         delay = self.fast_poll_s
@@ -931,8 +955,11 @@ class JobEngine:
         job.finishing = True
         self._release(job)
         if status is GenerationStatus.COMPLETED and job.started_at is not None:
-            self.pool.timed(job.server, job.generation.workflow,
-                            asyncio.get_running_loop().time() - job.started_at)
+            learnt = self.pool.timed(job.server, job.generation.workflow,
+                                     asyncio.get_running_loop().time() - job.started_at)
+            if learnt is not None:  # kept, so the first batch after a restart is routed well
+                self._spawn(self.library.record_run_time(job.server, job.generation.workflow,
+                                                         learnt))
         self.pool.finished(job.id)
         if status is not GenerationStatus.COMPLETED:
             self._drop_downloads(job)
@@ -1071,6 +1098,13 @@ def _seeded(request: GenerationRequest, params: dict[str, Any], index: int) -> d
         params["seed"] = (request.seed + index if request.seed is not None
                           else random.randrange(_SEED_LIMIT))
     return params
+
+
+def _needs(template: WorkflowTemplate, parameters: dict[str, Any]) -> Needs:
+    try:
+        return Needs.of_graph(template.bind(dict(parameters)))
+    except AutomataError:  # an input bound later (the uploaded image): the template's own
+        return Needs.of_graph(template.graph)
 
 
 def _local_inputs(request: GenerationRequest) -> dict[str, str]:

@@ -19,6 +19,9 @@ class GenerationRequest:
     servers: tuple[str, ...] = ()
     #: with several servers: ahead of what already waits in the app's queue
     front: bool = False
+    #: with several servers: the one of them this workflow is pinned to (it waits for that
+    #: one, never moves to another); empty: any capable one
+    pin: str = ""
     parameters: dict[str, Any] = field(default_factory=dict)
     image: Path | None = None  # uploaded to ComfyUI and bound to the workflow's `image` parameter
     mesh: Path | None = None

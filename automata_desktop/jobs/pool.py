@@ -53,6 +53,8 @@ class Waiting:
     #: per server, the parameters with its inputs uploaded there (shared by a batch)
     prepared: dict[str, dict[str, Any]] = field(default_factory=dict)
     moves: list[str] = field(default_factory=list)  # "moved from gpu-a (down)", newest last
+    #: when it times out (the loop's clock), set on its first server and kept through moves
+    deadline: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +89,8 @@ class ServerPool:
         self.failover_grace_s = failover_grace_s  # a job not started yet moves this soon
         self.running_grace_s = running_grace_s  # a running one may still finish from history
         self.states: dict[str, ServerState] = {}
+        #: server -> workflow -> seconds a run took, as learnt before (the library keeps them)
+        self.learnt: dict[str, dict[str, float]] = {}
         self.waiting: list[Waiting] = []
         self.placed: dict[str, Waiting] = {}  # generation id -> its item, while on a server
         self._reserved: Counter[str] = Counter()  # dispatched, not yet in the job table
@@ -100,7 +104,7 @@ class ServerPool:
         self.waiting.insert(0, item) if front else self.waiting.append(item)
         for url in item.servers:
             if url not in self.states:
-                self.states[url] = ServerState(url)
+                self._state(url)
                 self._spawn(self._probe(url))
         self._start()
         self.wake()
@@ -131,7 +135,7 @@ class ServerPool:
 
     def pause(self, url: str, paused: bool) -> None:
         """A paused server takes nothing new; its jobs that have not started move away."""
-        state = self.states.setdefault(url, ServerState(url))
+        state = self._state(url)
         if paused:
             state.health = Health.PAUSED
             self._spawn(self._move_waiting_jobs(url, "paused"))
@@ -151,9 +155,13 @@ class ServerPool:
                 return True
         return False
 
-    def timed(self, url: str, workflow: str, seconds: float) -> None:
-        if (state := self.states.get(url)) is not None:
-            state.ran(workflow, seconds)
+    def timed(self, url: str, workflow: str, seconds: float) -> float | None:
+        """A run of `workflow` took `seconds` on `url`: what the pool now expects a run to take
+        there (None for a server outside the pool)."""
+        if (state := self.states.get(url)) is None:
+            return None
+        state.ran(workflow, seconds)
+        return state.run_s[workflow]
 
     def finished(self, generation_id: str) -> None:
         self.placed.pop(generation_id, None)
@@ -165,6 +173,11 @@ class ServerPool:
         for task in [*self._tasks, *([self._loop] if self._loop else [])]:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+    def _state(self, url: str) -> ServerState:
+        if url not in self.states:
+            self.states[url] = ServerState(url, run_s=dict(self.learnt.get(url, {})))
+        return self.states[url]
 
     # -- dispatching ---------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from automata_desktop.library.files import Digested, safe_filename, write_temp_a
 from automata_desktop.library.store import (
     WEBHOOK_ID_WINDOW_S,
     Library,
+    PoolRequest,
     SeenWebhookIds,
     Staged,
     Submission,
@@ -47,8 +48,18 @@ class AsyncLibrary:
 
     # --- generations --------------------------------------------------------------------------
 
-    async def add(self, gen: Generation, *, submission: Submission | None = None) -> None:
-        await self.call(self.sync.add, gen, submission=submission)
+    async def add(self, gen: Generation, *, submission: Submission | None = None,
+                  pool_request: PoolRequest | None = None) -> None:
+        await self.call(self.sync.add, gen, submission=submission, pool_request=pool_request)
+
+    async def pool_request(self, gen_id: str) -> PoolRequest | None:
+        return await self.call(self.sync.pool_request, gen_id)
+
+    async def record_run_time(self, server: str, workflow: str, seconds: float) -> None:
+        await self.call(self.sync.record_run_time, server, workflow, seconds)
+
+    async def run_times(self) -> dict[str, dict[str, float]]:
+        return await self.call(self.sync.run_times)
 
     async def submission(self, gen_id: str) -> Submission | None:
         return await self.call(self.sync.submission, gen_id)

@@ -87,7 +87,27 @@ V4 = """
 CREATE INDEX files_content ON files (sha256, size);
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4)
+# Several servers: a generation waiting in the app's queue keeps what it was asked with (its
+# servers, the local input files, ahead or behind), so it waits again after the app restarts
+# instead of failing; and the run time the router learnt for each workflow on each server, so
+# the first batch after a restart is routed as well as the last one before it.
+V5 = """
+CREATE TABLE pool_requests (
+    generation_id  TEXT PRIMARY KEY REFERENCES generations (id) ON DELETE CASCADE,
+    servers        TEXT NOT NULL,
+    inputs         TEXT NOT NULL DEFAULT '{}',
+    front          INTEGER NOT NULL DEFAULT 0,
+    timeout_s      REAL
+);
+CREATE TABLE run_times (
+    server    TEXT NOT NULL,
+    workflow  TEXT NOT NULL,
+    seconds   REAL NOT NULL,
+    PRIMARY KEY (server, workflow)
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

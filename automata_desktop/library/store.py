@@ -114,6 +114,18 @@ class Submission:
     lost: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class PoolRequest:
+    """What a generation for several servers was asked with, kept until it ends: its servers
+    (one when the workflow is pinned), the local files to upload wherever it lands, whether it
+    went ahead of the queue, and its own timeout (None: the app's)."""
+
+    servers: tuple[str, ...]
+    inputs: dict[str, str] = field(default_factory=dict)
+    front: bool = False
+    timeout_s: float | None = None
+
+
 class SeenWebhookIds:
     """The listener's `SeenIds` in the library (ids only), awaited on the database thread."""
 
@@ -308,9 +320,11 @@ class Library:
     # --- generations --------------------------------------------------------------------------
 
     @_on_db_thread
-    def add(self, gen: Generation, *, submission: Submission | None = None) -> None:
+    def add(self, gen: Generation, *, submission: Submission | None = None,
+            pool_request: PoolRequest | None = None) -> None:
         """Record a generation before any work starts, so a crash cannot lose track of it; with
-        what is sent for it, in the same transaction, so it can be resubmitted after a restart."""
+        what is sent for it (or, for several servers, what it was asked with), in the same
+        transaction, so it can be resubmitted, or queued again, after a restart."""
         _check_id(gen.id)
         try:
             params = json.dumps(gen.parameters, sort_keys=True)
@@ -331,6 +345,13 @@ class Library:
                 if sent is not None:
                     conn.execute("INSERT INTO submissions (generation_id, graph, inputs, "
                                  "lost_prompt_ids) VALUES (?,?,?,?)", (gen.id, *sent))
+                if pool_request is not None:
+                    conn.execute(
+                        "INSERT INTO pool_requests (generation_id, servers, inputs, front, "
+                        "timeout_s) VALUES (?,?,?,?,?)",
+                        (gen.id, json.dumps([*pool_request.servers]),
+                         json.dumps(pool_request.inputs, sort_keys=True),
+                         int(pool_request.front), pool_request.timeout_s))
         except LibraryError as exc:
             if isinstance(exc.__cause__, sqlite3.IntegrityError):
                 raise LibraryError(f"Generation {gen.id} is already in the library") from exc
@@ -398,6 +419,34 @@ class Library:
             return None
         return Submission(json.loads(row["graph"]), json.loads(row["inputs"]),
                           tuple(json.loads(row["lost_prompt_ids"])))
+
+    @_on_db_thread
+    def pool_request(self, gen_id: str) -> PoolRequest | None:
+        """What a generation for several servers was asked with (None for any other)."""
+        with self._tx(write=False) as conn:
+            row = conn.execute("SELECT servers, inputs, front, timeout_s FROM pool_requests "
+                               "WHERE generation_id = ?", (gen_id,)).fetchone()
+        if row is None:
+            return None
+        return PoolRequest(tuple(json.loads(row["servers"])), json.loads(row["inputs"]),
+                           bool(row["front"]), row["timeout_s"])
+
+    @_on_db_thread
+    def record_run_time(self, server: str, workflow: str, seconds: float) -> None:
+        """How long a run of `workflow` takes on `server`, as the router now reckons it."""
+        with self._tx() as conn:
+            conn.execute("INSERT INTO run_times (server, workflow, seconds) VALUES (?, ?, ?) "
+                         "ON CONFLICT (server, workflow) DO UPDATE SET seconds = excluded.seconds",
+                         (server, workflow, float(seconds)))
+
+    @_on_db_thread
+    def run_times(self) -> dict[str, dict[str, float]]:
+        """server -> workflow -> seconds, as `record_run_time` left them."""
+        out: dict[str, dict[str, float]] = {}
+        with self._tx(write=False) as conn:
+            for row in conn.execute("SELECT server, workflow, seconds FROM run_times"):
+                out.setdefault(row["server"], {})[row["workflow"]] = row["seconds"]
+        return out
 
     @_on_db_thread
     def place(self, gen_id: str, server: str, prompt_id: str | None,

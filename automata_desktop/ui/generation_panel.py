@@ -105,6 +105,11 @@ class GenerationPanel(QWidget):
         self._pool_timer.setInterval(POOL_REFRESH_MS)
         self._pool_timer.timeout.connect(
             lambda: self.controller.pool_status(self.pool_view.show_load))
+        # Under "All servers": the server the chosen workflow is pinned to, if any.
+        self.pin = compact_combo()
+        self.pin.setToolTip("Pinned: this workflow's generations wait for that server and never "
+                            "move to another (kept in the settings)")
+        self.pin.currentIndexChanged.connect(self._pin_changed)
         self.workflow = compact_combo()
         for name, template in sorted(self.workflows.items(), key=lambda kv: (not kv[1].local, kv[0])):
             self.workflow.addItem(template.title or name, name)
@@ -192,6 +197,7 @@ class GenerationPanel(QWidget):
         form.addRow("Server", server_row)
         form.addRow("", self.server_info)
         form.addRow(self.pool_view)
+        form.addRow("Pin to", self.pin)
         form.addRow("Workflow", self.workflow)
         form.addRow("", self.workflow_info)
         form.addRow("", self.readiness)
@@ -313,7 +319,28 @@ class GenerationPanel(QWidget):
         self.server.setCurrentIndex(index if index >= 0 else 0)
         self.server.blockSignals(False)
         self._form.setRowVisible(self.pool_view, self.server_url == ALL_SERVERS)
+        self._show_pin()
         self._show_status()
+
+    def _show_pin(self) -> None:
+        """The pin choices of the pool and the chosen workflow's pin, shown under the list."""
+        template, pooled = self.template, self.server_url == ALL_SERVERS
+        self._form.setRowVisible(self.pin, pooled)
+        if template is None:
+            return
+        self.pin.blockSignals(True)
+        self.pin.clear()
+        self.pin.addItem("any capable server", "")
+        labels = dict(self.pool_view.labels())
+        for url in self._pool:
+            self.pin.addItem(f"{labels.get(url, url)} only", url)
+        pinned = self.controller.settings.workflow_pins.get(template.name, "")
+        self.pin.setCurrentIndex(max(0, self.pin.findData(pinned)))
+        self.pin.blockSignals(False)
+
+    def _pin_changed(self) -> None:
+        if (template := self.template) is not None:
+            self.controller.pin_workflow(template.name, self.pin.currentData() or "")
 
     def _settings_changed(self, settings: Settings) -> None:
         self.set_servers(settings)
@@ -412,6 +439,7 @@ class GenerationPanel(QWidget):
         self._may_fall_back = False  # the user (or a caller) chose: respect it
         pooled = self.server_url == ALL_SERVERS
         self._form.setRowVisible(self.pool_view, pooled)
+        self._show_pin()
         if pooled:
             self._pool_timer.start()
             self.controller.pool_status(self.pool_view.show_load)
@@ -461,6 +489,7 @@ class GenerationPanel(QWidget):
         else:
             self.texture_size.addItem("as the workflow makes it", None)
         self.texture_size.setEnabled(size is not None)
+        self._show_pin()
         self._check_readiness()
 
     def _check_readiness(self) -> None:

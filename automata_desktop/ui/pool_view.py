@@ -62,6 +62,10 @@ class PoolView(QTreeWidget):
         row = max(self.sizeHintForRow(0), self.fontMetrics().height() + 6)
         self.setFixedHeight(row * (len(servers) + 1) + 2 * self.frameWidth() + 4)
 
+    def labels(self) -> list[tuple[str, str]]:
+        """(url, label) of each server listed, in order."""
+        return [(url, item.text(0)) for url, item in self._items.items()]
+
     def show_status(self, status: ServerStatus) -> None:
         """A probe's answer: the version, or why it does not answer."""
         if status.url in self._items:

@@ -133,6 +133,41 @@ def test_all_servers_spreads_a_batch_and_each_row_names_its_server(qapp, qtbot, 
         other.stop()
 
 
+def test_a_workflow_pinned_to_one_server_runs_there_only(qapp, comfy, tmp_path):
+    from automata_desktop.config import load_settings
+    from automata_desktop.ui.generation_panel import ALL_SERVERS
+    from tests.engine_helpers import save_graph
+
+    other = FakeComfy(tmp_path / "comfy2", version="0.3.64")
+    other.start()
+    seeded = template(save_graph(), name="seeded", title="Seeded",
+                      parameters={"seed": {"type": "int", "bind": ["1.color"]}})
+    bench = open_workbench(qapp, tmp_path / "library",
+                           servers=(ServerConfig(comfy.url, "one"), ServerConfig(other.url, "two")),
+                           workflows={**all_workflows(), "seeded": seeded})
+    try:
+        panel = bench.generation
+        panel.select(server=ALL_SERVERS, workflow="seeded")
+        assert panel.pin.isVisible() and panel.pin.currentText() == "any capable server"
+        panel.pin.setCurrentIndex(panel.pin.findText("two only"))
+        assert load_settings(env={}).workflow_pins == {"seeded": other.url}  # kept
+        panel.random_seed.setChecked(False)
+        panel.seed.setValue(100)  # the seed is the fake's colour: keep it in range
+        panel.batch.setValue(3)
+        panel.submit()
+        wait_for(qapp, lambda: len(panel.queue.rows) == 3 and all(
+            r.status is GenerationStatus.COMPLETED for r in panel.queue.rows.values()), 60,
+            "the pinned batch")
+        assert {g.server for g in bench.controller.runtime.library.list()} == {other.url}
+        panel.select(workflow="pbr_from_image")  # another workflow: not pinned
+        assert panel.pin.currentText() == "any capable server"
+        panel.select(workflow="seeded")
+        assert panel.pin.currentText() == "two only"
+    finally:
+        bench.window.close()
+        other.stop()
+
+
 def test_retry_of_one_generation_of_a_batch_runs_that_one_again_with_its_seed(qapp, comfy,
                                                                              tmp_path):
     from tests.engine_helpers import save_graph
