@@ -135,3 +135,22 @@ async def test_a_pinned_workflow_waits_for_its_server_and_never_moves(fake_comfy
         done = await engine.wait([g.id for g in gens], timeout=60)
     assert [g.status for g in done] == [GenerationStatus.COMPLETED] * 3
     assert {g.server for g in done} == {a.url} and posted(b) == 0
+
+
+async def test_a_generation_whose_server_stays_down_after_a_restart_moves_to_another(
+        fake_comfy_factory, tmp_path):
+    a, b = fake_comfy_factory(), fake_comfy_factory()
+    a.hold(SAVE)
+    flow = template(save_graph())
+    async with running_engine(tmp_path / "lib", poll_interval_s=60) as engine:
+        [gen] = await engine.submit(request(flow, a.url, servers=(a.url, b.url)))
+        await until(lambda: posted(a) == 1)
+    a.kill()  # the app quit while a ran it, and a died meanwhile
+    async with running_engine(tmp_path / "lib", poll_interval_s=60, fast_poll_s=0.2,
+                              running_grace_s=0.5, workflows={flow.name: flow}.get) as engine:
+        log = UpdateLog(engine)
+        [done] = await engine.wait([gen.id], timeout=30)
+    assert done.status is GenerationStatus.COMPLETED and done.server == b.url
+    assert len(done.files) == 1 and posted(b) == 1
+    assert any(u.message.startswith(f"queued on {b.url}; moved from {a.url} ({a.url} down")
+               for u in log.items)

@@ -531,9 +531,11 @@ class JobEngine:
             return
         await self._check(session, job, completed_by="history")
 
-    async def _wait_again(self, gen: Generation) -> bool:
-        """A generation that was waiting in the app's queue when the app closed waits there
-        again, asked as it was (its servers, seed, input files); False when it cannot be."""
+    async def _wait_again(self, gen: Generation, *, moved: str = "") -> bool:
+        """A generation asked of several servers goes (back) to the app's queue, asked as it was
+        (its servers, seed, input files): one that was waiting there when the app closed, or
+        one whose server stayed away after the restart (`moved` says why). False when it
+        cannot be (asked of one server, or its workflow is no longer installed)."""
         asked = await self.library.pool_request(gen.id)
         template = self._workflows(gen.workflow) if asked is not None else None
         if asked is None or template is None:
@@ -543,23 +545,48 @@ class JobEngine:
             workflow=template, server=asked.servers[0], servers=asked.servers, front=asked.front,
             parameters=dict(gen.parameters), image=inputs.get("image"), mesh=inputs.get("mesh"),
             timeout_s=asked.timeout_s)
+        if moved:
+            gen = await self.library.place(gen.id, "", None)
         self._done[gen.id].clear()
-        self.pool.add(Waiting(gen, request, dict(gen.parameters),
-                              _needs(template, gen.parameters), asked.servers, {}))
-        self._announce(gen, "waiting for a server (again, after the app restarted)")
+        item = Waiting(gen, request, dict(gen.parameters), _needs(template, gen.parameters),
+                       asked.servers, {}, moves=[moved] if moved else [])
+        self.pool.add(item, front=bool(moved))
+        self._announce(gen, f"{moved}; waiting for another server" if moved else
+                       "waiting for a server (again, after the app restarted)")
         return True
 
     async def _retry_resume(self, job: Job) -> None:
-        delay = self.fast_poll_s
+        """Follow a resumed generation once its server answers again; one asked of several
+        servers moves to another after the running grace period (failover, as for a server
+        that drops while the app runs: its prompt is removed there if it comes back)."""
+        delay, waited = self.fast_poll_s, 0.0
         while not job.finishing:
             await asyncio.sleep(delay)
+            waited += delay
             delay = min(60.0, delay * 2)
             try:
                 session = await self.session(job.server)
             except AutomataError:
+                if waited >= self.pool.running_grace_s and await self._move_resumed(job):
+                    return
                 continue
             await self._check(session, job, completed_by="history")
             return
+
+    async def _move_resumed(self, job: Job) -> bool:
+        gen = job.generation
+        if await self.library.pool_request(gen.id) is None:
+            return False
+        self._release(job)
+        job.finishing = True
+        if job.prompt_id:
+            self._abandoned[job.server].add(job.prompt_id)
+        moved = f"moved from {job.server} ({job.server} down since the app started)"
+        if not await self._wait_again(gen, moved=moved):
+            job.finishing = False
+            self._hold(job)
+            return False
+        return True
 
     # -- internals: following ----------------------------------------------------------------
 
