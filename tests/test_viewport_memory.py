@@ -17,7 +17,7 @@ from automata_desktop.core.texture_set import THUMBNAIL_SIZE, TextureSet
 from automata_desktop.paths import resources_dir
 from automata_desktop.viewport import ViewMode, mesh_to_polydata, prepare_textures
 from automata_desktop.viewport.tangents import vertex_tangents
-from automata_desktop.viewport.textures import make_texture
+from automata_desktop.viewport.textures import make_texture, texture_pixels
 
 
 def rows_of(texture) -> np.ndarray:
@@ -67,18 +67,30 @@ def test_a_shown_set_drops_decoded_file_pixels_but_keeps_sizes_and_thumbnails(tm
     assert np.array_equal(released.pixels(MapKind.AO), arrays["ao"])
 
 
-def test_debug_views_show_each_map_from_the_textures_vtk_holds(tmp_path):
+def test_debug_views_show_each_map_from_the_lit_views_own_textures(tmp_path):
+    # No twin texture, no extracted channel: each would be one more GL copy of a 4K map.
     arrays = maps_folder(tmp_path)
     prepared = prepare_textures(TextureSet.from_folder(tmp_path).loaded())
     base = prepared.for_mode(ViewMode.BASE_COLOR)
-    assert not base.GetUseSRGBColorSpace() and prepared.base_color.GetUseSRGBColorSpace()
-    assert base.GetInput() is prepared.base_color.GetInput()  # a linear twin, no second copy
-    assert np.array_equal(rows_of(base), arrays["basecolor"])
-    assert np.array_equal(rows_of(prepared.for_mode(ViewMode.AO))[..., 0], arrays["ao"])
-    assert np.array_equal(rows_of(prepared.for_mode(ViewMode.ROUGHNESS))[..., 0],
-                          arrays["roughness"])
+    assert base.texture is prepared.base_color and base.texture.GetUseSRGBColorSpace()
+    assert np.array_equal(texture_pixels(base.texture), arrays["basecolor"])
+    for mode in (ViewMode.AO, ViewMode.ROUGHNESS):
+        assert prepared.for_mode(mode).texture is prepared.orm
+    orm = texture_pixels(prepared.orm)
+    assert np.array_equal(orm[..., 0], arrays["ao"])
+    assert np.array_equal(orm[..., 1], arrays["roughness"])
     assert prepared.for_mode(ViewMode.METALLIC) is None  # no metallic map: flat grey, not black
     assert prepared.for_mode(ViewMode.HEIGHT) is None
+
+
+def test_each_texture_can_be_made_again_from_the_sets_files(tmp_path):
+    # What a texture whose GL copy was lost (a re-created context) is uploaded from.
+    arrays = maps_folder(tmp_path)
+    prepared = prepare_textures(TextureSet.from_folder(tmp_path).loaded())
+    assert np.array_equal(prepared.reloads["base_color"](), arrays["basecolor"])
+    assert np.array_equal(prepared.reloads["normal"](), arrays["normal"])
+    orm = prepared.reloads["orm"]()
+    assert np.array_equal(orm[..., 0], arrays["ao"]) and (orm[..., 2] == 0).all()  # no metal
 
 
 def test_the_tangents_match_vtks_own_filter_on_the_sample_mesh():

@@ -10,23 +10,24 @@ thread; the adapter itself must be used from the thread that renders.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 import numpy as np
 import pyvista as pv
-from vtkmodules.vtkCommonDataModel import vtkImageData
-from vtkmodules.vtkImagingCore import vtkImageExtractComponents
-from vtkmodules.vtkRenderingCore import vtkProperty, vtkTexture
+from vtkmodules.vtkRenderingCore import vtkProperty
+from vtkmodules.vtkRenderingOpenGL2 import vtkOpenGLTexture
 
 from automata_desktop.core.maps import MapKind
 from automata_desktop.core.mesh import MeshData
 from automata_desktop.core.texture_set import TextureMap, TextureSet, to_uint8
+from automata_desktop.viewport.memory import map_large_blocks_apart
 from automata_desktop.viewport.tangents import vertex_tangents
 from automata_desktop.viewport.textures import (
+    GpuOnlyTextures,
+    Reload,
     make_texture,
     normalized_gray,
-    texture_of_image,
     uv_checker,
 )
 
@@ -53,58 +54,87 @@ class ViewMode(StrEnum):
         )
 
 
+#: The legacy texture read VTK writes into the fragment shader of an unlit view.
+_SAMPLE = "texture(actortexture, tcoordVCVSOutput)"
+#: An sRGB-format texture is linearised when sampled; shown unlit it must be encoded back.
+_SRGB_ENCODED = (f"vec4(mix(1.055 * pow({_SAMPLE}.rgb, vec3(1.0 / 2.4)) - 0.055, "
+                 f"12.92 * {_SAMPLE}.rgb, vec3(lessThan({_SAMPLE}.rgb, vec3(0.0031308)))), 1.0)")
+
+
+@dataclass(frozen=True)
+class DebugView:
+    """A map shown unlit: its texture, and the GLSL that turns a sample into the shown colour
+    (None: as sampled). The views read the lit view's own textures, so no copy is made."""
+
+    texture: vtkOpenGLTexture
+    reload: Reload
+    read: str | None = None
+
+    def shader_replacements(self) -> dict[str, str]:
+        return {} if self.read is None else {_SAMPLE: self.read}
+
+
 @dataclass(eq=False)
 class PreparedTextures:
-    """The GPU-ready textures of a set; the unlit debug views are made from the same VTK images.
+    """The GPU-ready textures of a set; the unlit debug views sample the same textures.
 
-    No decoded pixels are kept: a view mode shares its map's vtkImageData (or extracts one channel
-    of the ORM image when first shown), and the height map, which nothing else binds, is read
-    again from `height` when its mode is picked.
+    No decoded pixels are kept once a view has drawn them (see `GpuOnlyTextures`): `reloads`
+    gives each slot's pixels again from the set's files (or the file's embedded images), and the
+    height map, which nothing else binds, is read again from `height` when its mode is picked.
     """
 
-    base_color: vtkTexture | None = None
-    normal: vtkTexture | None = None
-    orm: vtkTexture | None = None
-    emissive: vtkTexture | None = None
+    base_color: vtkOpenGLTexture | None = None
+    normal: vtkOpenGLTexture | None = None
+    orm: vtkOpenGLTexture | None = None
+    emissive: vtkOpenGLTexture | None = None
     #: Which ORM channels hold real data (a missing map shows as flat grey, not its default).
     orm_channels: frozenset[ViewMode] = frozenset()
     height: TextureMap | None = None
-    _mode_cache: dict[ViewMode, vtkTexture] = field(default_factory=dict)
+    #: Slot name ("base_color", "normal", "orm", "emissive") → its pixels again.
+    reloads: dict[str, Reload] = field(default_factory=dict, repr=False)
+    _mode_cache: dict[ViewMode, DebugView] = field(default_factory=dict)
 
-    def for_mode(self, mode: ViewMode) -> vtkTexture | None:
-        """The texture shown unlit in a debug `mode` (None: the set lacks that map)."""
+    def lit(self) -> list[tuple[vtkOpenGLTexture, Reload]]:
+        """The textures the lit view binds, each with the way to get its pixels back."""
+        return [(texture, self.reloads[slot]) for slot in SLOTS
+                if (texture := getattr(self, slot)) is not None]
+
+    def for_mode(self, mode: ViewMode) -> DebugView | None:
+        """What is shown unlit in a debug `mode` (None: the set lacks that map)."""
         if mode not in self._mode_cache:
-            texture = self._make_for_mode(mode)
-            if texture is None:
+            view = self._make_for_mode(mode)
+            if view is None:
                 return None
-            self._mode_cache[mode] = texture
+            self._mode_cache[mode] = view
         return self._mode_cache[mode]
 
-    def _make_for_mode(self, mode: ViewMode) -> vtkTexture | None:
+    def _make_for_mode(self, mode: ViewMode) -> DebugView | None:
         if mode == ViewMode.UV_CHECKER:
-            return make_texture(uv_checker())
+            return DebugView(make_texture(uv_checker()), uv_checker)
         if mode == ViewMode.BASE_COLOR and self.base_color is not None:
-            # A linear twin on the same image: shown unlit, an sRGB-flagged texture would be
-            # linearised and never re-encoded, so it would look too dark.
-            return texture_of_image(self.base_color.GetInput())
-        if mode == ViewMode.NORMAL:
-            return self.normal
+            return DebugView(self.base_color, self.reloads["base_color"], _SRGB_ENCODED)
+        if mode == ViewMode.NORMAL and self.normal is not None:
+            return DebugView(self.normal, self.reloads["normal"])
         if mode in self.orm_channels and self.orm is not None:
-            return texture_of_image(_channel(self.orm.GetInput(), ORM_INDEX[mode]))
+            channel = "rgb"[ORM_INDEX[mode]] * 3
+            return DebugView(self.orm, self.reloads["orm"], f"vec4({_SAMPLE}.{channel}, 1.0)")
         if mode == ViewMode.HEIGHT and self.height is not None:
-            return make_texture(normalized_gray(self.height.load().pixels))
+            height = self.height
+            def gray() -> np.ndarray:
+                return normalized_gray(height.load().pixels)
+            return DebugView(make_texture(gray()), gray)
         return None
 
 
+SLOTS = ("base_color", "normal", "orm", "emissive")
 ORM_INDEX = {ViewMode.AO: 0, ViewMode.ROUGHNESS: 1, ViewMode.METALLIC: 2}
 
 
-def _channel(image: vtkImageData, index: int) -> vtkImageData:
-    extract = vtkImageExtractComponents()
-    extract.SetInputData(image)
-    extract.SetComponents(index)
-    extract.Update()
-    return extract.GetOutput()
+def _sources(textures: TextureSet, kinds: tuple[MapKind, ...]) -> TextureSet:
+    """The maps of `kinds` without the decoded pixels a file or reader gives back (derived maps,
+    which have neither, keep theirs: they are all there is)."""
+    return TextureSet({k: replace(t, pixels=None) if t.path or t.reader else t
+                       for k, t in textures.maps.items() if k in kinds}, textures.name)
 
 
 def prepare_textures(
@@ -118,32 +148,50 @@ def prepare_textures(
     (glTF's MASK) makes alpha all or nothing: VTK has no alpha test, so a mask is drawn as a
     blend whose alpha is only 0 or 1, which looks the same and sorts without artefacts.
     """
-    base = textures.pixels(MapKind.BASE_COLOR)
-    if base is None:
-        base = embedded_base_color
-    has_alpha = base is not None and base.ndim == 3 and base.shape[2] == 4
-    if has_alpha and opaque:
-        base = base[..., :3]
-    elif has_alpha and alpha_cutoff is not None:
-        base = to_uint8(base).copy()
-        base[..., 3] = np.where(base[..., 3] >= round(alpha_cutoff * 255), 255, 0)
-    normal = textures.pixels(MapKind.NORMAL)
-    emissive = textures.pixels(MapKind.EMISSIVE)
-    orm = textures.orm()
+    def base_of(maps: TextureSet) -> np.ndarray | None:
+        base = maps.pixels(MapKind.BASE_COLOR)
+        if base is None:
+            base = embedded_base_color
+        has_alpha = base is not None and base.ndim == 3 and base.shape[2] == 4
+        if has_alpha and opaque:
+            return base[..., :3]
+        if has_alpha and alpha_cutoff is not None:
+            base = to_uint8(base).copy()
+            base[..., 3] = np.where(base[..., 3] >= round(alpha_cutoff * 255), 255, 0)
+        return base
+
+    def normal_of(maps: TextureSet) -> np.ndarray | None:
+        normal = maps.pixels(MapKind.NORMAL)
+        return None if normal is None else normal[..., :3]
+
+    def orm_of(maps: TextureSet) -> np.ndarray | None:
+        return maps.loaded().orm()
+
+    def emissive_of(maps: TextureSet) -> np.ndarray | None:
+        return maps.pixels(MapKind.EMISSIVE)
+
+    makers = {"base_color": (base_of, (MapKind.BASE_COLOR,), True),
+              "normal": (normal_of, (MapKind.NORMAL,), False),
+              "orm": (orm_of, (MapKind.ORM, MapKind.AO, MapKind.ROUGHNESS, MapKind.METALLIC),
+                      False),
+              "emissive": (emissive_of, (MapKind.EMISSIVE,), True)}
+    built: dict[str, vtkOpenGLTexture | None] = {}
+    reloads: dict[str, Reload] = {}
+    for slot, (pixels_of, kinds, srgb) in makers.items():
+        pixels = pixels_of(textures)
+        built[slot] = None if pixels is None else make_texture(pixels, srgb=srgb)
+        del pixels
+        if built[slot] is not None:
+            sources = _sources(textures, kinds)
+            reloads[slot] = lambda f=pixels_of, m=sources: f(m)
     present = set(textures.kinds)
     orm_channels = frozenset(
         mode for mode, kind in ((ViewMode.AO, MapKind.AO), (ViewMode.ROUGHNESS, MapKind.ROUGHNESS),
                                 (ViewMode.METALLIC, MapKind.METALLIC))
-        if orm is not None and (MapKind.ORM in present or kind in present)
+        if built["orm"] is not None and (MapKind.ORM in present or kind in present)
     )
-    return PreparedTextures(
-        base_color=None if base is None else make_texture(base, srgb=True),
-        normal=None if normal is None else make_texture(normal[..., :3]),
-        orm=None if orm is None else make_texture(orm),
-        emissive=None if emissive is None else make_texture(emissive, srgb=True),
-        orm_channels=orm_channels,
-        height=textures.get(MapKind.HEIGHT),
-    )
+    return PreparedTextures(**built, orm_channels=orm_channels,
+                            height=textures.get(MapKind.HEIGHT), reloads=reloads)
 
 
 def mesh_to_polydata(mesh: MeshData) -> pv.PolyData:
@@ -172,10 +220,13 @@ class MaterialView:
     """
 
     def __init__(self, plotter: pv.Plotter, *, name: str = "automata-mesh") -> None:
+        map_large_blocks_apart()  # before any set is decoded for a view (see viewport.memory)
         self._plotter = plotter
         self._name = name  # pyvista replaces an actor of the same name: one per part
         self.look = None
         self._actor: pv.Actor | None = None
+        self._gpu: GpuOnlyTextures | None = None
+        self._replacements: dict[str, str] = {}
         self._textures = PreparedTextures()
         self._mode = ViewMode.LIT
         self._wireframe = False
@@ -200,16 +251,26 @@ class MaterialView:
         return self._textures
 
     def set_mesh(self, polydata: pv.PolyData) -> None:
-        """Replace the shown mesh (textures and mode carry over)."""
+        """Replace the shown mesh (textures and mode carry over).
+
+        The actor stays and reads the new mesh: removing it from the renderer would release its
+        textures' GL copies, the only ones kept (they would have to be decoded again).
+        """
         if self._actor is not None:
-            self._plotter.remove_actor(self._actor, render=False)
+            self._actor.mapper.dataset = polydata
+            return
         self._actor = self._plotter.add_mesh(
             polydata, pbr=True, color="white", smooth_shading=True, name=self._name,
             reset_camera=False, render=False,
         )
+        self._gpu = GpuOnlyTextures(self._plotter.ren_win)
+        self._replacements = {}
         self._apply()
 
     def remove(self) -> None:
+        if self._gpu is not None:
+            self._gpu.close()
+            self._gpu = None
         if self._actor is not None:
             self._plotter.remove_actor(self._actor, render=False)
             self._actor = None
@@ -252,8 +313,25 @@ class MaterialView:
         prop.SetEdgeColor(0.05, 0.05, 0.05)
         if self._mode == ViewMode.LIT:
             self._apply_pbr(prop)
+            bound, replacements = self._textures.lit(), {}
         else:
-            self._apply_unlit(prop, self._textures.for_mode(self._mode))
+            view = self._textures.for_mode(self._mode)
+            self._apply_unlit(prop, view)
+            bound = [] if view is None else [(view.texture, view.reload)]
+            replacements = {} if view is None else view.shader_replacements()
+        if self._gpu is not None:
+            self._gpu.bind(bound)
+        self._set_shader_replacements(replacements)
+
+    def _set_shader_replacements(self, replacements: dict[str, str]) -> None:
+        """Fragment shader edits made after VTK's own (only on a change: each is a recompile)."""
+        if replacements == self._replacements or self._actor is None:
+            return
+        shader = self._actor.GetShaderProperty()
+        shader.ClearAllFragmentShaderReplacements()
+        for original, replacement in replacements.items():
+            shader.AddFragmentShaderReplacement(original, False, replacement, False)
+        self._replacements = dict(replacements)
 
     def _apply_pbr(self, prop: vtkProperty) -> None:
         tex, look = self._textures, self.look
@@ -303,15 +381,15 @@ class MaterialView:
         prop.SetRoughness(rough)
         prop.SetMetallic(metal)
 
-    def _apply_unlit(self, prop: vtkProperty, texture: vtkTexture | None) -> None:
+    def _apply_unlit(self, prop: vtkProperty, view: DebugView | None) -> None:
         # Debug modes show a map's raw values: no lighting, no PBR (whose slots would reinterpret
         # the texture); a missing map shows as flat mid grey.
         prop.SetInterpolationToGouraud()
         prop.LightingOff()
         prop.SetOpacity(1.0)
         self._actor.SetForceTranslucent(False)
-        if texture is None:
+        if view is None:
             prop.SetColor(0.5, 0.5, 0.5)
             return
         prop.SetColor(1.0, 1.0, 1.0)
-        self._actor.SetTexture(texture)
+        self._actor.SetTexture(view.texture)

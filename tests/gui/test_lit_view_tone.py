@@ -88,9 +88,12 @@ def test_colour_maps_are_bound_as_srgb_and_data_maps_as_linear(qapp, window):
     assert prop.GetTexture("albedoTex").GetUseSRGBColorSpace()
     for slot in ("normalTex", "materialTex"):  # ORM and normals are data: never linearised
         assert not prop.GetTexture(slot).GetUseSRGBColorSpace(), slot
-    # The unlit base colour view shows the file's bytes as they are (no linearisation).
+    # The unlit base colour view shows the file's bytes as they are (linearised, it reads dark).
     window.set_view_mode(ViewMode.BASE_COLOR)
-    assert not window.material_view.actor.GetTexture().GetUseSRGBColorSpace()
+    shown = window.viewport.screenshot(return_img=True)
+    on_mesh = ~np.isnan(window.viewport.get_image_depth())
+    marble, _ = cream_marble()
+    assert shown[on_mesh][:, :3].mean() == pytest.approx(marble[..., :3].mean(), abs=6)
 
 
 def test_exposure_zero_is_calibrated_whatever_the_absolute_scale_of_the_hdri(tmp_path):

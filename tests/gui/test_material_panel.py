@@ -17,6 +17,7 @@ from automata_desktop.core.generation import Generation, GenerationStatus, Outpu
 from automata_desktop.core.maps import MapKind
 from automata_desktop.core.texture_set import MapSource
 from automata_desktop.ui.main_window import sample_paths
+from automata_desktop.viewport.textures import texture_pixels
 from tests.fixtures.assets import milk_truck
 from tests.gui.test_workflow_import_gui import drop
 from tests.gui.workbench_helpers import open_workbench, wait_for
@@ -91,8 +92,8 @@ def test_a_hand_replaced_map_survives_a_later_generation_until_the_user_applies_
 
     base = window.texture_set.get(MapKind.BASE_COLOR)
     assert base.path == mine and base.source is MapSource.IMPORTED
-    albedo = window.material_view.vtk_property.GetTexture("albedoTex").GetInput()
-    assert albedo.GetDimensions()[:2] == (64, 64)
+    albedo = texture_pixels(window.material_view.vtk_property.GetTexture("albedoTex"))
+    assert albedo.shape[:2] == (64, 64)
     assert window.texture_set.get(MapKind.NORMAL).source is MapSource.GENERATED
 
     bench.show_generation(SceneUpdate(generated.id, texture_set_of(generated), None,
@@ -110,8 +111,8 @@ def test_images_dropped_onto_the_window_become_maps_by_their_names(qapp, bench, 
     wait_for(qapp, lambda: window.texture_set.get(MapKind.NORMAL).path == normal
              and not window.busy, 30, "the dropped normal map")
     assert window.texture_set.get(MapKind.NORMAL).source is MapSource.IMPORTED
-    bound = window.material_view.vtk_property.GetTexture("normalTex").GetInput()
-    assert bound.GetDimensions()[:2] == (32, 32)
+    bound = texture_pixels(window.material_view.vtk_property.GetTexture("normalTex"))
+    assert bound.shape[:2] == (32, 32)
     # the other maps of the material stay
     assert window.texture_set.get(MapKind.BASE_COLOR).path == sample_paths()[1] / \
         "sample_basecolor.png"

@@ -17,6 +17,7 @@ from automata_desktop.core.scene_io import load_scene
 from automata_desktop.core.texture_set import MapSource, load_image
 from automata_desktop.ui.main_window import MainWindow, sample_paths
 from automata_desktop.viewport import ViewMode
+from automata_desktop.viewport.textures import texture_pixels
 from tests.fixtures.assets import damaged_helmet, draco_box, milk_truck, tall_stl
 from tests.gui.workbench_helpers import wait_for
 
@@ -25,9 +26,7 @@ pytestmark = pytest.mark.gui
 
 def texture_rows(texture) -> np.ndarray:
     """A bound vtkTexture's pixels as HxWxC rows, top first (as in the image file)."""
-    image = texture.GetInput()
-    width, height, _ = image.GetDimensions()
-    return vtk_to_numpy(image.GetPointData().GetScalars()).reshape(height, width, -1)[::-1]
+    return texture_pixels(texture)  # once drawn, read back from the GPU (the only copy)
 
 
 @pytest.fixture

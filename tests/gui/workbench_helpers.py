@@ -7,7 +7,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from vtkmodules.util.numpy_support import vtk_to_numpy
 
 from automata_desktop.config import ServerConfig, Settings, generate_webhook_secret
 from automata_desktop.controller.app_controller import AppController
@@ -15,6 +14,7 @@ from automata_desktop.core.workflow import WorkflowTemplate
 from automata_desktop.runtime import all_workflows
 from automata_desktop.ui.main_window import MainWindow, sample_paths
 from automata_desktop.ui.workbench import Workbench
+from automata_desktop.viewport.textures import texture_pixels
 
 DEAD_SERVER = "http://127.0.0.1:9"  # the discard port: nothing listens there
 
@@ -53,9 +53,4 @@ def open_workbench(qapp, library_dir: Path, *, servers: tuple[ServerConfig, ...]
 def albedo_pixels(window: MainWindow) -> np.ndarray | None:
     """The base colour texture bound to the mesh, as HxWxC rows top-first (like the file)."""
     texture = window.material_view.vtk_property.GetTexture("albedoTex")
-    if texture is None:
-        return None
-    image = texture.GetInput()
-    width, height, _ = image.GetDimensions()
-    scalars = vtk_to_numpy(image.GetPointData().GetScalars())
-    return scalars.reshape(height, width, -1)[::-1]
+    return None if texture is None else texture_pixels(texture)  # read back from the GPU
