@@ -18,7 +18,6 @@ import logging
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import replace
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
@@ -55,10 +54,10 @@ from automata_desktop.core.material import DEFAULT_MATERIAL
 from automata_desktop.core.pbr import PBRSettings
 from automata_desktop.core.scene import UP_AXES, Scene, default_up_axis
 from automata_desktop.core.scene_io import SUPPORTED_SUFFIXES, load_scene
+from automata_desktop.core.scene_maps import Merge, SceneMaps
 from automata_desktop.core.texture_set import (
     IMAGE_SUFFIXES,
     MapSource,
-    TextureMap,
     TextureSet,
 )
 from automata_desktop.errors import AutomataError
@@ -98,7 +97,6 @@ LOAD_PROGRESS_DELAY_MS = 500
 #: A press and release closer than this (pixels) is a click that picks, not an orbit.
 PICK_SLOP_PX = 4
 #: Maps whose kinds overlap ORM's: a new one of these drops an old ORM, and the other way round.
-ORM_PARTS = frozenset({MapKind.AO, MapKind.ROUGHNESS, MapKind.METALLIC})
 
 
 def sample_paths() -> tuple[Path, Path]:
@@ -113,45 +111,6 @@ def app_icon() -> QIcon:
         size = int(png.stem.rsplit("_", 1)[-1])
         icon.addFile(str(png), QSize(size, size))
     return icon
-
-
-#: How a set meets a material's maps: None, it is the whole set; "set", a new set over the file's
-#: own maps (a folder, a generation); "layer", single maps over what is there (dropped files).
-Merge = Literal["set", "layer"] | None
-
-
-def merged_set(current: TextureSet, incoming: TextureSet, merge: Merge = "set", *,
-               pinned: frozenset[MapKind] = frozenset()) -> TextureSet:
-    """`incoming` laid over a material's `current` maps.
-
-    "set": the file's own (EMBEDDED) maps stay where `incoming` has none of their kind (a GLB's
-    normal map under a generated base colour); an earlier set's maps go. "layer": every current
-    map stays unless `incoming` brings its kind. Either way derived maps go when a new base
-    colour comes, and `pinned` kinds (maps the user replaced by hand) stay over `incoming`.
-    """
-    new_colour = MapKind.BASE_COLOR in incoming
-    maps = {k: t for k, t in current.maps.items()
-            if (merge == "layer" or t.source is MapSource.EMBEDDED)
-            and not (new_colour and t.source is MapSource.DERIVED)}
-    for texture in incoming:
-        _overlay(maps, texture)
-    for kind in pinned:
-        texture = current.get(kind)
-        if texture is not None:
-            _overlay(maps, texture)
-    return TextureSet(maps, incoming.name or current.name)
-
-
-def _overlay(maps: dict[MapKind, TextureMap], texture: TextureMap) -> None:
-    """Put `texture` in `maps`, dropping what it would shadow or be shadowed by in VTK's ORM."""
-    if texture.kind is MapKind.ORM:
-        for part in ORM_PARTS:
-            maps.pop(part, None)
-    elif texture.kind in ORM_PARTS:
-        orm = maps.get(MapKind.ORM)
-        if orm is not None and orm.source is not texture.source:
-            maps.pop(MapKind.ORM)
-    maps[texture.kind] = texture
 
 
 class MainWindow(QMainWindow):
@@ -182,11 +141,9 @@ class MainWindow(QMainWindow):
         self._shown_mesh = 0  # the mesh request whose scene is on screen
         self._material_tokens: dict[MaterialKey, int] = {}
         self._deferred: list[Callable[[], None]] = []  # map requests waiting for a loading mesh
-        self._pinned: dict[MaterialKey, set[MapKind]] = {}  # kinds the user replaced by hand
-        self.scene: Scene | None = None
+        #: the scene and each material's maps: the one owner of that state (core, no Qt)
+        self.state = SceneMaps()
         self.parts: dict[MaterialKey, ScenePart] = {}
-        self.materials: dict[MaterialKey, TextureSet] = {}  # each material's shown maps
-        self._own_maps: dict[MaterialKey, TextureSet] = {}  # what the file itself brought
         self._looks: dict[MaterialKey, MaterialLook] = {}
         self.selected_material: MaterialKey = None
         # False: maps go onto the selected material only; True: onto every material laid out in
@@ -262,6 +219,15 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage("Ready")
 
     # ------------------------------------------------------------------ public API
+
+    @property
+    def scene(self) -> Scene | None:
+        return self.state.scene
+
+    @property
+    def materials(self) -> dict[MaterialKey, TextureSet]:
+        """Each material's shown maps."""
+        return self.state.shown
 
     @property
     def mesh(self) -> Scene | None:
@@ -344,19 +310,8 @@ class MainWindow(QMainWindow):
                 keep_pinned=keep_pinned, pin=pin, context=context))
             return
         token = self._next("textures")
-        for key in self._targets():
-            current = self.materials.get(key, TextureSet())
-            pinned = self._pinned.setdefault(key, set())
-            kept = frozenset(pinned) if keep_pinned and merge is not None else frozenset()
-            if merge is None:  # the set was made from this one: its pins still stand
-                pinned.intersection_update(textures.kinds)
-            elif merge == "set" and not keep_pinned:
-                pinned.clear()
-            elif not keep_pinned:
-                pinned.difference_update(textures.kinds)
-            pinned.update(pin)
-            combined = textures if merge is None \
-                else merged_set(current, textures, merge, pinned=kept)
+        for key, combined in self.state.incoming(self._targets(), textures, merge=merge,
+                                                 keep_pinned=keep_pinned, pin=pin).items():
             self._load_material(key, combined, token, derive_missing=derive_missing,
                                 settings=settings, context=context)
 
@@ -380,26 +335,11 @@ class MainWindow(QMainWindow):
         Maps derived from a removed base colour go with it, and a slot falls back to the file's
         own map where the file had one. Returns whether any material changed.
         """
-        gone = {Path(p) for p in paths}
         token = self._next("textures")
-        changed = False
-        for key, textures in list(self.materials.items()):
-            doomed = {t.kind for t in textures if t.path is not None and t.path in gone}
-            if not doomed:
-                continue
-            changed = True
-            kept = textures
-            for texture in textures:
-                if texture.kind in doomed or (MapKind.BASE_COLOR in doomed
-                                              and texture.source is MapSource.DERIVED):
-                    kept = kept.without(texture.kind)
-            own = self._own_maps.get(key, TextureSet())
-            for texture in own:
-                if texture.kind not in kept:
-                    kept = kept.with_map(texture)
-            self._pinned.get(key, set()).difference_update(doomed)
+        changed = self.state.without_files(paths)
+        for key, kept in changed.items():
             self._load_material(key, kept, token, derive_missing=False)
-        return changed
+        return bool(changed)
 
     def show_generated_set(self, textures: TextureSet, *, apply: bool = False) -> None:
         """A generation's maps onto the selected material: maps it lacks are derived, the file's
@@ -477,7 +417,7 @@ class MainWindow(QMainWindow):
             return
         source = self.scene.source
         chosen = axis or default_up_axis(source)
-        self.scene = self.scene.with_up_axis(chosen)  # type: ignore[arg-type]
+        self.state.scene = self.scene.with_up_axis(chosen)  # type: ignore[arg-type]
         self._remember(self.prefs.with_up_axis(source, axis))
         self._check_up_axis()
         if self.lighting_view is not None:
@@ -673,16 +613,14 @@ class MainWindow(QMainWindow):
             self._maybe_idle()
             return
         self._shown_mesh = token
-        self.scene = scene
         self.parts = {part.material: part for part in parts}
         # A new scene shows its own materials: nothing of the previous scene's maps carries over.
-        self.materials, self._looks, self._material_tokens, self._pinned = {}, {}, {}, {}
+        self._looks, self._material_tokens = {}, {}
+        self.state.open(scene, {key: textures for key, (_, (textures, _)) in looks.items()})
         self.scene_view.set_parts(parts)
         for key, (look, (textures, prepared)) in looks.items():
             self._looks[key] = look
-            self.materials[key] = textures
             self.scene_view.set_material(key, prepared, look.over(textures))
-        self._own_maps = dict(self.materials)
         self.selected_material = parts[0].material if parts else None
         self._base_uvs = {
             part.material: vtk_to_numpy(part.polydata.GetPointData().GetTCoords()).copy()
@@ -722,7 +660,7 @@ class MainWindow(QMainWindow):
     def _textures_loaded(self, token: int, key: MaterialKey, textures: TextureSet,
                          prepared: PreparedTextures) -> None:
         if token == self._material_tokens.get(key):
-            self.materials[key] = textures
+            self.state.show(key, textures)
             look = self._looks.get(key, MaterialLook())
             self.scene_view.set_material(key, prepared, look.over(textures))
             if key not in self.scene_view.views:
@@ -949,8 +887,7 @@ class MainWindow(QMainWindow):
         target = Path(path)
         if target.suffix.lower() != ".glb":
             target = target.with_name(target.name + ".glb")
-        changed = {key: textures for key, textures in self.materials.items()
-                   if any(t.source is not MapSource.EMBEDDED for t in textures)}
+        changed = self.state.changed()
 
         def job() -> GlbExport:
             materials = {key: textures.loaded() for key, textures in changed.items()}
