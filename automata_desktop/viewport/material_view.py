@@ -15,8 +15,9 @@ from enum import StrEnum
 
 import numpy as np
 import pyvista as pv
+from vtkmodules.vtkCommonDataModel import vtkDataObject
 from vtkmodules.vtkRenderingCore import vtkProperty
-from vtkmodules.vtkRenderingOpenGL2 import vtkOpenGLTexture
+from vtkmodules.vtkRenderingOpenGL2 import vtkOpenGLPolyDataMapper, vtkOpenGLTexture
 
 from automata_desktop.core.maps import MapKind
 from automata_desktop.core.mesh import MeshData
@@ -54,11 +55,10 @@ class ViewMode(StrEnum):
         )
 
 
-#: The legacy texture read VTK writes into the fragment shader of an unlit view.
-_SAMPLE = "texture(actortexture, tcoordVCVSOutput)"
 #: An sRGB-format texture is linearised when sampled; shown unlit it must be encoded back.
-_SRGB_ENCODED = (f"vec4(mix(1.055 * pow({_SAMPLE}.rgb, vec3(1.0 / 2.4)) - 0.055, "
-                 f"12.92 * {_SAMPLE}.rgb, vec3(lessThan({_SAMPLE}.rgb, vec3(0.0031308)))), 1.0)")
+#: ({s}: the texture read VTK writes into the fragment shader of an unlit view.)
+_SRGB_ENCODED = ("vec4(mix(1.055 * pow({s}.rgb, vec3(1.0 / 2.4)) - 0.055, "
+                 "12.92 * {s}.rgb, vec3(lessThan({s}.rgb, vec3(0.0031308)))), 1.0)")
 
 
 @dataclass(frozen=True)
@@ -69,9 +69,12 @@ class DebugView:
     texture: vtkOpenGLTexture
     reload: Reload
     read: str | None = None
+    slot: str | None = None  # the PreparedTextures slot shown (None: made for the view)
 
-    def shader_replacements(self) -> dict[str, str]:
-        return {} if self.read is None else {_SAMPLE: self.read}
+    def shader_replacements(self, coords: str = "tcoord") -> dict[str, str]:
+        """`coords`: the texture attribute VTK samples it with (see MaterialView)."""
+        sample = f"texture(actortexture, {coords}VCVSOutput)"
+        return {} if self.read is None else {sample: self.read.format(s=sample)}
 
 
 @dataclass(eq=False)
@@ -112,12 +115,13 @@ class PreparedTextures:
         if mode == ViewMode.UV_CHECKER:
             return DebugView(make_texture(uv_checker()), uv_checker)
         if mode == ViewMode.BASE_COLOR and self.base_color is not None:
-            return DebugView(self.base_color, self.reloads["base_color"], _SRGB_ENCODED)
+            return DebugView(self.base_color, self.reloads["base_color"], _SRGB_ENCODED,
+                             "base_color")
         if mode == ViewMode.NORMAL and self.normal is not None:
-            return DebugView(self.normal, self.reloads["normal"])
+            return DebugView(self.normal, self.reloads["normal"], slot="normal")
         if mode in self.orm_channels and self.orm is not None:
             channel = "rgb"[ORM_INDEX[mode]] * 3
-            return DebugView(self.orm, self.reloads["orm"], f"vec4({_SAMPLE}.{channel}, 1.0)")
+            return DebugView(self.orm, self.reloads["orm"], f"vec4({{s}}.{channel}, 1.0)", "orm")
         if mode == ViewMode.HEIGHT and self.height is not None:
             height = self.height
             def gray() -> np.ndarray:
@@ -212,6 +216,25 @@ def mesh_to_polydata(mesh: MeshData) -> pv.PolyData:
     return poly
 
 
+#: VTK's PBR sampler of each PreparedTextures slot.
+SLOT_SAMPLERS = {"base_color": "albedoTex", "normal": "normalTex", "orm": "materialTex",
+                 "emissive": "emissiveTex"}
+
+
+def slot_uvs_name(slot: str) -> str:
+    """The point array of the UVs a slot's map reads when they are not the actor's own."""
+    return f"{slot}_uv"
+
+
+def add_slot_uvs(poly: pv.PolyData, mesh: MeshData, slot: str, uvs: np.ndarray) -> None:
+    """Give `slot`'s map UVs of its own (VTK convention); a normal map's also get its tangents
+    (`Tangents` follows the actor's UVs, which a map on another UV set does not)."""
+    poly.point_data.set_array(uvs, slot_uvs_name(slot))
+    if slot == "normal":
+        tangents = vertex_tangents(MeshData(mesh.vertices, mesh.faces, mesh.normals, uvs))
+        poly.point_data.set_array(tangents, f"{slot_uvs_name(slot)}_tangents")
+
+
 class MaterialView:
     """One mesh actor in a plotter, shaded from a texture set, switchable between view modes.
 
@@ -227,6 +250,7 @@ class MaterialView:
         self._actor: pv.Actor | None = None
         self._gpu: GpuOnlyTextures | None = None
         self._replacements: dict[str, str] = {}
+        self._uv_arrays: dict[str, str] = {}  # sampler → point array it reads (mapped now)
         self._textures = PreparedTextures()
         self._mode = ViewMode.LIT
         self._wireframe = False
@@ -257,14 +281,22 @@ class MaterialView:
         textures' GL copies, the only ones kept (they would have to be decoded again).
         """
         if self._actor is not None:
-            self._actor.mapper.dataset = polydata
+            self._actor.GetMapper().SetInputData(polydata)
+            self._uv_arrays = {}  # a new mesh: its arrays are mapped again
+            self._apply()
             return
         self._actor = self._plotter.add_mesh(
             polydata, pbr=True, color="white", smooth_shading=True, name=self._name,
             reset_camera=False, render=False,
         )
+        # pyvista's vtkDataSetMapper cannot give a texture its own UVs; the polydata mapper it
+        # delegates to can (MapDataArrayToMultiTextureAttribute), so draw with one directly.
+        mapper = vtkOpenGLPolyDataMapper()
+        mapper.ShallowCopy(self._actor.GetMapper())
+        mapper.SetInputData(polydata)
+        self._actor.SetMapper(mapper)
         self._gpu = GpuOnlyTextures(self._plotter.ren_win)
-        self._replacements = {}
+        self._replacements, self._uv_arrays = {}, {}
         self._apply()
 
     def remove(self) -> None:
@@ -311,17 +343,56 @@ class MaterialView:
         self._actor.SetTexture(None)
         prop.SetEdgeVisibility(self._wireframe)
         prop.SetEdgeColor(0.05, 0.05, 0.05)
+        own = self._own_uv_slots()
         if self._mode == ViewMode.LIT:
             self._apply_pbr(prop)
             bound, replacements = self._textures.lit(), {}
+            arrays = {SLOT_SAMPLERS[slot]: slot_uvs_name(slot) for slot in own}
+            for slot in own:
+                # VTK's PBR code samples every map at the actor's UVs ("tcoord"), whatever
+                # texture attribute is mapped: point it at the slot's own.
+                sampler = SLOT_SAMPLERS[slot]
+                replacements[f"texture({sampler}, tcoordVCVSOutput)"] = \
+                    f"texture({sampler}, {sampler}_coordVCVSOutput)"
         else:
             view = self._textures.for_mode(self._mode)
             self._apply_unlit(prop, view)
             bound = [] if view is None else [(view.texture, view.reload)]
-            replacements = {} if view is None else view.shader_replacements()
+            # The legacy texture honours a mapped attribute as it is ("<sampler>_coord").
+            arrays = {"actortexture": slot_uvs_name(view.slot)} \
+                if view is not None and view.slot in own else {}
+            replacements = {} if view is None else view.shader_replacements(
+                "actortexture_coord" if arrays else "tcoord")
         if self._gpu is not None:
             self._gpu.bind(bound)
+        self._set_uv_arrays(arrays, tangents="normal" in own and self._mode == ViewMode.LIT)
         self._set_shader_replacements(replacements)
+
+    def _own_uv_slots(self) -> set[str]:
+        """Slots with a map bound that reads its own UV array (the file's map, on its UVs)."""
+        poly = self._actor.GetMapper().GetInput()
+        wanted = set() if self.look is None else set(self.look.own_uvs)
+        return {slot for slot in wanted if getattr(self._textures, slot) is not None
+                and poly.GetPointData().GetArray(slot_uvs_name(slot)) is not None}
+
+    def _set_uv_arrays(self, arrays: dict[str, str], *, tangents: bool) -> None:
+        """Map samplers to point arrays (only on a change: each rebuilds the vertex buffers)."""
+        poly = self._actor.GetMapper().GetInput()
+        own_tangents = f"{slot_uvs_name('normal')}_tangents"
+        name = own_tangents if tangents and poly.GetPointData().GetArray(own_tangents) \
+            else "Tangents"
+        if poly.GetPointData().GetArray(name) is not None:
+            active = poly.GetPointData().GetTangents()
+            if active is None or active.GetName() != name:
+                poly.GetPointData().SetActiveTangents(name)
+        if arrays == self._uv_arrays:
+            return
+        mapper = self._actor.GetMapper()
+        mapper.RemoveAllVertexAttributeMappings()
+        for sampler, array in arrays.items():
+            mapper.MapDataArrayToMultiTextureAttribute(
+                sampler, array, vtkDataObject.FIELD_ASSOCIATION_POINTS)
+        self._uv_arrays = dict(arrays)
 
     def _set_shader_replacements(self, replacements: dict[str, str]) -> None:
         """Fragment shader edits made after VTK's own (only on a change: each is a recompile)."""
@@ -330,7 +401,7 @@ class MaterialView:
         shader = self._actor.GetShaderProperty()
         shader.ClearAllFragmentShaderReplacements()
         for original, replacement in replacements.items():
-            shader.AddFragmentShaderReplacement(original, False, replacement, False)
+            shader.AddFragmentShaderReplacement(original, False, replacement, True)
         self._replacements = dict(replacements)
 
     def _apply_pbr(self, prop: vtkProperty) -> None:

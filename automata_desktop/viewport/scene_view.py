@@ -9,6 +9,12 @@ them per material, and the view binds each material's set to its actor only.
 glTF's metallic-roughness texture (G = roughness, B = metallic) and occlusion (R) map onto VTK's
 ORM texture as they are: the same image when the file packs them, a packed copy when they are two,
 and an occlusion strength of 0 when there is no occlusion (R of a bare MR image means nothing).
+
+A VTK actor has one UV set: the material's first map's (TEXCOORD_n with its KHR_texture_transform
+baked in). A map on another set or transform gets a UV array of its own (`own_uv_slots`), bound
+to its sampler by MaterialView; VTK's PBR shader ignores such bindings, so MaterialView points
+the sampling at them. ORM is one texture: an occlusion on another UV set than its
+metallic-roughness image is still read with the latter's.
 `scene_parts` and `embedded_textures(...).loaded()` are heavy and safe in a worker thread; the
 `SceneView` itself must be used from the rendering thread.
 """
@@ -37,6 +43,7 @@ from automata_desktop.viewport.material_view import (
     MaterialView,
     PreparedTextures,
     ViewMode,
+    add_slot_uvs,
     mesh_to_polydata,
 )
 
@@ -60,6 +67,8 @@ class MaterialLook:
     alpha_mode: str = "OPAQUE"
     alpha_cutoff: float = 0.5
     double_sided: bool = True  # culling only where a glTF says single-sided
+    # Slots whose map reads UVs of its own (see `own_uv_slots`): only while it is the file's map.
+    own_uvs: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, material: Material, *, cull: bool = True) -> MaterialLook:
@@ -75,6 +84,7 @@ class MaterialLook:
             emissive=tuple(c * strength for c in material.emissive_factor),  # type: ignore[arg-type]
             alpha_mode=material.alpha_mode, alpha_cutoff=material.alpha_cutoff,
             double_sided=material.double_sided or not cull,
+            own_uvs=frozenset(own_uv_slots(material)),
         )
 
     def over(self, textures: TextureSet) -> MaterialLook:
@@ -88,15 +98,21 @@ class MaterialLook:
                        MapSource.EMBEDDED for k in kinds)
 
         look = self
+        # A map made for the model (generated, imported) is laid out on the actor's UVs.
+        own = set(look.own_uvs)
         if replaced(MapKind.BASE_COLOR):
             look = replace(look, base_color=(1.0, 1.0, 1.0, look.base_color[3]))
+            own.discard("base_color")
         if replaced(MapKind.ORM, MapKind.ROUGHNESS, MapKind.METALLIC, MapKind.AO):
             look = replace(look, roughness=None, metallic=None, occlusion_strength=1.0)
+            own.discard("orm")
         if replaced(MapKind.EMISSIVE):
             look = replace(look, emissive=(1.0, 1.0, 1.0))
+            own.discard("emissive")
         if replaced(MapKind.NORMAL):
             look = replace(look, normal_scale=1.0)
-        return look
+            own.discard("normal")
+        return replace(look, own_uvs=frozenset(own))
 
 
 @dataclass(frozen=True, eq=False)
@@ -125,23 +141,51 @@ def material_name(scene: Scene, key: MaterialKey) -> str:
 
 def texcoord_of(material: Material) -> int:
     """The UV set the material's maps read (its base colour's, else its first map's)."""
+    ref = _primary_ref(material)
+    return 0 if ref is None else ref.texcoord
+
+
+def _primary_ref(material: Material) -> TextureRef | None:
     refs = [material.base_color_texture, *material.maps().values()]
-    return next((r.texcoord for r in refs if r is not None), 0)
+    return next((r for r in refs if r is not None), None)
 
 
-def shared_transform(material: Material) -> TextureTransform | None:
-    """The KHR_texture_transform every map of the material uses, if they all use one.
+UvKey = tuple[int, TextureTransform | None]  # (TEXCOORD_n, KHR_texture_transform)
 
-    VTK reads one UV set per actor and has no per-texture transform, so a transform is baked
-    into the UVs, which is exact only when all the material's maps share it (the usual
-    tiling of a material). Otherwise none is applied.
+
+def _slot_refs(material: Material) -> dict[str, TextureRef]:
+    """The texture each VTK slot draws (PreparedTextures' names), as the file gives it."""
+    refs = {"base_color": material.base_color_texture, "normal": material.normal_texture,
+            "orm": material.metallic_roughness_texture or material.occlusion_texture,
+            "emissive": material.emissive_texture}
+    return {slot: ref for slot, ref in refs.items() if ref is not None}
+
+
+def own_uv_slots(material: Material) -> dict[str, UvKey]:
+    """Slots whose map reads another UV set or transform than the actor's texture coordinates.
+
+    VTK's actor has one UV set, which the primary map's (texcoord, transform) fills; each of
+    these slots gets a point array `f"{slot}_uv"` of its own, which MaterialView binds to it
+    (glTF's DamagedHelmet reads its emissive map from TEXCOORD_1, say).
     """
-    refs = list(material.maps().values())
-    if not refs or refs[0].transform is None:
-        return None
-    first = refs[0]
-    same = all(r.transform == first.transform and r.texcoord == first.texcoord for r in refs)
-    return first.transform if same else None
+    primary = _primary_ref(material)
+    if primary is None:
+        return {}
+    key = (primary.texcoord, primary.transform)
+    return {slot: (ref.texcoord, ref.transform) for slot, ref in _slot_refs(material).items()
+            if (ref.texcoord, ref.transform) != key}
+
+
+def _vtk_uvs(primitive, texcoord: int, transform: TextureTransform | None) -> np.ndarray:
+    """A primitive's TEXCOORD_n (TEXCOORD_0 if it lacks it, zeros if it has none), transformed
+    and flipped into VTK's convention."""
+    uv = primitive.uv(texcoord)
+    uv = primitive.uv(0) if uv is None else uv
+    uv = np.zeros((primitive.vertex_count, 2), np.float32) if uv is None \
+        else transform.apply(uv) if transform is not None \
+        else uv.astype(np.float32, copy=True)
+    uv[:, 1] = 1.0 - uv[:, 1]  # glTF's top-left origin → VTK's bottom-left
+    return uv
 
 
 def scene_parts(scene: Scene) -> list[ScenePart]:
@@ -155,9 +199,12 @@ def scene_parts(scene: Scene) -> list[ScenePart]:
     parts = []
     for key, members in groups.items():
         material = scene.material_of(members[0][0])
-        uv_set = texcoord_of(material)
-        transform = shared_transform(material)
+        primary = _primary_ref(material)
+        uv_set = 0 if primary is None else primary.texcoord
+        transform = None if primary is None else primary.transform
+        own = own_uv_slots(material)
         vertices, faces, normals, uvs = [], [], [], []
+        slot_uvs: dict[str, list[np.ndarray]] = {slot: [] for slot in own}
         offset = 0
         with_uvs = any(p.uv(uv_set) is not None or p.uv(0) is not None for p, _, _ in members)
         layouts = frozenset((mesh, uv_set) for p, _, mesh in members
@@ -168,13 +215,9 @@ def scene_parts(scene: Scene) -> list[ScenePart]:
             corners = primitive.faces[:, ::-1] if mirrors(world) else primitive.faces
             faces.append(corners + offset)
             if with_uvs:
-                uv = primitive.uv(uv_set)
-                uv = primitive.uv(0) if uv is None else uv
-                uv = np.zeros((primitive.vertex_count, 2), np.float32) if uv is None \
-                    else transform.apply(uv) if transform is not None \
-                    else uv.astype(np.float32, copy=True)
-                uv[:, 1] = 1.0 - uv[:, 1]  # glTF's top-left origin → VTK's bottom-left
-                uvs.append(uv)
+                uvs.append(_vtk_uvs(primitive, uv_set, transform))
+                for slot, (texcoord, slot_transform) in own.items():
+                    slot_uvs[slot].append(_vtk_uvs(primitive, texcoord, slot_transform))
             offset += primitive.vertex_count
         mesh = MeshData(
             vertices=np.concatenate(vertices).astype(np.float32, copy=False),
@@ -182,7 +225,11 @@ def scene_parts(scene: Scene) -> list[ScenePart]:
             normals=unit(np.concatenate(normals)),
             uvs=np.concatenate(uvs) if with_uvs else None,
         )
-        parts.append(ScenePart(key, material_name(scene, key), mesh_to_polydata(mesh), uv_set,
+        polydata = mesh_to_polydata(mesh)
+        if with_uvs:
+            for slot, arrays in slot_uvs.items():
+                add_slot_uvs(polydata, mesh, slot, np.concatenate(arrays))
+        parts.append(ScenePart(key, material_name(scene, key), polydata, uv_set,
                                mesh.triangle_count, layouts))
     return parts
 
