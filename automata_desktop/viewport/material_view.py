@@ -376,7 +376,8 @@ class MaterialView:
                 and poly.GetPointData().GetArray(slot_uvs_name(slot)) is not None}
 
     def _set_uv_arrays(self, arrays: dict[str, str], *, tangents: bool) -> None:
-        """Map samplers to point arrays (only on a change: each rebuilds the vertex buffers)."""
+        """Map samplers to point arrays (only on a change: each rebuilds the vertex buffers), and
+        make active the tangents of the UVs the normal map reads."""
         poly = self._actor.GetMapper().GetInput()
         own_tangents = f"{slot_uvs_name('normal')}_tangents"
         name = own_tangents if tangents and poly.GetPointData().GetArray(own_tangents) \
