@@ -149,7 +149,7 @@ async def one_run(server: FakeComfy, lib_root: Path, graph: dict, mode: str, con
     engine = JobEngine(library, poll_interval_s=slow, fast_poll_s=slow,
                        backend_factory=backends(mode, server.output_dir if config.local else None))
     await engine.start()
-    engine.on_file_stored.append(lambda _gen, _f: run.stored.append(time.perf_counter()))
+    engine.outputs.on_stored.append(lambda _gen, _f: run.stored.append(time.perf_counter()))
     listener = None
     if mode == "webhook":
         async def on_event(event):  # stamped on arrival, then the engine's own handling

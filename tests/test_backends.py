@@ -73,7 +73,7 @@ async def test_a_submission_refused_for_a_missing_parameter_leaves_no_queued_row
 async def test_an_in_process_generation_runs_through_the_engine_like_any_other(tmp_path):
     stored: list[MapKind] = []
     async with running_engine(tmp_path / "lib") as engine:
-        engine.on_file_stored.append(lambda _gen, f: stored.append(f.kind))
+        engine.outputs.on_stored.append(lambda _gen, f: stored.append(f.kind))
         [gen] = await engine.submit(request(load_workflow_named("pbr_from_image"), LOCAL_SERVER,
                                             image=SAMPLE))
         [done] = await engine.wait([gen.id], timeout=60)

@@ -29,7 +29,6 @@ table first, so nothing it might still report can store a file.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import logging
 import random
@@ -50,18 +49,16 @@ from automata_desktop.core.generation import (
     new_generation_id,
     utcnow,
 )
-from automata_desktop.core.maps import MapKind, infer_map_kind
 from automata_desktop.core.workflow import WorkflowTemplate
-from automata_desktop.core.workflow_params import node_output_kind
 from automata_desktop.errors import (
     AutomataError,
-    DownloadError,
     LibraryError,
     ServerUnreachable,
     WorkflowError,
 )
 from automata_desktop.fanout import Fanout
 from automata_desktop.jobs.models import GenerationRequest, JobUpdate
+from automata_desktop.jobs.outputs import OutputStore
 from automata_desktop.jobs.pool import ServerPool, Waiting
 from automata_desktop.jobs.progress import ProgressTracker
 from automata_desktop.jobs.routing import (
@@ -73,8 +70,7 @@ from automata_desktop.jobs.routing import (
 )
 from automata_desktop.jobs.session import Job, ServerSession
 from automata_desktop.library.async_library import AsyncLibrary
-from automata_desktop.library.files import Digested
-from automata_desktop.library.store import Library, PoolRequest, Staged, Submission
+from automata_desktop.library.store import Library, PoolRequest, Submission
 
 if TYPE_CHECKING:
     from automata_desktop.webhook.listener import WebhookEvent
@@ -117,9 +113,8 @@ class JobEngine:
         self._recording: set[asyncio.Task[None]] = set()  # final rows being written
         #: called with each generation that reached a final state (e.g. to queue a sync push)
         self.on_finished: list[Callable[[Generation], None]] = []
-        #: called with (generation id, file) as each result file lands, before the generation
-        #: completes, so a viewer can start decoding early
-        self.on_file_stored: list[Callable[[str, OutputFile], None]] = []
+        #: fetches and stores every run's files (`outputs.on_stored` hears each as it lands)
+        self.outputs = OutputStore(self.library)
         #: generations sent to several servers: the app's queue, health, failover, stealing
         self.pool = ServerPool(self, max_in_flight=max_in_flight,
                                failover_grace_s=failover_grace_s, running_grace_s=running_grace_s)
@@ -313,7 +308,7 @@ class JobEngine:
             return
         job.finishing = True  # whatever that server still says of it counts no more
         self._release(job)
-        self._drop_downloads(job)
+        self.outputs.drop(job)
         if not dequeued and job.prompt_id:
             self._abandoned[job.server].add(job.prompt_id)
         item.generation = await self.library.place(job.id, "", None)
@@ -379,7 +374,7 @@ class JobEngine:
         if job is not None and not job.finishing:
             job.cancel_requested = job.finishing = True
             self._release(job)
-            self._drop_downloads(job)
+            self.outputs.drop(job)
             session = self._sessions.get(job.server)
             if session and job.prompt_id:
                 with contextlib.suppress(AutomataError):
@@ -618,7 +613,7 @@ class JobEngine:
                 self._emit(job, fraction=fraction)
             case ev.OutputReady():
                 earlier = tuple(job.stores)
-                job.stores.append(asyncio.ensure_future(self._store_ready(job, event, earlier)))
+                job.stores.append(asyncio.ensure_future(self.outputs.store_ready(job, event, earlier)))
             case ev.JobCompleted(completed_by=by):
                 job.finishing = True
                 self._spawn(self._finish_stored(job, by))
@@ -626,7 +621,7 @@ class JobEngine:
                 self._emit(job, preview=image, preview_mime=mime)
             case ev.NodeOutput(node=node, files=files):
                 job.outputs[node] = files
-                self._prefetch(session, job, files)
+                self.outputs.prefetch(session.backend, job, files)
             case ev.ExecutionSucceeded():
                 # Not complete yet: an `executed` sent while the socket was down is never
                 # resent, so the outputs come from /history, which the server writes next (and
@@ -700,7 +695,7 @@ class JobEngine:
             self._finish_interrupted(job)
         elif result.status == "success" and result.completed:
             all_cached = bool(job.graph) and set(job.graph) <= set(result.cached_nodes)
-            files = [*result.files, *job.heard_files()]  # _unique merges the two accounts
+            files = [*result.files, *job.heard_files()]  # `unique` merges the two accounts
             self._start_completion(session, job, files, completed_by, all_cached=all_cached)
         else:
             self._finish(job, GenerationStatus.FAILED, result.error or "the workflow failed")
@@ -756,7 +751,7 @@ class JobEngine:
             self._release(job)
             self._done[job.id].set()
             return
-        self._drop_downloads(job)  # what the lost run fetched: the new run makes the whole set
+        self.outputs.drop(job)  # what the lost run fetched: the new run makes the whole set
         self._release(job)  # from here on nothing the old prompt id reports reaches the job
         job.generation = row
         job.start_over(new_id, graph)
@@ -774,25 +769,11 @@ class JobEngine:
 
     async def _finish_lost(self, job: Job, reason: str) -> None:
         """The server forgot a prompt we cannot account for: fail, but keep what already landed."""
-        kept = await self._keep_landed(job)
+        kept = await self.outputs.keep_landed(job)
         if kept:
             reason += (f" ({kept} file{'s' if kept > 1 else ''} fetched before that "
                        f"{'are' if kept > 1 else 'is'} kept)")
         await self._finish(job, GenerationStatus.FAILED, reason)
-
-    async def _keep_landed(self, job: Job) -> int:
-        refs = {(r.filename, r.subfolder, r.type): r for r in _unique(job.heard_files())}
-        kept = 0
-        for key, task in list(job.downloads.items()):
-            if key in refs and task.done() and not task.cancelled() and task.exception() is None:
-                try:
-                    await self._adopt(job, refs[key], task.result())
-                except AutomataError as exc:
-                    log.warning("could not keep %s: %s", key[0], exc)
-                    continue
-                del job.downloads[key]
-                kept += 1
-        return kept
 
     def _finish_interrupted(self, job: Job) -> None:
         if job.cancel_requested:
@@ -811,48 +792,6 @@ class JobEngine:
             ran = set(job.tracker.nodes) - job.cached
             all_cached = bool(job.cached) and not ran
         self._spawn(self._download_and_finish(session, job, files, completed_by, all_cached))
-
-    def _prefetch(self, session: ServerSession, job: Job, refs: Iterable[ev.OutputRef]) -> None:
-        """Start fetching an output node's files as soon as `executed` names them: they are final,
-        and the rest of the run (other nodes, the success message) overlaps with the transfer."""
-        for ref in refs:
-            key = (ref.filename, ref.subfolder, ref.type)
-            if key not in job.downloads:
-                job.downloads[key] = asyncio.ensure_future(self._fetch(session, job, ref))
-
-    async def _fetch(self, session: ServerSession, job: Job, ref: ev.OutputRef) -> Staged:
-        # Staged in the generation's folder under a hidden temp name (swept at start-up if a
-        # crash leaves it); ingesting it renames it once and writes its row in one locked step.
-        stream = session.backend.open_output(ref)
-
-        async def chunks() -> AsyncIterator[bytes]:
-            yield first
-            async for chunk in stream:
-                yield chunk
-
-        try:
-            # The first chunk before any file: an output the server refuses leaves nothing behind.
-            first = await anext(stream, b"")
-            return await self.library.stage(job.id, chunks(), Path(ref.filename).name)
-        except DownloadError:
-            raise
-        except AutomataError as exc:  # a cut connection, a checksum mismatch, a full disk
-            raise DownloadError(f"download of {ref.filename} failed: {exc}") from exc
-        finally:
-            with contextlib.suppress(Exception):
-                await stream.aclose()  # type: ignore[attr-defined]
-
-    async def _store_ready(self, job: Job, ready: ev.OutputReady,
-                           earlier: tuple[asyncio.Task[OutputFile], ...]) -> OutputFile:
-        """An output that came with its bytes: stored in order, its kind as the backend said."""
-        for task in earlier:  # keep the backend's order: the first map is shown first
-            with contextlib.suppress(Exception):
-                await task
-        stored = await self.library.ingest(job.id, ready.kind, "generated", ready.data,
-                                           ready.filename)
-        for callback in self.on_file_stored:
-            callback(job.id, stored)
-        return stored
 
     async def _finish_stored(self, job: Job, completed_by: str) -> None:
         try:
@@ -873,30 +812,11 @@ class JobEngine:
                                    files: list[ev.OutputRef], completed_by: str,
                                    all_cached: bool) -> None:
         try:
-            stored = await self._collect(session, job, files)
+            stored = await self.outputs.collect(session.backend, job, files)
         except AutomataError as exc:
             await self._finish(job, GenerationStatus.FAILED, f"results could not be saved: {exc}")
             return
         await self._complete(job, stored, completed_by, all_cached)
-
-    async def _collect(self, session: ServerSession, job: Job,
-                       files: list[ev.OutputRef]) -> list[OutputFile]:
-        """Fetch (or await the prefetch of) every output and record each as it lands."""
-        refs = _unique(files)
-        self._prefetch(session, job, refs)
-
-        async def landed(ref: ev.OutputRef) -> tuple[ev.OutputRef, Staged]:
-            key = (ref.filename, ref.subfolder, ref.type)
-            try:
-                return ref, await job.downloads[key]
-            except DownloadError:  # an early fetch cut short: one fresh try now the run is done
-                job.downloads[key] = asyncio.ensure_future(self._fetch(session, job, ref))
-                return ref, await job.downloads[key]
-
-        stored = []
-        for finished in asyncio.as_completed([landed(r) for r in refs]):  # adopt as each lands
-            stored.append(await self._adopt(job, *await finished))
-        return stored
 
     def _complete(self, job: Job, stored: list[OutputFile], completed_by: str,
                   all_cached: bool) -> asyncio.Task[None]:
@@ -909,49 +829,13 @@ class JobEngine:
         return self._finish(job, GenerationStatus.COMPLETED, None, completed_by=completed_by,
                             message=note)
 
-    async def _adopt(self, job: Job, ref: ev.OutputRef, staged: Staged) -> OutputFile:
-        kind = infer_map_kind(ref.filename, hint=ref.kind)
-        if kind is MapKind.OTHER and isinstance(job.graph.get(ref.node or ""), dict):
-            kind = node_output_kind(job.graph[ref.node or ""])
-        if ref.type == "temp" and kind is MapKind.OTHER:
-            kind = MapKind.PREVIEW
-        stored = await self.library.ingest(job.id, kind, "generated", staged,
-                                           Path(ref.filename).name)
-        for callback in self.on_file_stored:
-            callback(job.id, stored)
-        return stored
-
-    def _drop_downloads(self, job: Job) -> None:
-        """A run that did not complete: stop its transfers and remove what they left."""
-        for task in job.downloads.values():
-            if not task.done():
-                task.cancel()
-            elif not task.cancelled() and task.exception() is None:
-                task.result().discard()  # a no-op for one already ingested (renamed away)
-        job.downloads.clear()
-
     async def _store_inline(self, job: Job, event: WebhookEvent) -> None:
         job.finishing = True  # set before any await: later signals for this job are no-ops
         try:
-            for ref in event.payload.data.files:
-                if ref.data is None:
-                    continue
-                data: bytes | Digested
-                if ref.raw is not None and ref.sha256:
-                    # The listener's validation decoded these bytes and hashed them to this
-                    # sha256 (else it refused the delivery 422): stored without a second hash.
-                    data = Digested(ref.raw, ref.sha256)
-                else:  # not validated by a listener, or no checksum given: ingest hashes them
-                    data = ref.raw or await asyncio.to_thread(base64.b64decode, ref.data,
-                                                              validate=True)
-                stored = await self.library.ingest(
-                    job.id, ref.kind, "generated", data, ref.filename,
-                    expected_sha256=ref.sha256, expected_size=ref.size)
-                for callback in self.on_file_stored:
-                    callback(job.id, stored)
-        except (AutomataError, ValueError) as exc:
+            await self.outputs.store_inline(job, event.payload.data.files)
+        except LibraryError:
             job.finishing = False
-            raise LibraryError(f"results could not be saved: {exc}") from exc
+            raise
         await self._finish(job, GenerationStatus.COMPLETED, None, completed_by="webhook",
                            message="completed")
 
@@ -968,10 +852,10 @@ class JobEngine:
                 for f in event.payload.data.files]
         job.finishing = True
         try:
-            stored = await self._collect(session, job, refs)
+            stored = await self.outputs.collect(session.backend, job, refs)
         except AutomataError as exc:
             job.finishing = False
-            self._drop_downloads(job)  # the resend fetches afresh
+            self.outputs.drop(job)  # the resend fetches afresh
             raise LibraryError(f"results could not be saved: {exc}") from exc
         await self._complete(job, stored, "webhook", all_cached=False)
 
@@ -989,7 +873,7 @@ class JobEngine:
                                                          learnt))
         self.pool.finished(job.id)
         if status is not GenerationStatus.COMPLETED:
-            self._drop_downloads(job)
+            self.outputs.drop(job)
         task = asyncio.ensure_future(self._record_end(job, status, error, completed_by, message))
         self._recording.add(task)
         task.add_done_callback(self._recording.discard)
@@ -1092,16 +976,6 @@ def _renamed(graph: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
                                         for k, v in spec.get("inputs", {}).items()}}
                    if isinstance(spec, dict) else spec)
             for node, spec in graph.items()}
-
-
-def _unique(refs: Iterable[ev.OutputRef]) -> list[ev.OutputRef]:
-    """One ref per file; a ref that names its map kind wins over a bare duplicate."""
-    best: dict[tuple[str, str, str], ev.OutputRef] = {}
-    for ref in refs:
-        key = (ref.filename, ref.subfolder, ref.type)
-        if key not in best or (ref.kind and not best[key].kind):
-            best[key] = ref
-    return list(best.values())
 
 
 def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
