@@ -110,11 +110,17 @@ def png_bytes(image: np.ndarray, *, bits: int = 8, gray: bool = False, level: in
         return buf.getvalue()
     if bits != 16:
         raise ValueError(f"bit depth must be 8 or 16, not {bits}")
-    u16 = (a * 65535.0 + 0.5).astype(">u2")
-    return _encode_png16(u16, level)
+    return encode_png16((a * 65535.0 + 0.5).astype(">u2"), level)
 
 
-def _encode_png16(pixels: np.ndarray, level: int) -> bytes:
+def encode_png16(pixels: np.ndarray, level: int = 4) -> bytes:
+    """A 16-bit PNG of HxW or HxWxC (C = 1..4) integer pixels (0..65535), rows filtered Sub.
+
+    Also the app's writer for 16-bit colour maps (an exported normal map)."""
+    pixels = np.asarray(pixels)
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, None]
+    pixels = np.ascontiguousarray(pixels.astype(">u2", copy=False))
     h, w, c = pixels.shape
     color_type = {1: 0, 2: 4, 3: 2, 4: 6}[c]
     raw = pixels.reshape(h, w * c).view(np.uint8).reshape(h, w * c * 2)

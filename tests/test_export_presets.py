@@ -76,6 +76,29 @@ def test_unreal_gets_a_directx_normal_and_its_orm_packing(library: Library, tmp_
     assert set(out) == {"BC", "N", "ORM"}  # the grey maps are inside the ORM
 
 
+def test_a_16_bit_normal_map_stays_16_bit_when_flipped_for_unreal(library: Library,
+                                                                  tmp_path: Path) -> None:
+    from automata_desktop.core.png16 import read_png16
+    from comfy_nodes.images import png_bytes
+
+    # As the node pack writes it: a smooth 16-bit normal whose steps 8 bits would band.
+    ramp = np.linspace(0.0, 1.0, SIZE * SIZE, dtype=np.float32).reshape(SIZE, SIZE)
+    normal = np.stack([ramp, ramp.T, np.full_like(ramp, 0.9)], axis=2)
+    library.add(Generation(id="deep", workflow="pbr_from_image", server="local", prompt="wall"))
+    library.ingest("deep", MapKind.NORMAL, "generated", png_bytes(normal, bits=16), "normal.png")
+    library.ingest("deep", MapKind.BASE_COLOR, "generated", png(BASE), "base_color.png")
+    [path] = [p for p in library.export("deep", tmp_path / "out", preset="unreal", name="wall")
+              if p.stem.endswith("_N")]
+
+    source = (normal * 65535.0 + 0.5).astype(np.uint16)
+    written = read_png16(path)
+    assert written is not None and written.dtype == np.uint16  # 16-bit on disk
+    assert np.array_equal(written[..., 1], 65535 - source[..., 1])  # green flipped, every bit
+    assert np.array_equal(written[..., [0, 2]], source[..., [0, 2]])
+    with Image.open(path) as image:  # and any other tool reads it
+        assert image.size == (SIZE, SIZE)
+
+
 def test_a_set_made_in_directx_is_not_flipped_for_unreal_and_is_flipped_for_godot(
         library: Library, tmp_path: Path) -> None:
     gen = generation(library, "dx", SEPARATE, convention="DirectX")

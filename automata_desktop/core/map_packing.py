@@ -20,6 +20,7 @@ from PIL import Image
 from automata_desktop.core import pbr as pbr_math
 from automata_desktop.core.maps import MapKind
 from automata_desktop.core.pbr import NormalConvention
+from automata_desktop.core.png16 import encode_png16
 from automata_desktop.core.texture_set import ORM_DEFAULTS, TextureSet, to_uint8, to_uint16
 
 #: The three grayscale maps an ORM texture holds, in channel order R, G, B.
@@ -146,13 +147,13 @@ def _resized(plane: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 def encode_png(pixels: np.ndarray) -> bytes:
-    """PNG bytes of decoded pixels: 16-bit grey stays 16-bit (height maps), the rest is 8-bit.
-
-    Pillow writes no 16-bit colour PNG, so a 16-bit RGB(A) map (rare: a normal map) goes to 8 bits.
-    """
+    """PNG bytes of decoded pixels at their depth: 16-bit maps (height, a 16-bit normal) stay
+    16-bit, the rest is 8-bit."""
     a = np.asarray(pixels)
     if a.ndim == 3 and a.shape[2] == 1:
         a = a[:, :, 0]
+    if a.ndim == 3 and a.dtype == np.uint16:  # Pillow writes no 16-bit colour PNG
+        return encode_png16(a, 6)
     if a.ndim == 2 and a.dtype != np.uint8:
         a = a if a.dtype == np.uint16 else to_uint16(a)
         image = Image.fromarray(np.ascontiguousarray(a.astype("<u2")))

@@ -24,6 +24,7 @@ from automata_desktop.core import map_packing
 from automata_desktop.core.generation import OutputFile
 from automata_desktop.core.map_packing import NormalConvention
 from automata_desktop.core.maps import PBR_MAPS, MapKind
+from automata_desktop.core.png16 import read_png16
 from automata_desktop.core.texture_set import TextureError, TextureMap, TextureSet, load_image
 from automata_desktop.errors import LibraryError
 from automata_desktop.library.files import (
@@ -212,7 +213,7 @@ def _applies(packed: Packed, kinds: set[MapKind]) -> bool:
 
 def _converted_normal(f: OutputFile, source: NormalConvention,
                       target: NormalConvention) -> Callable[[TextureSet], np.ndarray | None]:
-    return lambda _: map_packing.convert_normal(decoded(f), source, target)
+    return lambda _: map_packing.convert_normal(decoded(f, deep=True), source, target)
 
 
 def _names(outputs: Sequence[_Output], name: str, preset: Preset) -> list[str]:
@@ -293,8 +294,9 @@ def source_textures(files: Iterable[OutputFile],
     return TextureSet(maps)
 
 
-def decoded(f: OutputFile) -> np.ndarray:
-    """A library image's pixels, refused if the file no longer matches its checksum."""
+def decoded(f: OutputFile, *, deep: bool = False) -> np.ndarray:
+    """A library image's pixels, refused if the file no longer matches its checksum. `deep`:
+    a 16-bit colour PNG keeps its 16 bits (a normal map converted for another engine)."""
     try:
         digest = hash_file(f.path).sha256
     except FileNotFoundError:
@@ -304,8 +306,10 @@ def decoded(f: OutputFile) -> np.ndarray:
         raise LibraryError(f"{f.path.name}: checksum mismatch (got sha256 {digest[:12]}…, "
                            f"expected {f.sha256[:12]}…): the library file changed on disk")
     try:
+        if deep and f.path.suffix.lower() == ".png" and (full := read_png16(f.path)) is not None:
+            return full
         return load_image(f.path)
-    except TextureError as exc:
+    except (TextureError, ValueError) as exc:
         raise LibraryError(f"Cannot convert the {f.kind} map for export: {exc}") from exc
 
 
