@@ -147,6 +147,39 @@ def _glb_requiring(tmp_path, extension: str):
     return writer.glb(tmp_path / "packed.glb")
 
 
+def test_a_dds_only_texture_is_decoded_and_a_ktx2_only_one_is_named(tmp_path):
+    import io
+
+    from PIL import Image
+
+    colour = np.zeros((8, 8, 3), np.uint8)
+    colour[..., 0] = 200
+    dds = io.BytesIO()
+    Image.fromarray(colour).save(dds, format="DDS", pixel_format="DXT1")
+    writer = GltfWriter("Babylon.js glTF exporter")
+    points = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0]], np.float32)
+    uvs = np.array([[0, 0], [1, 0], [0, 1]], np.float32)
+    writer.doc["meshes"] = [{"primitives": [{"attributes": {
+        "POSITION": writer.accessor(points, bounds=True), "TEXCOORD_0": writer.accessor(uvs)},
+        "material": 0}]}]
+    writer.doc["nodes"] = [{"mesh": 0}]
+    dds_image = writer.embedded_image(dds.getvalue(), "image/vnd-ms.dds", "wall_dds")
+    ktx_image = writer.embedded_image(b"\xabKTX 20\xbb\r\n\x1a\n" + bytes(64), "image/ktx2", "k")
+    writer.doc["textures"] = [
+        {"extensions": {"MSFT_texture_dds": {"source": dds_image}}},
+        {"extensions": {"KHR_texture_basisu": {"source": ktx_image}}}]
+    writer.doc["materials"] = [{"pbrMetallicRoughness": {"baseColorTexture": {"index": 0}},
+                                "emissiveTexture": {"index": 1}}]
+    writer.doc["extensionsUsed"] = ["MSFT_texture_dds", "KHR_texture_basisu"]
+    writer.doc["extensionsRequired"] = ["MSFT_texture_dds"]
+    scene = load_scene(writer.glb(tmp_path / "dds.glb"))
+
+    pixels = scene.materials[0].base_color_texture.image.decode()
+    assert pixels.shape[:2] == (8, 8) and abs(int(pixels[4, 4, 0]) - 200) <= 8  # 5-bit red
+    assert scene.materials[0].emissive_texture is None
+    assert any("KTX2/Basis" in notice for notice in scene.notices)
+
+
 def test_a_meshopt_compressed_glb_is_refused_naming_the_extension(tmp_path):
     with pytest.raises(MeshError) as caught:
         load_scene(_glb_requiring(tmp_path, "EXT_meshopt_compression"))

@@ -46,6 +46,7 @@ SUPPORTED_EXTENSIONS = frozenset({
     "KHR_texture_transform",
     "KHR_materials_emissive_strength",
     "EXT_texture_webp",  # Pillow decodes WebP
+    "MSFT_texture_dds",  # and DDS (BC1-BC7 and uncompressed)
 })
 
 # Why each extension we cannot honour matters, and what the user can do.
@@ -452,13 +453,15 @@ class _Reader:
             return None
         texture = self.get("textures", info["index"])
         source = texture.get("source")
-        for name in ("EXT_texture_webp", "KHR_texture_basisu", "MSFT_texture_dds"):
-            extension = texture.get("extensions", {}).get(name)
-            if extension is not None and name == "EXT_texture_webp":
-                source = extension.get("source", source)
+        extensions = texture.get("extensions", {})
+        # WebP over the fallback (it is what the author meant); a DDS only without one (a PNG or
+        # JPEG fallback is the better copy); KTX2/Basis needs a transcoder the app does not have.
+        source = extensions.get("EXT_texture_webp", {}).get("source", source)
+        if source is None:
+            source = extensions.get("MSFT_texture_dds", {}).get("source")
         if source is None:
             self.notices.append(f"Texture {info['index']} has no image AUTOMATA can decode "
-                                "(KTX2 or DDS only); that slot is left empty.")
+                                "(KTX2/Basis only); that slot is left empty.")
             return None
         texcoord = int(info.get("texCoord", 0))
         transform = None
