@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QPointF, Qt, Signal
-from PySide6.QtGui import QImage, QMouseEvent, QPainter, QPixmap, QResizeEvent, QShowEvent, QWheelEvent
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QImage, QMouseEvent, QPainter, QResizeEvent, QShowEvent, QWheelEvent
 from PySide6.QtWidgets import (
     QComboBox,
-    QGraphicsPixmapItem,
+    QGraphicsItem,
     QGraphicsScene,
     QGraphicsView,
     QHBoxLayout,
@@ -18,8 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from automata_desktop.core.maps import MapKind
-from automata_desktop.core.texture_set import TextureSet
-from automata_desktop.ui.images import array_to_qimage
+from automata_desktop.core.texture_set import TextureSet, to_uint8
 from automata_desktop.ui.material_inspector import map_label
 from automata_desktop.ui.workers import BackgroundRunner
 
@@ -41,14 +40,53 @@ def _fmt(value: object) -> str:
     return f"{float(value):.3f}" if isinstance(value, float | np.floating) else str(int(value))
 
 
+def display_image(pixels: np.ndarray) -> tuple[QImage, np.ndarray]:
+    """A QImage of `pixels` for painting and the 8-bit array it reads: the decoded map itself
+    when it is 8-bit (a 4K map is 48 MB; a pixmap of it would be a 64 MB second copy), else one
+    8-bit copy. Keep the array alive as long as the image."""
+    data = to_uint8(pixels)
+    if data.ndim == 3 and data.shape[2] == 1:
+        data = data[..., 0]
+    if data.ndim == 3 and data.shape[2] not in (3, 4):
+        data = data[..., :3]
+    data = np.ascontiguousarray(data)
+    height, width = data.shape[:2]
+    fmt = (QImage.Format.Format_Grayscale8 if data.ndim == 2 else
+           QImage.Format.Format_RGBA8888 if data.shape[2] == 4 else QImage.Format.Format_RGB888)
+    return QImage(data.data, width, height, data.strides[0], fmt), data
+
+
+class _ImageItem(QGraphicsItem):
+    """Paints a QImage that views numpy pixels, at one scene unit per pixel."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._image = QImage()
+        self._pixels: np.ndarray | None = None  # what the image reads: kept alive with it
+
+    def set_image(self, image: QImage, pixels: np.ndarray) -> None:
+        self.prepareGeometryChange()
+        self._image, self._pixels = image, pixels
+        self.update()
+
+    def image(self) -> QImage:
+        return self._image
+
+    def boundingRect(self) -> QRectF:
+        return QRectF(0, 0, self._image.width(), self._image.height())
+
+    def paint(self, painter: QPainter, _option: object, _widget: object = None) -> None:
+        if not self._image.isNull():
+            painter.drawImage(QPointF(0, 0), self._image)
+
+
 class _Canvas(QGraphicsView):
     hovered = Signal(float, float)  # scene (= pixel) coordinates
 
     def __init__(self) -> None:
         super().__init__()
         self.setScene(QGraphicsScene(self))
-        self.item = QGraphicsPixmapItem()
-        self.item.setTransformationMode(Qt.TransformationMode.FastTransformation)  # crisp pixels
+        self.item = _ImageItem()
         self.scene().addItem(self.item)
         self.setMouseTracking(True)
         self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
@@ -60,7 +98,7 @@ class _Canvas(QGraphicsView):
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
-        if self.auto_fit and not self.item.pixmap().isNull():
+        if self.auto_fit and not self.item.image().isNull():
             self.fit()
 
     def wheelEvent(self, event: QWheelEvent) -> None:
@@ -141,7 +179,7 @@ class MapView(QWidget):
         kind = self.picker.currentData()
         if self.texture_set is None or kind is None:
             return
-        # A 4K map is a 64 MB pixmap: build it only when the view is on screen.
+        # A 4K map is decoded only when the view is on screen.
         self._stale = not self.isVisible()
         if self._stale:
             return
@@ -153,23 +191,24 @@ class MapView(QWidget):
         token = self._token
         textures = self.texture_set
 
-        def decode() -> tuple[np.ndarray, QImage] | None:
+        def decode() -> tuple[np.ndarray, tuple[QImage, np.ndarray]] | None:
             # A released map is re-read from its file: that and the conversion stay off Qt's thread.
             pixels = textures.pixels(kind)
-            return None if pixels is None else (pixels, array_to_qimage(pixels))
+            return None if pixels is None else (pixels, display_image(pixels))
 
         self._runner.submit(decode,
                             lambda result: token == self._token and self._loaded(result, fresh),
                             lambda exc: self.readout.setText(f"Cannot show this map: {exc}"))
 
-    def _loaded(self, result: tuple[np.ndarray, QImage] | None, fit: bool) -> None:
+    def _loaded(self, result: tuple[np.ndarray, tuple[QImage, np.ndarray]] | None,
+                fit: bool) -> None:
         if result is None:
             return
-        self.pixels, image = result
-        self._show(image, fit)
-
-    def _show(self, image: QImage, fit: bool) -> None:
-        self.canvas.item.setPixmap(QPixmap.fromImage(image))
+        self.pixels, (image, shown) = result  # one array when the map is 8-bit
+        self.canvas.item.set_image(image, shown)
+        self.canvas.scene().setSceneRect(self.canvas.item.boundingRect())
+        if fit:
+            self.canvas.fit()
         self.canvas.scene().setSceneRect(self.canvas.item.boundingRect())
         if fit:
             self.canvas.fit()

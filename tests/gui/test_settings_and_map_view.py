@@ -89,11 +89,15 @@ def test_the_map_view_reads_out_the_value_under_the_pointer(qapp):
     view.show()
     view.set_texture_set(textures)
     view.show_kind(MapKind.HEIGHT)
-    wait_for(qapp, lambda: not view.canvas.item.pixmap().isNull(), 10, "the map image")
-    assert view.canvas.item.pixmap().width() == 32
+    wait_for(qapp, lambda: not view.canvas.item.image().isNull(), 10, "the map image")
+    assert view.canvas.item.image().width() == 32
     view._hover(20.5, 5.5)
     assert view.readout.text() == "x 20, y 5: 40000"
     view.show_kind(MapKind.BASE_COLOR)  # decoded off the Qt thread: the readout follows
     wait_for(qapp, lambda: (view._hover(3.0, 3.0), view.readout.text())[1] == "x 3, y 3: R200 G0 B0",
              10, "the base color readout")
+    qapp.processEvents()
+    shot = view.canvas.viewport().grab().toImage()  # the map is painted, fitted to the view
+    centre = shot.pixelColor(shot.width() // 2, shot.height() // 2)
+    assert abs(centre.red() - 200) <= 8 and centre.green() == centre.blue() == 0
     view.close()
