@@ -81,17 +81,23 @@ def test_a_server_generation_shows_live_previews_then_its_maps(
         bench.window.close()
 
 
-def test_all_servers_spreads_a_batch_and_each_row_names_its_server(qapp, qtbot, comfy, tmp_path):
-    from automata_desktop.ui.generation_panel import ALL_SERVERS
+def two_server_workbench(qapp, comfy, tmp_path):
+    """The app with two test ComfyUIs, "one" and "two", and a workflow whose seed is its colour."""
     from tests.engine_helpers import save_graph
 
     other = FakeComfy(tmp_path / "comfy2", version="0.3.64")
     other.start()
     seeded = template(save_graph(), name="seeded", title="Seeded",
                       parameters={"seed": {"type": "int", "bind": ["1.color"]}})
-    bench = open_workbench(qapp, tmp_path / "library",
-                           servers=(ServerConfig(comfy.url, "one"), ServerConfig(other.url, "two")),
-                           workflows={**all_workflows(), "seeded": seeded})
+    return open_workbench(qapp, tmp_path / "library",
+                          servers=(ServerConfig(comfy.url, "one"), ServerConfig(other.url, "two")),
+                          workflows={**all_workflows(), "seeded": seeded}), other
+
+
+def test_all_servers_spreads_a_batch_and_each_row_names_its_server(qapp, qtbot, comfy, tmp_path):
+    from automata_desktop.ui.generation_panel import ALL_SERVERS
+
+    bench, other = two_server_workbench(qapp, comfy, tmp_path)
     try:
         panel = bench.generation
         panel.select(server=ALL_SERVERS, workflow="seeded")
@@ -136,15 +142,8 @@ def test_all_servers_spreads_a_batch_and_each_row_names_its_server(qapp, qtbot, 
 def test_a_workflow_pinned_to_one_server_runs_there_only(qapp, comfy, tmp_path):
     from automata_desktop.config import load_settings
     from automata_desktop.ui.generation_panel import ALL_SERVERS
-    from tests.engine_helpers import save_graph
 
-    other = FakeComfy(tmp_path / "comfy2", version="0.3.64")
-    other.start()
-    seeded = template(save_graph(), name="seeded", title="Seeded",
-                      parameters={"seed": {"type": "int", "bind": ["1.color"]}})
-    bench = open_workbench(qapp, tmp_path / "library",
-                           servers=(ServerConfig(comfy.url, "one"), ServerConfig(other.url, "two")),
-                           workflows={**all_workflows(), "seeded": seeded})
+    bench, other = two_server_workbench(qapp, comfy, tmp_path)
     try:
         panel = bench.generation
         panel.select(server=ALL_SERVERS, workflow="seeded")
