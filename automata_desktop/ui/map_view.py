@@ -64,7 +64,7 @@ class _ImageItem(QGraphicsItem):
         self._image = QImage()
         self._pixels: np.ndarray | None = None  # what the image reads: kept alive with it
 
-    def set_image(self, image: QImage, pixels: np.ndarray) -> None:
+    def set_image(self, image: QImage, pixels: np.ndarray | None) -> None:
         self.prepareGeometryChange()
         self._image, self._pixels = image, pixels
         self.update()
@@ -131,6 +131,7 @@ class MapView(QWidget):
         self.kind: MapKind | None = None
         self.pixels: np.ndarray | None = None
         self._stale = False
+        self._on_screen = True  # False while its owner hides it (a tab behind another)
         self.picker = QComboBox()
         self.picker.setMinimumWidth(160)
         self.picker.currentIndexChanged.connect(lambda _: self._picked())
@@ -175,12 +176,24 @@ class MapView(QWidget):
         if self._stale:
             self._picked()
 
+    def set_on_screen(self, on_screen: bool) -> None:
+        """The owner's word on whether the view can be seen: off screen it keeps no pixels
+        (they are decoded again when it is back)."""
+        self._on_screen = on_screen
+        if not on_screen:
+            self._token += 1  # a decode in flight is not shown
+            self.pixels = None
+            self.canvas.item.set_image(QImage(), None)
+            self._stale = True
+        elif self._stale:
+            self._picked()
+
     def _picked(self) -> None:
         kind = self.picker.currentData()
         if self.texture_set is None or kind is None:
             return
         # A 4K map is decoded only when the view is on screen.
-        self._stale = not self.isVisible()
+        self._stale = not (self.isVisible() and self._on_screen)
         if self._stale:
             return
         fresh = self.kind != kind or self.pixels is None

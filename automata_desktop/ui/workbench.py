@@ -66,6 +66,10 @@ class Workbench(QObject):
         window.tabifyDockWidget(self.library_dock, self.map_dock)
         self.library_dock.raise_()
         self.map_dock.visibilityChanged.connect(lambda shown: shown and self._grow_map_dock())
+        # Behind the Library tab the map view counts as visible to Qt: say when it is on screen,
+        # so a 4K map is decoded (and held) only while the user can see it.
+        self.map_dock.visibilityChanged.connect(self.map_view.set_on_screen)
+        self.map_view.set_on_screen(False)
         QTimer.singleShot(0, self._size_docks)  # sizes stick only once the window is laid out
 
         self._library_refresh = QTimer(self)

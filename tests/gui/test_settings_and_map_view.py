@@ -101,3 +101,25 @@ def test_the_map_view_reads_out_the_value_under_the_pointer(qapp):
     centre = shot.pixelColor(shot.width() // 2, shot.height() // 2)
     assert abs(centre.red() - 200) <= 8 and centre.green() == centre.blue() == 0
     view.close()
+
+
+def test_the_map_view_behind_the_library_tab_holds_no_pixels_until_it_is_raised(qapp, tmp_path):
+    from tests.gui.workbench_helpers import open_workbench
+
+    bench = open_workbench(qapp, tmp_path / "library", with_maps=True)
+    try:
+        view = bench.map_view
+        wait_for(qapp, lambda: view.texture_set is not None and view.picker.count() > 0, 30,
+                 "the sample's maps in the map view")
+        qapp.processEvents()
+        assert view.pixels is None and view.canvas.item.image().isNull()  # behind the Library
+        bench.map_dock.raise_()  # the user clicks the Map view tab
+        wait_for(qapp, lambda: view.pixels is not None, 30, "the map decoded")
+        assert not view.canvas.item.image().isNull()
+        bench.library_dock.raise_()  # back to the library: the map's pixels go
+        wait_for(qapp, lambda: view.pixels is None, 10, "the map released")
+        bench.view_map(MapKind.NORMAL)  # a card's View button raises it with that map
+        wait_for(qapp, lambda: view.pixels is not None and view.kind == MapKind.NORMAL, 30,
+                 "the normal map")
+    finally:
+        bench.window.close()
