@@ -85,6 +85,7 @@ from automata_desktop.viewport.scene_view import (
     SceneView,
     embedded_textures,
     scene_parts,
+    uv_bake_notices,
 )
 
 log = logging.getLogger(__name__)
@@ -563,13 +564,14 @@ class MainWindow(QMainWindow):
             Scene, list[ScenePart], dict[MaterialKey, tuple[TextureSet, PreparedTextures]]]:
         scene = load_scene(path, up_axis=up_axis)  # type: ignore[arg-type]
         parts = scene_parts(scene)
+        scene = scene.with_notices(*uv_bake_notices(parts))
         cull = scene.format in ("glTF", "GLB")  # OBJ/PLY/STL windings are too often careless
         looks = {}
         for part in parts:
             material = DEFAULT_MATERIAL if part.material is None \
                 else scene.materials[part.material]
             look = MaterialLook.of(material, cull=cull)
-            textures = embedded_textures(material)
+            textures = embedded_textures(material, part)
             looks[part.material] = (look, MainWindow._load_textures_job(
                 textures, False, None, look))
         return scene, parts, looks

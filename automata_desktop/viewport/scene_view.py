@@ -13,8 +13,10 @@ and an occlusion strength of 0 when there is no occlusion (R of a bare MR image 
 A VTK actor has one UV set: the material's first map's (TEXCOORD_n with its KHR_texture_transform
 baked in). A map on another set or transform gets a UV array of its own (`own_uv_slots`), bound
 to its sampler by MaterialView; VTK's PBR shader ignores such bindings, so MaterialView points
-the sampling at them. ORM is one texture: an occlusion on another UV set than its
-metallic-roughness image is still read with the latter's.
+the sampling at them. ORM is one texture, so an occlusion on another UV set or transform than
+its metallic-roughness image (AO baked on TEXCOORD_1) is resampled onto the latter's UVs through
+the material's triangles (`core.uv_bake`, in the texture reader, off the Qt thread), and the scene
+says so (`uv_bake_notices`).
 `scene_parts` and `embedded_textures(...).loaded()` are heavy and safe in a worker thread; the
 `SceneView` itself must be used from the rendering thread.
 """
@@ -38,6 +40,7 @@ from automata_desktop.core.material import (
 from automata_desktop.core.mesh import MeshData
 from automata_desktop.core.scene import Scene, mirrors, unit, world_normals, world_positions
 from automata_desktop.core.texture_set import MapSource, TextureMap, TextureSet
+from automata_desktop.core.uv_bake import bake_to_uvs
 from automata_desktop.viewport.material_view import (
     DEFAULT_BASE_COLOR,
     MaterialView,
@@ -116,6 +119,18 @@ class MaterialLook:
 
 
 @dataclass(frozen=True, eq=False)
+class OcclusionBake:
+    """A material's triangles in the UV spaces of its occlusion and of its metallic-roughness
+    map (glTF convention, transforms applied), to resample the one into the other."""
+
+    faces: np.ndarray  # (F, 3) int32
+    occlusion_uv: np.ndarray  # (V, 2) float32
+    mr_uv: np.ndarray  # (V, 2) float32
+    texcoord: int  # the occlusion's TEXCOORD_n, for the notice
+    transformed: bool  # the occlusion has a KHR_texture_transform of its own
+
+
+@dataclass(frozen=True, eq=False)
 class ScenePart:
     """The primitives of one material, in world space, ready for VTK."""
 
@@ -128,6 +143,8 @@ class ScenePart:
     # share one are laid out in one texture space (a model split into materials over one atlas).
     # Generated UVs are each primitive's own, so they share with nothing.
     uv_layouts: frozenset[tuple[int, int]] = frozenset()
+    # Set when the material's occlusion reads other UVs than its metallic-roughness map.
+    occlusion_bake: OcclusionBake | None = None
 
     def shares_uvs_with(self, other: ScenePart) -> bool:
         return bool(self.uv_layouts & other.uv_layouts)
@@ -176,16 +193,45 @@ def own_uv_slots(material: Material) -> dict[str, UvKey]:
             if (ref.texcoord, ref.transform) != key}
 
 
-def _vtk_uvs(primitive, texcoord: int, transform: TextureTransform | None) -> np.ndarray:
-    """A primitive's TEXCOORD_n (TEXCOORD_0 if it lacks it, zeros if it has none), transformed
-    and flipped into VTK's convention."""
+def _occlusion_apart(material: Material) -> bool:
+    """The occlusion reads another UV set or transform than the metallic-roughness map."""
+    mr, occlusion = material.metallic_roughness_texture, material.occlusion_texture
+    return mr is not None and occlusion is not None and \
+        (mr.texcoord, mr.transform) != (occlusion.texcoord, occlusion.transform)
+
+
+def _gltf_uvs(primitive, texcoord: int, transform: TextureTransform | None) -> np.ndarray:
+    """A primitive's TEXCOORD_n (TEXCOORD_0 if it lacks it, zeros if it has none), transformed,
+    in glTF's convention (v = 0 at the image's top)."""
     uv = primitive.uv(texcoord)
     uv = primitive.uv(0) if uv is None else uv
-    uv = np.zeros((primitive.vertex_count, 2), np.float32) if uv is None \
+    return np.zeros((primitive.vertex_count, 2), np.float32) if uv is None \
         else transform.apply(uv) if transform is not None \
         else uv.astype(np.float32, copy=True)
+
+
+def _vtk_uvs(primitive, texcoord: int, transform: TextureTransform | None) -> np.ndarray:
+    """`_gltf_uvs` flipped into VTK's convention."""
+    uv = _gltf_uvs(primitive, texcoord, transform)
     uv[:, 1] = 1.0 - uv[:, 1]  # glTF's top-left origin → VTK's bottom-left
     return uv
+
+
+def _occlusion_bake(material: Material, primitives: list) -> OcclusionBake | None:
+    """The triangles of `primitives` (each once, however many nodes place it) for the bake."""
+    mr, occlusion = material.metallic_roughness_texture, material.occlusion_texture
+    unique = list({id(p): p for p in primitives if p.uv(0) is not None}.values())
+    if mr is None or occlusion is None or not unique or \
+            not (mr.image.exists and occlusion.image.exists):
+        return None
+    offsets = np.cumsum([0] + [p.vertex_count for p in unique])[:-1]
+    return OcclusionBake(
+        faces=np.concatenate([p.faces + o for p, o in zip(unique, offsets, strict=True)])
+        .astype(np.int32),
+        occlusion_uv=np.concatenate([_gltf_uvs(p, occlusion.texcoord, occlusion.transform)
+                                     for p in unique]),
+        mr_uv=np.concatenate([_gltf_uvs(p, mr.texcoord, mr.transform) for p in unique]),
+        texcoord=occlusion.texcoord, transformed=occlusion.transform != mr.transform)
 
 
 def scene_parts(scene: Scene) -> list[ScenePart]:
@@ -229,9 +275,24 @@ def scene_parts(scene: Scene) -> list[ScenePart]:
         if with_uvs:
             for slot, arrays in slot_uvs.items():
                 add_slot_uvs(polydata, mesh, slot, np.concatenate(arrays))
+        bake = _occlusion_bake(material, [p for p, _, _ in members]) \
+            if _occlusion_apart(material) else None
         parts.append(ScenePart(key, material_name(scene, key), polydata, uv_set,
-                               mesh.triangle_count, layouts))
+                               mesh.triangle_count, layouts, bake))
     return parts
+
+
+def uv_bake_notices(parts: Iterable[ScenePart]) -> tuple[str, ...]:
+    """What the user should know of the occlusion maps resampled onto other UVs."""
+    notices = []
+    for part in parts:
+        bake = part.occlusion_bake
+        if bake is not None:
+            how = f"TEXCOORD_{bake.texcoord}" + (" with its own texture transform"
+                                                  if bake.transformed else "")
+            notices.append(f'"{part.name}": occlusion on {how} baked onto the '
+                           "metallic-roughness UVs.")
+    return tuple(notices)
 
 
 def _reader(source: ImageSource):
@@ -243,15 +304,23 @@ def _reader(source: ImageSource):
     return read
 
 
-def _orm_reader(occlusion: ImageSource, mr: ImageSource):
-    """glTF's separate occlusion (R) and metallic-roughness (G, B) images packed as one ORM."""
+def _orm_reader(occlusion: TextureRef, mr: TextureRef, bake: OcclusionBake | None = None):
+    """glTF's occlusion (R) and metallic-roughness (G, B) packed as one ORM; with `bake`, the
+    occlusion is first resampled from its own UVs onto the metallic-roughness map's."""
     def read() -> np.ndarray:
-        occ, rough_metal = occlusion.decode(), mr.decode()
-        occlusion.release()
-        mr.release()
+        occ, rough_metal = occlusion.image.decode(), mr.image.decode()
+        occlusion.image.release()
+        mr.image.release()
         rgb = rough_metal if rough_metal.ndim == 3 else np.repeat(rough_metal[..., None], 3, 2)
         orm = np.array(rgb[..., :3], dtype=np.uint8)
         occ_r = occ if occ.ndim == 2 else occ[..., 0]
+        if bake is not None:
+            sampler = occlusion.sampler
+            occ_r = bake_to_uvs(occ_r, bake.faces, bake.occlusion_uv, bake.mr_uv,
+                                (orm.shape[1], orm.shape[0]),
+                                wrap=(sampler.wrap_s, sampler.wrap_t))
+        if occ_r.dtype == np.uint16:
+            occ_r = (occ_r >> 8).astype(np.uint8)
         if occ_r.shape == orm.shape[:2] and occ_r.dtype == np.uint8:
             orm[..., 0] = occ_r
         return orm
@@ -289,10 +358,12 @@ def _with_opacity_reader(base: ImageSource, opacity: ImageSource):
     return read
 
 
-def embedded_textures(material: Material) -> TextureSet:
+def embedded_textures(material: Material, part: ScenePart | None = None) -> TextureSet:
     """The maps a file's material brings, as a lazy set marked EMBEDDED (nothing decoded yet).
 
-    Missing external files are left out (the scene's notices name them).
+    Missing external files are left out (the scene's notices name them). `part`: the material's
+    scene part, whose triangles resample an occlusion on other UVs (without it, the occlusion is
+    read at the metallic-roughness map's UVs).
     """
     def usable(ref: TextureRef | None) -> bool:
         return ref is not None and ref.image.exists
@@ -315,8 +386,9 @@ def embedded_textures(material: Material) -> TextureSet:
         maps[MapKind.BASE_COLOR] = embedded(MapKind.BASE_COLOR,
                                             _with_opacity_reader(base.image, opacity.image))
     mr, occlusion = material.metallic_roughness_texture, material.occlusion_texture
-    if usable(mr) and usable(occlusion) and mr.image is not occlusion.image:
-        maps[MapKind.ORM] = embedded(MapKind.ORM, _orm_reader(occlusion.image, mr.image))
+    bake = part.occlusion_bake if part is not None else None
+    if usable(mr) and usable(occlusion) and (mr.image is not occlusion.image or bake is not None):
+        maps[MapKind.ORM] = embedded(MapKind.ORM, _orm_reader(occlusion, mr, bake))
     elif usable(mr):
         maps[MapKind.ORM] = embedded(MapKind.ORM, _reader(mr.image))
     elif usable(occlusion):

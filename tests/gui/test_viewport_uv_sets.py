@@ -36,10 +36,12 @@ def png(pixels: np.ndarray) -> bytes:
     return out.getvalue()
 
 
-def two_uv_sets_card(path: Path, *, rough: bool = False) -> Path:
+def two_uv_sets_card(path: Path, *, rough: bool = False, occluded: bool = False) -> Path:
     """A square card facing +Z: base colour (blue left, black right) on TEXCOORD_0 = the card's
     own layout, emissive (red left, green right) on TEXCOORD_1 = that layout mirrored in u; or,
-    `rough`, no emissive but metal-roughness on TEXCOORD_1 (roughness 30 left, 230 right)."""
+    `rough`, no emissive but metal-roughness on TEXCOORD_1 (roughness 30 left, 230 right); or,
+    `occluded`, metal-roughness (roughness 30 left, 230 right) on TEXCOORD_0 and a separate
+    occlusion (dark left, white right) on TEXCOORD_1."""
     w = GltfWriter("Khronos glTF Blender I/O v4.1.63")
     positions = np.array([[-1, -1, 0], [1, -1, 0], [1, 1, 0], [-1, 1, 0]], np.float32)
     uv0 = np.array([[0, 1], [1, 1], [1, 0], [0, 0]], np.float32)  # glTF: v = 0 at the top
@@ -52,6 +54,13 @@ def two_uv_sets_card(path: Path, *, rough: bool = False) -> Path:
         w.add("textures", {"source": w.embedded_image(
             png(halves((0, 30, 0), (0, 230, 0))), "image/png", "metal-rough")})
         material["pbrMetallicRoughness"]["metallicRoughnessTexture"] = {"index": 2, "texCoord": 1}
+    elif occluded:
+        w.add("textures", {"source": w.embedded_image(
+            png(halves((0, 30, 0), (0, 230, 0))), "image/png", "metal-rough")})
+        w.add("textures", {"source": w.embedded_image(
+            png(halves((25, 25, 25), (255, 255, 255))), "image/png", "occlusion")})
+        material["pbrMetallicRoughness"]["metallicRoughnessTexture"] = {"index": 2}
+        material["occlusionTexture"] = {"index": 3, "texCoord": 1}
     else:
         material.update(emissiveTexture={"index": 1, "texCoord": 1}, emissiveFactor=[1, 1, 1])
     w.doc["materials"] = [material]
@@ -68,12 +77,12 @@ def two_uv_sets_card(path: Path, *, rough: bool = False) -> Path:
     return w.glb(path)
 
 
-def open_card(qapp, tmp_path, *, rough: bool = False) -> MainWindow:
+def open_card(qapp, tmp_path, *, rough: bool = False, occluded: bool = False) -> MainWindow:
     window = MainWindow(interactive=False, prefs_path=tmp_path / "view.json")
     window.resize(900, 600)
     window.show()
     QTest.qWaitForWindowExposed(window, 5000)
-    window.open_mesh(two_uv_sets_card(tmp_path / "card.glb", rough=rough))
+    window.open_mesh(two_uv_sets_card(tmp_path / "card.glb", rough=rough, occluded=occluded))
     wait_for(qapp, lambda: window.mesh is not None and window.texture_set is not None
              and not window.busy, 60, "the card")
     wait_for(qapp, lambda: window.lighting_view.applied, 60, "the HDRI")
@@ -121,5 +130,31 @@ def test_the_roughness_view_of_a_map_on_texcoord_1_shows_it_where_texcoord_1_put
         window.set_view_mode(ViewMode.ROUGHNESS)
         left, right = left_and_right(window)
         assert np.abs(left - 230).max() <= 3 and np.abs(right - 30).max() <= 3, (left, right)
+    finally:
+        window.close()
+
+
+def test_an_occlusion_on_texcoord_1_darkens_where_texcoord_1_puts_it_beside_texcoord_0_roughness(
+        qapp, tmp_path):
+    # VTK reads occlusion and roughness from one ORM texture with one UV set: the occlusion is
+    # resampled onto the metal-roughness map's TEXCOORD_0 layout.
+    window = open_card(qapp, tmp_path, occluded=True)
+    try:
+        window.set_view_mode(ViewMode.AO)
+        left, right = left_and_right(window)
+        # TEXCOORD_1 mirrors the card: the image's dark half occludes the card's right.
+        assert left.min() >= 240 and right.max() <= 40, (left, right)
+        window.set_view_mode(ViewMode.ROUGHNESS)
+        left, right = left_and_right(window)
+        assert np.abs(left - 30).max() <= 3 and np.abs(right - 230).max() <= 3, (left, right)
+    finally:
+        window.close()
+
+
+def test_opening_a_file_with_occlusion_on_its_own_uv_set_says_it_was_baked(qapp, tmp_path):
+    window = open_card(qapp, tmp_path, occluded=True)
+    try:
+        assert '"card": occlusion on TEXCOORD_1 baked onto the metallic-roughness UVs' \
+            in window.statusBar().currentMessage()
     finally:
         window.close()
