@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pyvista as pv
+from PIL import Image
 
 from automata_desktop.core.maps import MapKind
 from automata_desktop.core.material import (
@@ -39,7 +40,7 @@ from automata_desktop.core.material import (
 )
 from automata_desktop.core.mesh import MeshData
 from automata_desktop.core.scene import Scene, mirrors, unit, world_normals, world_positions
-from automata_desktop.core.texture_set import MapSource, TextureMap, TextureSet
+from automata_desktop.core.texture_set import MapSource, TextureMap, TextureSet, to_uint8
 from automata_desktop.core.uv_bake import bake_to_uvs
 from automata_desktop.viewport.material_view import (
     DEFAULT_BASE_COLOR,
@@ -319,12 +320,17 @@ def _orm_reader(occlusion: TextureRef, mr: TextureRef, bake: OcclusionBake | Non
             occ_r = bake_to_uvs(occ_r, bake.faces, bake.occlusion_uv, bake.mr_uv,
                                 (orm.shape[1], orm.shape[0]),
                                 wrap=(sampler.wrap_s, sampler.wrap_t))
-        if occ_r.dtype == np.uint16:
-            occ_r = (occ_r >> 8).astype(np.uint8)
-        if occ_r.shape == orm.shape[:2] and occ_r.dtype == np.uint8:
-            orm[..., 0] = occ_r
+        orm[..., 0] = _sized(to_uint8(occ_r), orm.shape[:2])  # exporters often halve AO
         return orm
     return read
+
+
+def _sized(plane: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """A uint8 plane at `shape` (height, width), resampled bilinearly when it differs."""
+    if plane.shape == shape:
+        return plane
+    image = Image.fromarray(np.ascontiguousarray(plane))
+    return np.asarray(image.resize((shape[1], shape[0]), Image.Resampling.BILINEAR))
 
 
 def _full_orm_reader(occlusion: ImageSource):

@@ -96,6 +96,7 @@ def test_the_helmets_five_embedded_maps_are_bound_to_the_pbr_slots(qapp, window,
     orm = texture_rows(prop.GetTexture("materialTex"))
     # occlusion (R) from the occlusion image, roughness G and metallic B from the MR image
     assert orm.shape[:2] == (32, 32)
+    assert abs(int(orm[4, 4, 0]) - colours["ao"][0]) < 20  # the 16² occlusion (JPEG) at 32²
     assert abs(int(orm[4, 4, 1]) - colours["metallic_roughness"][1]) < 8
     assert abs(int(orm[4, 4, 2]) - colours["metallic_roughness"][2]) < 8
     assert prop.GetOcclusionStrength() == pytest.approx(0.9)
