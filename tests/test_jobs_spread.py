@@ -3,6 +3,7 @@ server that can run it, the least loaded first; a dead server is skipped; nothin
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import Counter
 from pathlib import Path
@@ -130,3 +131,38 @@ def test_the_cli_pins_a_workflow_to_one_server_of_all(fake_comfy_factory, tmp_pa
     assert {g["server"] for g in json.loads(capsys.readouterr().out)} == {a.url, b.url}
     assert main(["workflows", "pin", "pbr_from_image", "http://10.9.9.9:8188"]) == 2
     assert "not a configured server" in capsys.readouterr().err
+
+
+@pytest.mark.asyncio
+async def test_three_servers_capability_speed_and_a_sigkill_each_generation_once(
+        fake_comfy_factory, tmp_path):
+    """Three servers in their own processes, as a small farm: one lacks the model, one is three
+    times slower, one is fast. A batch goes only where the model is, more of it to the fast one;
+    the slow one is killed mid-run and its work finishes on the fast one; every generation runs
+    to completion once and is stored once."""
+    from tests.engine_helpers import slow_graph
+
+    fast = fake_comfy_factory(custom_nodes=[loader_pack(tmp_path / "p1", "sdxl.safetensors")])
+    slow = fake_comfy_factory(custom_nodes=[loader_pack(tmp_path / "p2", "sdxl.safetensors")])
+    other = fake_comfy_factory(custom_nodes=[loader_pack(tmp_path / "p3", "flux.gguf")])
+    slow.control("config", {"time_scale": 3})
+    graph = {**slow_graph(steps=4, delay_s=0.1), "5": {
+        "class_type": "TestUnetLoader", "inputs": {"unet_name": "sdxl.safetensors"}}}
+    servers = (other.url, slow.url, fast.url)
+    async with running_engine(tmp_path / "lib", poll_interval_s=60, failover_grace_s=0.3,
+                              running_grace_s=0.6) as engine:
+        first = await engine.submit(request(template(graph), fast.url, servers=servers, count=4))
+        await engine.wait([g.id for g in first], timeout=60)  # both timed now
+        gens = await engine.submit(request(template(graph), fast.url, servers=servers, count=8))
+        deadline = asyncio.get_running_loop().time() + 30
+        while prompts(slow) < 3 and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+        slow.kill()
+        done = await engine.wait([g.id for g in gens], timeout=90)
+        rows = await engine.library.list()
+    assert [g.status for g in done] == [GenerationStatus.COMPLETED] * 8
+    assert prompts(other) == 0  # it lacks the model: never asked
+    placed = Counter(g.server for g in done)
+    assert set(placed) == {fast.url} or placed[fast.url] > placed[slow.url]
+    assert len(rows) == 12 and all(len(g.files) == 1 for g in rows)  # each stored once
+    assert len({f.path for g in rows for f in g.files}) == 12
