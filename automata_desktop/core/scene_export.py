@@ -19,7 +19,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
-from PIL import Image
 
 from automata_desktop.core import map_packing
 from automata_desktop.core import material as scene_material
@@ -39,7 +38,7 @@ from automata_desktop.core.gltf_export import (
 from automata_desktop.core.maps import MapKind
 from automata_desktop.core.pbr import NormalConvention
 from automata_desktop.core.scene import Scene
-from automata_desktop.core.texture_set import TextureError, TextureSet, to_uint8
+from automata_desktop.core.texture_set import TextureError, TextureSet, grey_plane, to_uint8
 
 _JPEG_SIGNATURE = b"\xff\xd8\xff"
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -229,7 +228,7 @@ class _Converter:
         if not present:
             return None
         shape = max((p.shape[:2] for p in present), key=lambda s: s[0] * s[1])
-        g, b = (np.full(shape, 255, np.uint8) if p is None else _grey(p, shape) for p in planes)
+        g, b = (np.full(shape, 255, np.uint8) if p is None else grey_plane(p, shape) for p in planes)
         packed = np.stack([np.zeros(shape, np.uint8), g, b], axis=2)
         ref = refs[0]
         return TextureSlot(GltfImage.from_pixels(packed, f"{m.name} metallic-roughness"),
@@ -247,7 +246,7 @@ class _Converter:
         rgb = np.full((*shape, 3), 255, np.uint8) if colour is None \
             else to_uint8(colour)[..., :3] if colour.ndim == 3 \
             else np.repeat(to_uint8(colour)[..., None], 3, axis=2)
-        rgba = np.concatenate([rgb, _grey(opacity, shape)[..., None]], axis=2)
+        rgba = np.concatenate([rgb, grey_plane(opacity, shape)[..., None]], axis=2)
         ref = m.base_color_texture or m.opacity_texture
         return TextureSlot(GltfImage.from_pixels(rgba, f"{m.name} base colour"), ref.texcoord,
                            _transform(ref.transform), _sampler(ref.sampler))
@@ -265,14 +264,6 @@ def _colour(pixels: np.ndarray | None) -> np.ndarray | None:
     if a.ndim == 3 and a.shape[2] == 2:
         a = np.concatenate([np.repeat(a[..., :1], 3, axis=2), a[..., 1:]], axis=2)
     return np.ascontiguousarray(a)
-
-
-def _grey(pixels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    grey = to_uint8(pixels if pixels.ndim == 2 else pixels[..., 0])
-    if grey.shape != shape:
-        grey = np.asarray(Image.fromarray(grey).resize((shape[1], shape[0]),
-                                                        Image.Resampling.BILINEAR))
-    return grey
 
 
 def _sniff(data: bytes) -> str | None:

@@ -329,6 +329,16 @@ def _rgb(pixels: np.ndarray) -> np.ndarray:
     return pbr_math.to_rgb(pixels)
 
 
+def grey_plane(pixels: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """A map's first channel as uint8 at `shape` (height, width), resampled bilinearly when its
+    size differs (an occlusion or opacity image smaller than the map it is packed with)."""
+    grey = to_uint8(pixels if pixels.ndim == 2 else pixels[..., 0])
+    if grey.shape != tuple(shape):
+        grey = np.asarray(Image.fromarray(np.ascontiguousarray(grey)).resize(
+            (shape[1], shape[0]), Image.Resampling.BILINEAR))
+    return grey
+
+
 def _resized_gray(pixels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     gray = pbr_math.to_gray(pixels)
     if gray.shape == shape:

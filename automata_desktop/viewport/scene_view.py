@@ -28,7 +28,6 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pyvista as pv
-from PIL import Image
 
 from automata_desktop.core.maps import MapKind
 from automata_desktop.core.material import (
@@ -40,7 +39,7 @@ from automata_desktop.core.material import (
 )
 from automata_desktop.core.mesh import MeshData
 from automata_desktop.core.scene import Scene, mirrors, unit, world_normals, world_positions
-from automata_desktop.core.texture_set import MapSource, TextureMap, TextureSet, to_uint8
+from automata_desktop.core.texture_set import MapSource, TextureMap, TextureSet, grey_plane
 from automata_desktop.core.uv_bake import bake_to_uvs
 from automata_desktop.viewport.material_view import (
     DEFAULT_BASE_COLOR,
@@ -320,17 +319,9 @@ def _orm_reader(occlusion: TextureRef, mr: TextureRef, bake: OcclusionBake | Non
             occ_r = bake_to_uvs(occ_r, bake.faces, bake.occlusion_uv, bake.mr_uv,
                                 (orm.shape[1], orm.shape[0]),
                                 wrap=(sampler.wrap_s, sampler.wrap_t))
-        orm[..., 0] = _sized(to_uint8(occ_r), orm.shape[:2])  # exporters often halve AO
+        orm[..., 0] = grey_plane(occ_r, orm.shape[:2])  # exporters often halve AO
         return orm
     return read
-
-
-def _sized(plane: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """A uint8 plane at `shape` (height, width), resampled bilinearly when it differs."""
-    if plane.shape == shape:
-        return plane
-    image = Image.fromarray(np.ascontiguousarray(plane))
-    return np.asarray(image.resize((shape[1], shape[0]), Image.Resampling.BILINEAR))
 
 
 def _full_orm_reader(occlusion: ImageSource):
@@ -348,19 +339,12 @@ def _full_orm_reader(occlusion: ImageSource):
 def _with_opacity_reader(base: ImageSource, opacity: ImageSource):
     """A base colour with a separate opacity map (an MTL's map_d) as its alpha, as VTK reads it."""
     def read() -> np.ndarray:
-        from PIL import Image
 
         colour, alpha = base.decode(), opacity.decode()
         base.release()
         opacity.release()
         rgb = colour if colour.ndim == 3 else np.repeat(colour[..., None], 3, 2)
-        gray = alpha if alpha.ndim == 2 else alpha[..., 0]
-        if gray.dtype != np.uint8:
-            gray = (gray >> 8).astype(np.uint8)
-        if gray.shape != rgb.shape[:2]:
-            gray = np.asarray(Image.fromarray(gray).resize((rgb.shape[1], rgb.shape[0]),
-                                                           Image.Resampling.BILINEAR))
-        return np.dstack([rgb[..., :3], gray])
+        return np.dstack([rgb[..., :3], grey_plane(alpha, rgb.shape[:2])])
     return read
 
 
