@@ -526,29 +526,33 @@ class JobEngine:
             return
         await self._check(session, job, completed_by="history")
 
-    async def _wait_again(self, gen: Generation, *, moved: str = "") -> bool:
-        """A generation asked of several servers goes (back) to the app's queue, asked as it was
-        (its servers, seed, input files): one that was waiting there when the app closed, or
-        one whose server stayed away after the restart (`moved` says why). False when it
-        cannot be (asked of one server, or its workflow is no longer installed)."""
+    async def _asked_again(self, gen: Generation) -> GenerationRequest | None:
+        """The request a generation asked of several servers was made with (its servers, seed,
+        input files), or None: asked of one server, or its workflow is no longer installed."""
         asked = await self.library.pool_request(gen.id)
         template = self._workflows(gen.workflow) if asked is not None else None
         if asked is None or template is None:
-            return False
+            return None
         inputs = {name: Path(path) for name, path in asked.inputs.items()}
-        request = GenerationRequest(
+        return GenerationRequest(
             workflow=template, server=asked.servers[0], servers=asked.servers, front=asked.front,
             parameters=dict(gen.parameters), image=inputs.get("image"), mesh=inputs.get("mesh"),
             timeout_s=asked.timeout_s)
-        if moved:
-            gen = await self.library.place(gen.id, "", None)
-        self._done[gen.id].clear()
-        item = Waiting(gen, request, dict(gen.parameters), _needs(template, gen.parameters),
-                       asked.servers, {}, moves=[moved] if moved else [])
-        self.pool.add(item, front=bool(moved))
-        self._announce(gen, f"{moved}; waiting for another server" if moved else
-                       "waiting for a server (again, after the app restarted)")
+
+    async def _wait_again(self, gen: Generation) -> bool:
+        """A generation that was waiting in the app's queue when the app closed waits there
+        again, asked as it was; False when it cannot be."""
+        if (request := await self._asked_again(gen)) is None:
+            return False
+        self._requeue(gen, request)
+        self._announce(gen, "waiting for a server (again, after the app restarted)")
         return True
+
+    def _requeue(self, gen: Generation, request: GenerationRequest, moved: str = "") -> None:
+        self._done[gen.id].clear()
+        self.pool.add(Waiting(gen, request, dict(gen.parameters),
+                              _needs(request.workflow, gen.parameters), request.servers, {},
+                              moves=[moved] if moved else []), front=bool(moved))
 
     async def _retry_resume(self, job: Job) -> None:
         """Follow a resumed generation once its server answers again; one asked of several
@@ -569,18 +573,18 @@ class JobEngine:
             return
 
     async def _move_resumed(self, job: Job) -> bool:
-        gen = job.generation
-        if await self.library.pool_request(gen.id) is None:
+        """A resumed generation whose server stayed away goes back to the app's queue for
+        another of its servers (False when it was asked of one server only)."""
+        if (request := await self._asked_again(job.generation)) is None:
             return False
         self._release(job)
         job.finishing = True
         if job.prompt_id:
             self._abandoned[job.server].add(job.prompt_id)
         moved = f"moved from {job.server} ({job.server} down since the app started)"
-        if not await self._wait_again(gen, moved=moved):
-            job.finishing = False
-            self._hold(job)
-            return False
+        gen = await self.library.place(job.id, "", None)
+        self._requeue(gen, request, moved)
+        self._announce(gen, f"{moved}; waiting for another server")
         return True
 
     # -- internals: following ----------------------------------------------------------------
