@@ -21,21 +21,26 @@ THUMB_SIZE = 96
 DECODE_SCALE = 2
 
 
-def array_to_qimage(pixels: np.ndarray) -> QImage:
-    """HxW (grey) or HxWxC (RGB/RGBA) pixels of any depth as a QImage owning its own copy."""
+def qimage_view(pixels: np.ndarray) -> tuple[QImage, np.ndarray]:
+    """HxW (grey) or HxWxC (RGB/RGBA) pixels of any depth as a QImage reading an 8-bit array,
+    and that array: the pixels themselves when they are 8-bit (no copy of a 4K map), else one
+    8-bit copy. The image is valid as long as the array lives."""
     data = to_uint8(pixels)
     if data.ndim == 3 and data.shape[2] == 1:
         data = data[..., 0]
+    if data.ndim == 3 and data.shape[2] not in (3, 4):
+        data = data[..., :3]
     data = np.ascontiguousarray(data)
     height, width = data.shape[:2]
-    if data.ndim == 2:
-        fmt, channels = QImage.Format.Format_Grayscale8, 1
-    elif data.shape[2] == 4:
-        fmt, channels = QImage.Format.Format_RGBA8888, 4
-    else:
-        data = np.ascontiguousarray(data[..., :3])
-        fmt, channels = QImage.Format.Format_RGB888, 3
-    return QImage(data.data, width, height, width * channels, fmt).copy()
+    fmt = (QImage.Format.Format_Grayscale8 if data.ndim == 2 else
+           QImage.Format.Format_RGBA8888 if data.shape[2] == 4 else QImage.Format.Format_RGB888)
+    return QImage(data.data, width, height, data.strides[0], fmt), data
+
+
+def array_to_qimage(pixels: np.ndarray) -> QImage:
+    """`qimage_view`'s image with a copy of its own (to outlive the pixels)."""
+    image, _data = qimage_view(pixels)
+    return image.copy()
 
 
 def thumbnail_of_pixels(pixels: np.ndarray, size: int = THUMB_SIZE) -> QImage:

@@ -18,7 +18,8 @@ from PySide6.QtWidgets import (
 )
 
 from automata_desktop.core.maps import MapKind
-from automata_desktop.core.texture_set import TextureSet, to_uint8
+from automata_desktop.core.texture_set import TextureSet
+from automata_desktop.ui.images import qimage_view
 from automata_desktop.ui.material_inspector import map_label
 from automata_desktop.ui.workers import BackgroundRunner
 
@@ -38,22 +39,6 @@ def describe_pixel(pixels: np.ndarray, x: int, y: int) -> str:
 
 def _fmt(value: object) -> str:
     return f"{float(value):.3f}" if isinstance(value, float | np.floating) else str(int(value))
-
-
-def display_image(pixels: np.ndarray) -> tuple[QImage, np.ndarray]:
-    """A QImage of `pixels` for painting and the 8-bit array it reads: the decoded map itself
-    when it is 8-bit (a 4K map is 48 MB; a pixmap of it would be a 64 MB second copy), else one
-    8-bit copy. Keep the array alive as long as the image."""
-    data = to_uint8(pixels)
-    if data.ndim == 3 and data.shape[2] == 1:
-        data = data[..., 0]
-    if data.ndim == 3 and data.shape[2] not in (3, 4):
-        data = data[..., :3]
-    data = np.ascontiguousarray(data)
-    height, width = data.shape[:2]
-    fmt = (QImage.Format.Format_Grayscale8 if data.ndim == 2 else
-           QImage.Format.Format_RGBA8888 if data.shape[2] == 4 else QImage.Format.Format_RGB888)
-    return QImage(data.data, width, height, data.strides[0], fmt), data
 
 
 class _ImageItem(QGraphicsItem):
@@ -207,7 +192,7 @@ class MapView(QWidget):
         def decode() -> tuple[np.ndarray, tuple[QImage, np.ndarray]] | None:
             # A released map is re-read from its file: that and the conversion stay off Qt's thread.
             pixels = textures.pixels(kind)
-            return None if pixels is None else (pixels, display_image(pixels))
+            return None if pixels is None else (pixels, qimage_view(pixels))
 
         self._runner.submit(decode,
                             lambda result: token == self._token and self._loaded(result, fresh),
