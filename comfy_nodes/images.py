@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import struct
 import zlib
-from io import BytesIO
 from os import PathLike
 from typing import Any
 
@@ -92,9 +91,7 @@ def load_image_file(path: str | PathLike[str]) -> np.ndarray:
 def png_bytes(image: np.ndarray, *, bits: int = 8, gray: bool = False, level: int = 4) -> bytes:
     """Encode an HxWxC float 0..1 image as PNG. `gray` stores one channel (the first).
 
-    Pillow cannot write 16-bit RGB, so 16-bit files use a small encoder of our own (PNG filter
-    "Sub" per row, which compresses smooth maps well). Level 4 is what ComfyUI's SaveImage uses.
-    """
+    Level 4 is what ComfyUI's SaveImage uses; the rows are filtered as `encode_png` says."""
     a = np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0)
     if a.ndim == 2:
         a = a[:, :, None]
@@ -103,34 +100,43 @@ def png_bytes(image: np.ndarray, *, bits: int = 8, gray: bool = False, level: in
     elif a.shape[2] == 1:
         a = np.repeat(a, 3, axis=2)
     if bits == 8:
-        u8 = (a * 255.0 + 0.5).astype(np.uint8)
-        pil = Image.fromarray(u8[:, :, 0] if u8.shape[2] == 1 else u8)
-        buf = BytesIO()
-        pil.save(buf, format="PNG", compress_level=level)
-        return buf.getvalue()
+        return encode_png((a * 255.0 + 0.5).astype(np.uint8), level)
     if bits != 16:
         raise ValueError(f"bit depth must be 8 or 16, not {bits}")
-    return encode_png16((a * 65535.0 + 0.5).astype(">u2"), level)
+    return encode_png((a * 65535.0 + 0.5).astype(np.uint16), level)
 
 
-def encode_png16(pixels: np.ndarray, level: int = 4) -> bytes:
-    """A 16-bit PNG of HxW or HxWxC (C = 1..4) integer pixels (0..65535), rows filtered Sub.
+def encode_png(pixels: np.ndarray, level: int = 4) -> bytes:
+    """A PNG of HxW or HxWxC (C = 1..4) pixels: 8-bit for uint8, else 16-bit (0..65535).
 
-    Also the app's writer for 16-bit colour maps (an exported normal map)."""
+    Pillow cannot write 16-bit colour, and its adaptive filtering often picks Paeth, whose
+    undoing needs a per-byte loop; each row here takes whichever of None, Sub and Up gives the
+    smallest sum of (signed) bytes, the heuristic libpng uses, so the app's reader undoes every
+    row with whole-row operations (`automata_desktop.core.png`). Also the app's writer for
+    re-encoded maps (an exported 16-bit normal map)."""
     pixels = np.asarray(pixels)
     if pixels.ndim == 2:
         pixels = pixels[:, :, None]
-    pixels = np.ascontiguousarray(pixels.astype(">u2", copy=False))
     h, w, c = pixels.shape
+    depth = 8 if pixels.dtype == np.uint8 else 16
+    if depth == 8:
+        raw = np.ascontiguousarray(pixels).reshape(h, w * c)
+    else:
+        big_endian = np.ascontiguousarray(pixels.astype(">u2", copy=False))
+        raw = big_endian.reshape(h, w * c).view(np.uint8)
+    bpp = c * depth // 8
+    sub = raw.copy()
+    sub[:, bpp:] -= raw[:, :-bpp]  # each byte minus the same byte of the pixel before
+    up = raw.copy()
+    up[1:] -= raw[:-1]  # each byte minus the one above
+    choice = np.argmin([_cost(raw), _cost(sub), _cost(up)], axis=0)
+    rows = np.empty((h, raw.shape[1] + 1), dtype=np.uint8)
+    rows[:, 0] = choice
+    rows[:, 1:] = up
+    rows[choice == 0, 1:] = raw[choice == 0]
+    rows[choice == 1, 1:] = sub[choice == 1]
     color_type = {1: 0, 2: 4, 3: 2, 4: 6}[c]
-    raw = pixels.reshape(h, w * c).view(np.uint8).reshape(h, w * c * 2)
-    bpp = 2 * c
-    filtered = raw.copy()
-    filtered[:, bpp:] -= raw[:, :-bpp]  # Sub filter: byte minus the same byte of the pixel before
-    rows = np.empty((h, w * c * 2 + 1), dtype=np.uint8)
-    rows[:, 0] = 1
-    rows[:, 1:] = filtered
-    ihdr = struct.pack(">IIBBBBB", w, h, 16, color_type, 0, 0, 0)
+    ihdr = struct.pack(">IIBBBBB", w, h, depth, color_type, 0, 0, 0)
     return b"".join(
         (
             b"\x89PNG\r\n\x1a\n",
@@ -139,6 +145,11 @@ def encode_png16(pixels: np.ndarray, level: int = 4) -> bytes:
             _chunk(b"IEND", b""),
         )
     )
+
+
+def _cost(filtered: np.ndarray) -> np.ndarray:
+    """Per row, the sum of the bytes read as signed (|-3| = 253 as uint8 -> 3)."""
+    return np.minimum(filtered, np.negative(filtered)).sum(axis=1, dtype=np.int64)
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:

@@ -300,10 +300,14 @@ def _decode_png16(data: bytes) -> np.ndarray:
             idat += chunk
         pos += 12 + length
     rows = np.frombuffer(zlib.decompress(idat), np.uint8).reshape(height, -1)
-    assert (rows[:, 0] == 1).all()
+    assert set(rows[:, 0]) <= {0, 1, 2}  # None, Sub, Up: what the encoder writes
     raw = rows[:, 1:].copy()
-    for i in range(6, raw.shape[1]):  # undo the Sub filter (6 bytes per RGB16 pixel)
-        raw[:, i] += raw[:, i - 6]
+    for y in range(height):
+        if rows[y, 0] == 1:  # Sub: plus the same byte of the pixel before (6 bytes per pixel)
+            for i in range(6, raw.shape[1]):
+                raw[y, i] = (int(raw[y, i]) + int(raw[y, i - 6])) % 256
+        elif rows[y, 0] == 2 and y:  # Up: plus the byte above
+            raw[y] += raw[y - 1]
     return raw.view(">u2").reshape(height, width, 3).astype(np.float64)
 
 

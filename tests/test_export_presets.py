@@ -78,7 +78,7 @@ def test_unreal_gets_a_directx_normal_and_its_orm_packing(library: Library, tmp_
 
 def test_a_16_bit_normal_map_stays_16_bit_when_flipped_for_unreal(library: Library,
                                                                   tmp_path: Path) -> None:
-    from automata_desktop.core.png16 import read_png16
+    from automata_desktop.core.png import read_png16
     from comfy_nodes.images import png_bytes
 
     # As the node pack writes it: a smooth 16-bit normal whose steps 8 bits would band.

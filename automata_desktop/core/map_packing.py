@@ -12,15 +12,13 @@ the set has only that. Outputs are uint8 (or the normal map's own depth); pure n
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 from PIL import Image
 
 from automata_desktop.core import pbr as pbr_math
+from automata_desktop.core import png
 from automata_desktop.core.maps import MapKind
 from automata_desktop.core.pbr import NormalConvention
-from automata_desktop.core.png16 import encode_png16
 from automata_desktop.core.texture_set import ORM_DEFAULTS, TextureSet, to_uint8, to_uint16
 
 #: The three grayscale maps an ORM texture holds, in channel order R, G, B.
@@ -148,17 +146,11 @@ def _resized(plane: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 def encode_png(pixels: np.ndarray) -> bytes:
     """PNG bytes of decoded pixels at their depth: 16-bit maps (height, a 16-bit normal) stay
-    16-bit, the rest is 8-bit."""
+    16-bit (float ones become 16-bit too: no banding), the rest is 8-bit; the node pack's
+    encoder at level 6, so the app's reader takes them back fast."""
     a = np.asarray(pixels)
     if a.ndim == 3 and a.shape[2] == 1:
         a = a[:, :, 0]
-    if a.ndim == 3 and a.dtype == np.uint16:  # Pillow writes no 16-bit colour PNG
-        return encode_png16(a, 6)
-    if a.ndim == 2 and a.dtype != np.uint8:
-        a = a if a.dtype == np.uint16 else to_uint16(a)
-        image = Image.fromarray(np.ascontiguousarray(a.astype("<u2")))
-    else:
-        image = Image.fromarray(np.ascontiguousarray(to_uint8(a)))
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=6)
-    return buffer.getvalue()
+    if a.dtype == np.uint16 or (a.ndim == 2 and a.dtype != np.uint8):
+        return png.encode_png(to_uint16(a), 6)
+    return png.encode_png(to_uint8(a), 6)

@@ -1,9 +1,10 @@
 """A PBR texture set: which map kinds a material has, where each came from, and their pixels.
 
-Maps start as paths and are decoded on demand with `TextureSet.loaded()`, a pure function meant for
-a worker thread (Pillow releases the GIL while decoding, so a small thread pool decodes maps in
-parallel). Pixels keep their stored depth: 8-bit maps stay uint8, 16-bit grayscale (height maps,
-usually) stays uint16 so derivations do not band; `to_uint8` converts for display.
+Maps start as paths and are decoded on demand with `TextureSet.loaded()`, a pure function meant
+for a worker thread (inflating releases the GIL, so a small thread pool decodes maps in
+parallel; the node pack's PNGs go through the faster reader of `core.png`, everything else
+through Pillow). Pixels keep their stored depth: 8-bit maps stay uint8, 16-bit grayscale (height
+maps, usually) stays uint16 so derivations do not band; `to_uint8` converts for display.
 
 A 4K map is 16-64 MB decoded. Once the viewport holds its own copy, `TextureSet.released()` drops
 the decoded pixels of maps that have a file (keeping their size and a small thumbnail); they are
@@ -12,6 +13,7 @@ read again when needed (`loaded()`, `pixels()`).
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
@@ -24,6 +26,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from automata_desktop.core import pbr as pbr_math
+from automata_desktop.core import png
 from automata_desktop.core.maps import PBR_MAPS, MapKind, infer_map_kind
 from automata_desktop.errors import AutomataError
 
@@ -260,13 +263,22 @@ def load_image(path: str | Path) -> np.ndarray:
     """
     path = Path(path)
     try:
-        with Image.open(path) as image:
-            image.load()
-            return image_pixels(image)
+        return decode_image(path.read_bytes())
     except FileNotFoundError as exc:
         raise TextureError(f"Cannot read texture {path}: the file does not exist") from exc
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
         raise TextureError(f"Cannot read texture {path.name}: not a readable image ({exc})") from exc
+
+
+def decode_image(data: bytes) -> np.ndarray:
+    """`load_image` of a file's bytes: the PNGs the node pack writes by the fast reader (the same
+    array), anything else by Pillow. Raises what Pillow raises, or ValueError."""
+    pixels = png.decode_png(data)
+    if pixels is not None:
+        return pixels
+    with Image.open(io.BytesIO(data)) as image:
+        image.load()
+        return image_pixels(image)
 
 
 def image_pixels(image: Image.Image) -> np.ndarray:

@@ -24,7 +24,7 @@ from automata_desktop.core import map_packing
 from automata_desktop.core.generation import OutputFile
 from automata_desktop.core.map_packing import NormalConvention
 from automata_desktop.core.maps import PBR_MAPS, MapKind
-from automata_desktop.core.png16 import read_png16
+from automata_desktop.core.png import read_png16
 from automata_desktop.core.texture_set import TextureError, TextureMap, TextureSet, load_image
 from automata_desktop.errors import LibraryError
 from automata_desktop.library.files import (
