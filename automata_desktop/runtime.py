@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from automata_desktop import paths
 from automata_desktop.backends import Backend, open_backend
 from automata_desktop.config import Settings, generate_webhook_secret
+from automata_desktop.core.decode_ahead import DecodeAhead
 from automata_desktop.core.workflow import (
     WorkflowTemplate,
     find_workflow,
@@ -105,7 +106,10 @@ class Runtime:
 
     settings: Settings
     listen: bool = True
+    #: a window shows the results: decode each map as it lands (`decoded`), not after the run
+    shows_results: bool = False
     library: Library = field(init=False)
+    decoded: DecodeAhead | None = field(default=None, init=False)
     engine: JobEngine = field(init=False)
     listener: object | None = field(default=None, init=False)
     notices: list[str] = field(default_factory=list, init=False)
@@ -121,6 +125,8 @@ class Runtime:
             poll_interval_s=self.settings.poll_interval_s, backend_factory=self._backend,
             resubmit_attempts=self.settings.resubmit_attempts, workflows=_workflow_named(),
         )
+        if self.shows_results:
+            self.decoded = self.engine.outputs.ahead = DecodeAhead()
         for server in self.settings.servers:  # paused in the settings: nothing new goes there
             if server.paused:
                 self.engine.pause_server(server.url, True)
@@ -143,6 +149,8 @@ class Runtime:
             with contextlib.suppress(Exception):
                 await self.listener.stop()  # type: ignore[attr-defined]
         await self.engine.library.close()
+        if self.decoded is not None:
+            self.decoded.close()
 
     async def _start_sync(self) -> None:
         """With a Supabase project configured, keep a runner even while signed out: finished

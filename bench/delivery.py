@@ -4,21 +4,27 @@ For a 4-map PBR set (base color, normal, roughness, AO as PNG, saved by the real
 node in the project's test ComfyUI, tests/fakecomfy) at each size, measures the time from
   - the server's `executed` message arriving (websocket path, webhook off), and
   - the webhook POST arriving at the listener (webhook path, websocket off),
-until every map is stored in the library AND decoded into numpy arrays, the way the app does it:
-the engine fetches each output through its backend (`open_output`) into `Library.ingest`, the
-generation completes, and the viewer builds the generation's TextureSet and decodes it
-(`TextureSet.loaded()`, as the controller's scene update does). Each phase is reported: the first
-and last map stored, the completion, the decoded set.
+until every map is stored in the library AND decoded into numpy arrays, the way the app's window
+gets them: the engine fetches each output through its backend (`open_output`) into
+`Library.ingest`, handing each map's bytes to the decoder as soon as they are all here
+(`core.decode_ahead`, what the GUI's runtime does), the generation completes, and the window's
+set is built from the library (`DecodeAhead.filled` as the controller's scene update, then
+`TextureSet.loaded()` as the window's worker). Each phase is reported: the first and last map
+stored, the completion, the decoded set.
 
-Two configurations run interleaved on the same server and files:
-  - before: outputs through HTTP `/view`;
-  - after:  a ComfyUI on this machine whose output folder is known is read from that folder
-            (`ComfyBackend.output_dir`, checked against the size and SHA-256 the node announced).
+Three configurations run interleaved on the same server and files:
+  - before:      outputs through HTTP `/view`, every map decoded by Pillow after the run
+                 completed (the app before decoding ahead; the baseline of this run);
+  - ahead-view:  outputs through HTTP `/view`, decoded as they land by the app's reader;
+  - ahead-local: a ComfyUI on this machine whose output folder is known is read from that folder
+                 (`ComfyBackend.output_dir`, checked against the size and SHA-256 the node
+                 announced), decoded as they land.
 The baseline is the seed design: poll `/history` every INTERVAL seconds (default 15); its expected
 latency is INTERVAL/2 plus the same fetch, and it is also measured here from the server's
-`execution_success` stamp. Last, decoders side by side on PNGs as the node writes them: Pillow
-(the app's), OpenCV and pyspng (`pip install -e .[bench]`; a missing one is skipped), per map in
-CPU time and per 4-map set in wall time through a 4-thread pool, as `TextureSet.loaded()` decodes.
+`execution_success` stamp. Last, decoders side by side on PNGs as the node writes them: the app's
+(`core.png` with ISA-L, Pillow for what it leaves), Pillow, OpenCV and pyspng (`pip install -e
+.[bench]`; a missing one is skipped), per map in CPU time and per 4-map set in wall time through
+a 4-thread pool, as `TextureSet.loaded()` decodes.
 
     .venv/bin/python bench/delivery.py [--sizes 2048 4096] [--runs 5] [--poll-interval 15]
                                        [--poll-runs 2] [--decode-runs 5]
@@ -51,6 +57,7 @@ from automata_desktop.comfy import events as ev
 from automata_desktop.comfy.client import ComfyClient
 from automata_desktop.config import generate_webhook_secret
 from automata_desktop.core import texture_set as ts
+from automata_desktop.core.decode_ahead import DecodeAhead
 from automata_desktop.core.generation import Generation
 from automata_desktop.core.maps import PBR_MAPS, MapKind
 from automata_desktop.core.workflow import parse_workflow
@@ -69,9 +76,12 @@ SECRET = generate_webhook_secret()  # the node signs with it (AUTOMATA_WEBHOOK_S
 class Config:
     name: str
     local: bool  # read outputs from the server's output folder
+    ahead: bool  # decode each map as it lands, by the app's reader (else Pillow, after the run)
 
 
-CONFIGS = (Config("before", local=False), Config("after", local=True))
+CONFIGS = (Config("before", local=False, ahead=False),
+           Config("ahead-view", local=False, ahead=True),
+           Config("ahead-local", local=True, ahead=True))
 
 
 @dataclass
@@ -125,6 +135,17 @@ def texture_set_of(gen: Generation) -> ts.TextureSet:
     return ts.TextureSet(maps)
 
 
+def _pillow_set(textures: ts.TextureSet) -> ts.TextureSet:
+    """The decode before: every map through Pillow, in the 4-thread pool `loaded()` uses."""
+    def pixels(texture: ts.TextureMap) -> ts.TextureMap:
+        with Image.open(texture.path) as image:
+            image.load()
+            return ts.TextureMap(texture.kind, texture.source, texture.path, ts.image_pixels(image))
+
+    with ThreadPoolExecutor(4) as pool:
+        return ts.TextureSet({t.kind: t for t in pool.map(pixels, textures)})
+
+
 def backends(mode: str, output_dir: Path | None) -> Callable[[str], Backend]:
     def client(url: str) -> ComfyClient:
         made = ComfyClient(url)
@@ -149,6 +170,7 @@ async def one_run(server: FakeComfy, lib_root: Path, graph: dict, mode: str, con
     engine = JobEngine(library, poll_interval_s=slow, fast_poll_s=slow,
                        backend_factory=backends(mode, server.output_dir if config.local else None))
     await engine.start()
+    ahead = engine.outputs.ahead = DecodeAhead() if config.ahead else None
     engine.outputs.on_stored.append(lambda _gen, _f: run.stored.append(time.perf_counter()))
     listener = None
     if mode == "webhook":
@@ -179,8 +201,13 @@ async def one_run(server: FakeComfy, lib_root: Path, graph: dict, mode: str, con
     [gen] = await engine.submit(GenerationRequest(workflow=template, server=server.url))
     [done] = await engine.wait([gen.id], timeout=600)
     run.completed = time.perf_counter()
-    # The viewer's decode, off the loop as the app's worker pool runs it.
-    decoded = await asyncio.to_thread(lambda: texture_set_of(done).loaded())
+    # The window's set, off the loop: what was decoded ahead (the controller), then the rest
+    # (the window's worker); before, every map was decoded here, with Pillow.
+    if ahead is not None:
+        decoded = await asyncio.to_thread(lambda: ahead.filled(texture_set_of(done)).loaded())
+        ahead.close()
+    else:
+        decoded = await asyncio.to_thread(lambda: _pillow_set(texture_set_of(done)))
     run.decoded = time.perf_counter()
     assert done.status.value == "completed" and len(decoded) == len(MAPS), done.error
     assert all(decoded.pixels(k) is not None for k in decoded.kinds)
@@ -211,7 +238,7 @@ def decoders() -> dict[str, Callable[[bytes], np.ndarray]]:
             image.load()
             return ts.image_pixels(image)
 
-    out: dict[str, Callable[[bytes], np.ndarray]] = {"Pillow": pillow}
+    out: dict[str, Callable[[bytes], np.ndarray]] = {"app": ts.decode_image, "Pillow": pillow}
     try:
         import cv2
 
@@ -296,7 +323,7 @@ def row(size: int, label: str, runs: list[Run]) -> str:
     lat = [r.latency for r in runs]
     phases = [r.phases() for r in runs]
     parts = " ".join(f"{statistics.median(p[k] for p in phases):6.3f}" for k in phases[0])
-    return (f"{size:>5}² {label:<26} {statistics.median(lat):8.3f} {min(lat):7.3f} "
+    return (f"{size:>5}² {label:<36} {statistics.median(lat):8.3f} {min(lat):7.3f} "
             f"{max(lat):7.3f} {len(runs):>4}   {parts}")
 
 
@@ -307,7 +334,7 @@ async def main_async(args: argparse.Namespace) -> None:
         server = FakeComfy(root / "comfy", env={"AUTOMATA_WEBHOOK_SECRET": SECRET})
         server.start()
         try:
-            print(f"{'size':>6} {'path':<26} {'median s':>8} {'min s':>7} {'max s':>7} {'runs':>4}"
+            print(f"{'size':>6} {'path':<36} {'median s':>8} {'min s':>7} {'max s':>7} {'runs':>4}"
                   "   phases, median s: first stored, last stored, completed, decoded")
             for size in args.sizes:
                 server.input_dir.mkdir(parents=True, exist_ok=True)
@@ -328,7 +355,7 @@ async def main_async(args: argparse.Namespace) -> None:
                         name = f"{label}, {config.name}" if mode != "poll" else label
                         print(row(size, name, results[(size, mode, config.name)]), flush=True)
                 ws = statistics.median(r.latency for r in results[(size, "websocket", "before")])
-                print(f"{size:>5}² {'poll expected (i/2+fetch)':<26} {args.poll_interval / 2 + ws:8.3f}")
+                print(f"{size:>5}² {'poll expected (i/2+fetch)':<36} {args.poll_interval / 2 + ws:8.3f}")
         finally:
             server.stop()
     print(f"peak RSS of the app side: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"

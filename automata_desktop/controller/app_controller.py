@@ -298,8 +298,11 @@ class AppController(QObject):
         gen = await rt.engine.library.get(generation_id)
         if gen is None:
             return None
-        # Building the set checks that each file still exists: disk work, so in a worker.
+        # Building the set checks that each file still exists: disk work, so in a worker; the
+        # maps decoded as they landed come with their pixels (the window decodes the others).
         textures = await asyncio.to_thread(texture_set_of, gen)
+        if rt.decoded is not None:
+            textures = await asyncio.to_thread(rt.decoded.filled, textures)
         mesh = next((f.path for f in gen.files if f.kind is MapKind.MESH), None)
         return gen, SceneUpdate(gen.id, textures, mesh, keep_replaced)
 

@@ -94,7 +94,7 @@ class RuntimeBridge(QObject):
     async def _main(self) -> None:
         self._stop = asyncio.Event()
         try:
-            runtime = Runtime(self.settings, listen=self._listen)
+            runtime = Runtime(self.settings, listen=self._listen, shows_results=True)
             await runtime.__aenter__()
         except Exception as exc:  # a broken library folder must not kill the app silently
             log.exception("the runtime did not start")

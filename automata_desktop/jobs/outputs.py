@@ -5,7 +5,8 @@ and the rest of the run overlaps with the transfer), staged in the generation's 
 ingested (renamed once, recorded with its kind) when the run completes; an output a backend hands
 over with its bytes (in-process) is stored in the order it came; a webhook's inline bytes, decoded
 and hashed once by the listener, are stored without a second hash. What a run that did not
-complete fetched is removed.
+complete fetched is removed. With a window to show the results (`ahead`), each map's bytes are
+also handed to its decoder as soon as they are all here, while they are being stored.
 
 The engine decides when a job ends; this module only moves bytes and says what it stored.
 """
@@ -17,13 +18,16 @@ import base64
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable
+from concurrent.futures import Future
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from automata_desktop.backends import messages as ev
 from automata_desktop.backends.base import Backend
+from automata_desktop.core.decode_ahead import DecodeAhead
 from automata_desktop.core.generation import OutputFile
-from automata_desktop.core.maps import MapKind, infer_map_kind
+from automata_desktop.core.maps import PBR_MAPS, MapKind, infer_map_kind
+from automata_desktop.core.texture_set import IMAGE_SUFFIXES
 from automata_desktop.core.workflow_params import node_output_kind
 from automata_desktop.errors import AutomataError, DownloadError, LibraryError
 from automata_desktop.library.async_library import AsyncLibrary
@@ -60,6 +64,9 @@ class OutputStore:
         #: called with (generation id, file) as each result file lands, before the generation
         #: completes, so a viewer can start decoding early
         self.on_stored: list[Callable[[str, OutputFile], None]] = []
+        #: decodes each map as its bytes arrive, for the window that will show it (None: no
+        #: window, as in the CLI: nothing decoded)
+        self.ahead: DecodeAhead | None = None
 
     def prefetch(self, backend: Backend, job: Job, refs: Iterable[ev.OutputRef]) -> None:
         """Start fetching outputs now; `collect` awaits them when the run is done."""
@@ -110,6 +117,9 @@ class OutputStore:
             elif not task.cancelled() and task.exception() is None:
                 task.result().discard()  # a no-op for one already ingested (renamed away)
         job.downloads.clear()
+        for decoding in job.decoding.values():
+            decoding.cancel()
+        job.decoding.clear()
 
     async def store_ready(self, job: Job, ready: ev.OutputReady,
                           earlier: tuple[asyncio.Task[OutputFile], ...]) -> OutputFile:
@@ -117,9 +127,10 @@ class OutputStore:
         for task in earlier:  # keep the backend's order: the first map is shown first
             with contextlib.suppress(Exception):
                 await task
+        decoding = self._decode(ready.kind, ready.filename, ready.data)
         stored = await self.library.ingest(job.id, ready.kind, "generated", ready.data,
                                            ready.filename)
-        self._landed(job, stored)
+        self._landed(job, stored, decoding)
         return stored
 
     async def store_inline(self, job: Job, files: Iterable[FileRef]) -> None:
@@ -137,10 +148,12 @@ class OutputStore:
                 else:  # not validated by a listener, or no checksum given: ingest hashes them
                     data = ref.raw or await asyncio.to_thread(base64.b64decode, ref.data,
                                                               validate=True)
+                decoding = self._decode(ref.kind, ref.filename,
+                                        data.data if isinstance(data, Digested) else data)
                 stored = await self.library.ingest(
                     job.id, ref.kind, "generated", data, ref.filename,
                     expected_sha256=ref.sha256, expected_size=ref.size)
-                self._landed(job, stored)
+                self._landed(job, stored, decoding)
         except (AutomataError, ValueError) as exc:
             raise LibraryError(f"results could not be saved: {exc}") from exc
 
@@ -148,11 +161,17 @@ class OutputStore:
         # Staged in the generation's folder under a hidden temp name (swept at start-up if a
         # crash leaves it); ingesting it renames it once and writes its row in one locked step.
         stream = backend.open_output(ref)
+        ahead = self.ahead if self._decodable(self._kind_of(job, ref), ref.filename) else None
+        parts: list[bytes] = []
 
         async def chunks() -> AsyncIterator[bytes]:
             yield first
             async for chunk in stream:
+                if ahead:
+                    parts.append(chunk)
                 yield chunk
+            if ahead:  # every byte is here; the store's fsync and rename are still to come
+                job.decoding[key_of(ref)] = ahead.start(b"".join([first, *parts]))
 
         try:
             # The first chunk before any file: an output the server refuses leaves nothing behind.
@@ -167,16 +186,36 @@ class OutputStore:
                 await stream.aclose()  # type: ignore[attr-defined]
 
     async def _adopt(self, job: Job, ref: ev.OutputRef, staged: Staged) -> OutputFile:
+        try:
+            stored = await self.library.ingest(job.id, self._kind_of(job, ref), "generated",
+                                               staged, Path(ref.filename).name)
+        except BaseException:
+            if decoding := job.decoding.pop(key_of(ref), None):
+                decoding.cancel()
+            raise
+        self._landed(job, stored, job.decoding.pop(key_of(ref), None))
+        return stored
+
+    @staticmethod
+    def _kind_of(job: Job, ref: ev.OutputRef) -> MapKind:
         kind = infer_map_kind(ref.filename, hint=ref.kind)
         if kind is MapKind.OTHER and isinstance(job.graph.get(ref.node or ""), dict):
             kind = node_output_kind(job.graph[ref.node or ""])
         if ref.type == "temp" and kind is MapKind.OTHER:
             kind = MapKind.PREVIEW
-        stored = await self.library.ingest(job.id, kind, "generated", staged,
-                                           Path(ref.filename).name)
-        self._landed(job, stored)
-        return stored
+        return kind
 
-    def _landed(self, job: Job, stored: OutputFile) -> None:
+    @staticmethod
+    def _decodable(kind: MapKind, filename: str) -> bool:
+        return kind in PBR_MAPS and Path(filename).suffix.lower() in IMAGE_SUFFIXES
+
+    def _decode(self, kind: MapKind, filename: str, data: bytes) -> Future[Any] | None:
+        if self.ahead is None or not self._decodable(kind, filename):
+            return None
+        return self.ahead.start(data)
+
+    def _landed(self, job: Job, stored: OutputFile, decoding: Future[Any] | None = None) -> None:
+        if decoding is not None and self.ahead is not None:
+            self.ahead.remember(stored.path, decoding)
         for callback in self.on_stored:
             callback(job.id, stored)

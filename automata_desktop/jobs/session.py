@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -72,6 +73,8 @@ class Job:
     outputs: dict[str, tuple[ev.OutputRef, ...]] = field(default_factory=dict)
     cached: set[str] = field(default_factory=set)
     downloads: dict[tuple[str, str, str], asyncio.Future[Staged]] = field(default_factory=dict)
+    #: maps of the downloads being decoded for the window (see outputs.OutputStore.ahead)
+    decoding: dict[tuple[str, str, str], Future[Any]] = field(default_factory=dict)
     #: outputs a backend sent with their bytes (`OutputReady`), being stored in order
     stores: list[asyncio.Task[OutputFile]] = field(default_factory=list)
     finishing: bool = False

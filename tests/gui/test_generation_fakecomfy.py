@@ -53,6 +53,8 @@ def test_a_server_generation_shows_live_previews_then_its_maps(
                     title="Slow probe")
     bench = open_workbench(qapp, tmp_path / "library", servers=(ServerConfig(comfy.url, "fake"),),
                            workflows={**all_workflows(), "slow_probe": slow})
+    scene_updates = []
+    bench.controller.scene_update.connect(scene_updates.append)
     try:
         panel, window = bench.generation, bench.window
         panel.select(server=comfy.url, workflow="slow_probe")
@@ -77,6 +79,9 @@ def test_a_server_generation_shows_live_previews_then_its_maps(
                  30, "the maps on the mesh")
         bound = albedo_pixels(window)
         assert tuple(bound[0, 0, :3]) == (0x33, 0x66, 0xCC)
+        # The map came to the window decoded while it was being stored, not read back after.
+        [landed] = [u for u in scene_updates if u.generation_id == row.generation_id]
+        assert landed.textures.get(MapKind.BASE_COLOR).is_loaded
     finally:
         bench.window.close()
 
