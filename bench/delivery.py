@@ -27,7 +27,7 @@ latency is INTERVAL/2 plus the same fetch, and it is also measured here from the
 a 4-thread pool, as `TextureSet.loaded()` decodes.
 
     .venv/bin/python bench/delivery.py [--sizes 2048 4096] [--runs 5] [--poll-interval 15]
-                                       [--poll-runs 2] [--decode-runs 5]
+                                       [--poll-runs 2] [--decode-runs 5] [--sixteen-bit]
 """
 
 from __future__ import annotations
@@ -114,10 +114,10 @@ def make_inputs(folder: Path, size: int) -> dict[str, str]:
     return names
 
 
-def workflow(names: dict[str, str], size: int) -> dict:
+def workflow(names: dict[str, str], size: int, sixteen_bit: bool = False) -> dict:
     graph: dict = {}
     hook_inputs: dict = {"webhook_url": "", "generation_id": "", "delivery": "reference",
-                         "filename_prefix": f"bench/s{size}", "sixteen_bit": False}
+                         "filename_prefix": f"bench/s{size}", "sixteen_bit": sixteen_bit}
     for i, kind in enumerate(MAPS, start=1):
         graph[str(i)] = {"class_type": "LoadImage", "inputs": {"image": names[kind]}}
         hook_inputs[kind] = [str(i), 0]
@@ -338,7 +338,7 @@ async def main_async(args: argparse.Namespace) -> None:
                   "   phases, median s: first stored, last stored, completed, decoded")
             for size in args.sizes:
                 server.input_dir.mkdir(parents=True, exist_ok=True)
-                graph = workflow(make_inputs(server.input_dir, size), size)
+                graph = workflow(make_inputs(server.input_dir, size), size, args.sixteen_bit)
                 plan = [(mode, CONFIGS, args.runs) for mode in ("websocket", "webhook")]
                 plan.append(("poll", CONFIGS[:1], args.poll_runs))
                 for mode, configs, runs in plan:
@@ -379,6 +379,9 @@ def main() -> None:
     parser.add_argument("--poll-interval", type=float, default=15.0)
     parser.add_argument("--poll-runs", type=int, default=2)
     parser.add_argument("--decode-runs", type=int, default=5)
+    parser.add_argument("--sixteen-bit", action="store_true",
+                        help="the node's default: the normal map at 16 bits (the issue's figures "
+                             "are for 8-bit maps)")
     asyncio.run(main_async(parser.parse_args()))
 
 

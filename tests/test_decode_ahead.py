@@ -103,3 +103,22 @@ async def test_only_a_runtime_that_shows_results_decodes_them(tmp_path):
         assert gui.engine.outputs.ahead is gui.decoded is not None
 
 
+
+
+@pytest.mark.asyncio
+async def test_maps_made_in_process_come_decoded_too(tmp_path, ahead):
+    from automata_desktop.config import LOCAL_SERVER
+    from automata_desktop.paths import resources_dir
+    from automata_desktop.runtime import load_workflow_named
+
+    maps = resources_dir() / "samples"
+    async with running_engine(tmp_path / "lib") as engine:
+        engine.outputs.ahead = ahead
+        [gen] = await engine.submit(request(load_workflow_named("pbr_from_image"), LOCAL_SERVER,
+                                            image=maps / "sample_basecolor.png"))
+        [done] = await engine.wait([gen.id], timeout=60)
+    assert done.status is GenerationStatus.COMPLETED, done.error
+    shown = ahead.filled(texture_set_of(done))
+    assert MapKind.NORMAL in shown and MapKind.HEIGHT in shown
+    for texture in shown:
+        assert texture.is_loaded and np.array_equal(texture.pixels, load_image(texture.path))
