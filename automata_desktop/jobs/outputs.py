@@ -127,11 +127,8 @@ class OutputStore:
         for task in earlier:  # keep the backend's order: the first map is shown first
             with contextlib.suppress(Exception):
                 await task
-        decoding = self._decode(ready.kind, ready.filename, ready.data)
-        stored = await self.library.ingest(job.id, ready.kind, "generated", ready.data,
-                                           ready.filename)
-        self._landed(job, stored, decoding)
-        return stored
+        return await self._ingest(job, ready.kind, ready.data, ready.filename,
+                                  self._decode(ready.kind, ready.filename, ready.data))
 
     async def store_inline(self, job: Job, files: Iterable[FileRef]) -> None:
         """A webhook's files that came with their bytes; raises LibraryError when one cannot be
@@ -150,10 +147,8 @@ class OutputStore:
                                                               validate=True)
                 decoding = self._decode(ref.kind, ref.filename,
                                         data.data if isinstance(data, Digested) else data)
-                stored = await self.library.ingest(
-                    job.id, ref.kind, "generated", data, ref.filename,
-                    expected_sha256=ref.sha256, expected_size=ref.size)
-                self._landed(job, stored, decoding)
+                await self._ingest(job, ref.kind, data, ref.filename, decoding,
+                                   expected_sha256=ref.sha256, expected_size=ref.size)
         except (AutomataError, ValueError) as exc:
             raise LibraryError(f"results could not be saved: {exc}") from exc
 
@@ -167,10 +162,10 @@ class OutputStore:
         async def chunks() -> AsyncIterator[bytes]:
             yield first
             async for chunk in stream:
-                if ahead:
+                if ahead is not None:
                     parts.append(chunk)
                 yield chunk
-            if ahead:  # every byte is here; the store's fsync and rename are still to come
+            if ahead is not None:  # every byte is here; the fsync and the rename are to come
                 job.decoding[key_of(ref)] = ahead.start(b"".join([first, *parts]))
 
         try:
@@ -186,14 +181,26 @@ class OutputStore:
                 await stream.aclose()  # type: ignore[attr-defined]
 
     async def _adopt(self, job: Job, ref: ev.OutputRef, staged: Staged) -> OutputFile:
+        return await self._ingest(job, self._kind_of(job, ref), staged, Path(ref.filename).name,
+                                  job.decoding.pop(key_of(ref), None))
+
+    async def _ingest(self, job: Job, kind: MapKind, data: bytes | Digested | Staged,
+                      filename: str, decoding: Future[Any] | None, *,
+                      expected_sha256: str | None = None,
+                      expected_size: int | None = None) -> OutputFile:
+        """Store one file and say so; its early decode is kept only if it was stored."""
         try:
-            stored = await self.library.ingest(job.id, self._kind_of(job, ref), "generated",
-                                               staged, Path(ref.filename).name)
+            stored = await self.library.ingest(job.id, kind, "generated", data, filename,
+                                               expected_sha256=expected_sha256,
+                                               expected_size=expected_size)
         except BaseException:
-            if decoding := job.decoding.pop(key_of(ref), None):
+            if decoding is not None:
                 decoding.cancel()
             raise
-        self._landed(job, stored, job.decoding.pop(key_of(ref), None))
+        if decoding is not None and self.ahead is not None:
+            self.ahead.remember(stored.path, decoding)
+        for callback in self.on_stored:
+            callback(job.id, stored)
         return stored
 
     @staticmethod
@@ -213,9 +220,3 @@ class OutputStore:
         if self.ahead is None or not self._decodable(kind, filename):
             return None
         return self.ahead.start(data)
-
-    def _landed(self, job: Job, stored: OutputFile, decoding: Future[Any] | None = None) -> None:
-        if decoding is not None and self.ahead is not None:
-            self.ahead.remember(stored.path, decoding)
-        for callback in self.on_stored:
-            callback(job.id, stored)
