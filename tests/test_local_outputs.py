@@ -3,6 +3,7 @@ when the folder is known, and only when the file there is the one the node annou
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import shutil
 from collections.abc import Callable
@@ -135,3 +136,58 @@ async def test_the_node_names_its_output_folder_so_no_setting_is_needed(fake_com
     assert done.status is GenerationStatus.COMPLETED, done.error
     assert sorted(f.kind.value for f in done.files) == sorted(MAPS)
     assert views(fake_comfy) == []  # read from the folder the AUTOMATA node named
+
+
+@pytest.mark.asyncio
+async def test_a_webhooks_reference_is_read_from_the_folder_only_if_it_is_the_announced_file(
+        fake_comfy, tmp_path):
+    """A webhook names a map with its size and SHA-256; the folder the app was told of holds a
+    same-named, same-sized file with other bytes: the map comes through /view instead."""
+    import json
+
+    import httpx
+
+    from automata_desktop.webhook import WebhookListener, generate_secret, sign_headers
+    from tests.engine_helpers import save_graph
+
+    mirror = tmp_path / "told-output"
+    secret = generate_secret()
+    async with running_engine(tmp_path / "lib", poll_interval_s=60, fast_poll_s=60,
+                              backend_factory=reading_from(mirror, websocket=False)) as engine:
+        listener = WebhookListener(secret=secret, on_event=engine.handle_webhook)
+        await listener.start()
+        try:
+            [gen] = await engine.submit(request(template(save_graph()), fake_comfy.url))
+            async with httpx.AsyncClient(base_url=fake_comfy.url) as http:
+                async def finished() -> bool:  # in the server's history: its file is written
+                    prompt_id = (await engine.library.get(gen.id)).prompt_id
+                    return bool(prompt_id and (await http.get(f"/history/{prompt_id}")).json())
+
+                async def run_ends() -> None:
+                    while not await finished():
+                        await asyncio.sleep(0.02)
+
+                await asyncio.wait_for(run_ends(), 15)
+            [written] = fake_comfy.output_dir.rglob("test_basecolor*.png")
+            real = written.read_bytes()
+            impostor = mirror / written.relative_to(fake_comfy.output_dir)
+            impostor.parent.mkdir(parents=True)
+            impostor.write_bytes(real[:-1] + bytes([real[-1] ^ 0xFF]))  # same name and size
+            files = [{"kind": "base_color", "filename": written.name,
+                      "subfolder": str(written.parent.relative_to(fake_comfy.output_dir)),
+                      "type": "output", "size": len(real),
+                      "sha256": hashlib.sha256(real).hexdigest()}]
+            body = json.dumps({"type": "generation.completed",
+                               "timestamp": "2025-01-01T12:00:00Z",
+                               "data": {"generation_id": gen.id, "files": files}}).encode()
+            async with httpx.AsyncClient() as http:
+                answer = await http.post(listener.url, content=body, headers={
+                    "content-type": "application/json", **sign_headers(secret, body)})
+            assert answer.status_code == 200, answer.text
+            [done] = await engine.wait([gen.id], timeout=15)
+        finally:
+            await listener.stop()
+    assert done.status is GenerationStatus.COMPLETED, done.error
+    [stored] = done.files
+    assert stored.path.read_bytes() == real
+    assert views(fake_comfy) == [written.name]

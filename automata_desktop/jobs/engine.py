@@ -852,8 +852,10 @@ class JobEngine:
         if job.finishing:  # a signal heard while connecting got there first
             await self._done[job.id].wait()
             return
-        refs = [ev.OutputRef(f.filename, f.subfolder, f.type, kind=f.kind.value)
-                for f in event.payload.data.files]
+        # With the size and SHA-256 the node announced: a file read from the server's output
+        # folder is taken only when it is the one announced (else it comes through /view).
+        refs = [ev.OutputRef(f.filename, f.subfolder, f.type, kind=f.kind.value, size=f.size,
+                             sha256=f.sha256) for f in event.payload.data.files]
         job.finishing = True
         try:
             stored = await self.outputs.collect(session.backend, job, refs)
