@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -21,8 +22,11 @@ from automata_desktop.comfy.client import DEFAULT_MAX_DOWNLOAD
 from automata_desktop.core.checksum import sha256_file
 from automata_desktop.errors import DownloadError
 
-#: Read size: few thread hops per map, small enough not to hold a 4K map twice in memory.
+#: Read size of a large file (a mesh): few thread hops, never all of it in memory.
 CHUNK = 4 * 1024 * 1024
+#: A file up to this size (any map) is read whole, checked in memory and handed on as checked:
+#: one read and one hash, and no window for the file to change between the check and the read.
+WHOLE = 128 * 1024 * 1024
 
 
 def local_output(folder: Path, ref: OutputRef, *, max_bytes: int = DEFAULT_MAX_DOWNLOAD
@@ -31,6 +35,33 @@ def local_output(folder: Path, ref: OutputRef, *, max_bytes: int = DEFAULT_MAX_D
 
     Blocking (a stat, and a hash when the ref carries one): call it off the event loop.
     """
+    path = _located(folder, ref, max_bytes)
+    try:
+        if path is None or (ref.sha256 is not None and sha256_file(path).sha256 != ref.sha256):
+            return None
+    except OSError:
+        return None
+    return path
+
+
+def local_bytes(folder: Path, ref: OutputRef) -> bytes | None:
+    """The bytes of the file `ref` names, read whole, if it is a file up to `WHOLE` bytes that
+    `local_output` would take. Blocking: call it off the event loop."""
+    path = _located(folder, ref, WHOLE)
+    try:
+        data = path.read_bytes() if path is not None else None
+    except OSError:
+        return None
+    if data is None or (ref.size is not None and len(data) != ref.size):
+        return None
+    if ref.sha256 is not None and hashlib.sha256(data).hexdigest() != ref.sha256:
+        return None
+    return data
+
+
+def _located(folder: Path, ref: OutputRef, max_bytes: int) -> Path | None:
+    """The regular file inside `folder` that `ref` names, of its announced size and at most
+    `max_bytes`; its content is not checked here."""
     if ref.type != "output":  # temp and input live in other folders of the server
         return None
     try:
@@ -39,11 +70,9 @@ def local_output(folder: Path, ref: OutputRef, *, max_bytes: int = DEFAULT_MAX_D
         if not path.is_relative_to(root) or not path.is_file():
             return None
         size = path.stat().st_size
-        if size > max_bytes or (ref.size is not None and size != ref.size):
-            return None
-        if ref.sha256 is not None and sha256_file(path).sha256 != ref.sha256:
-            return None
     except (OSError, ValueError):
+        return None
+    if size > max_bytes or (ref.size is not None and size != ref.size):
         return None
     return path
 
@@ -51,6 +80,9 @@ def local_output(folder: Path, ref: OutputRef, *, max_bytes: int = DEFAULT_MAX_D
 async def local_or_view(folder: Path, ref: OutputRef,
                         view: Callable[[OutputRef], AsyncIterator[bytes]]) -> AsyncIterator[bytes]:
     """`ref`'s bytes from `folder` when `local_output` takes the file, else from `view(ref)`."""
+    if (whole := await asyncio.to_thread(local_bytes, folder, ref)) is not None:
+        yield whole
+        return
     path = await asyncio.to_thread(local_output, folder, ref)
     handle = None
     if path is not None:

@@ -160,13 +160,17 @@ class OutputStore:
         parts: list[bytes] = []
 
         async def chunks() -> AsyncIterator[bytes]:
-            yield first
+            # One chunk ahead of the writer, so the decode starts as soon as the last byte is
+            # here, before that chunk's hashing and writing, the fsync and the rename.
+            held = first
             async for chunk in stream:
                 if ahead is not None:
-                    parts.append(chunk)
-                yield chunk
-            if ahead is not None:  # every byte is here; the fsync and the rename are to come
-                job.decoding[key_of(ref)] = ahead.start(b"".join([first, *parts]))
+                    parts.append(held)
+                yield held
+                held = chunk
+            if ahead is not None:
+                job.decoding[key_of(ref)] = ahead.start(b"".join([*parts, held]))
+            yield held
 
         try:
             # The first chunk before any file: an output the server refuses leaves nothing behind.
