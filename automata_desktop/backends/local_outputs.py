@@ -47,12 +47,21 @@ def local_output(folder: Path, ref: OutputRef, *, max_bytes: int = DEFAULT_MAX_D
 def local_bytes(folder: Path, ref: OutputRef) -> bytes | None:
     """The bytes of the file `ref` names, read whole, if it is a file up to `WHOLE` bytes that
     `local_output` would take. Blocking: call it off the event loop."""
-    path = _located(folder, ref, WHOLE)
+    found = _taken(folder, ref)
+    return found if isinstance(found, bytes) else None
+
+
+def _taken(folder: Path, ref: OutputRef) -> bytes | Path | None:
+    """What `local_or_view` reads: a map's checked bytes, a larger file's checked path, or None
+    (then `/view`). Each file is read and hashed once."""
+    path = _located(folder, ref, DEFAULT_MAX_DOWNLOAD)
     try:
-        data = path.read_bytes() if path is not None else None
+        if path is None or path.stat().st_size > WHOLE:
+            return local_output(folder, ref) if path is not None else None
+        data = path.read_bytes()
     except OSError:
         return None
-    if data is None or (ref.size is not None and len(data) != ref.size):
+    if ref.size is not None and len(data) != ref.size:
         return None
     if ref.sha256 is not None and hashlib.sha256(data).hexdigest() != ref.sha256:
         return None
@@ -80,11 +89,11 @@ def _located(folder: Path, ref: OutputRef, max_bytes: int) -> Path | None:
 async def local_or_view(folder: Path, ref: OutputRef,
                         view: Callable[[OutputRef], AsyncIterator[bytes]]) -> AsyncIterator[bytes]:
     """`ref`'s bytes from `folder` when `local_output` takes the file, else from `view(ref)`."""
-    if (whole := await asyncio.to_thread(local_bytes, folder, ref)) is not None:
-        yield whole
+    found = await asyncio.to_thread(_taken, folder, ref)
+    if isinstance(found, bytes):
+        yield found
         return
-    path = await asyncio.to_thread(local_output, folder, ref)
-    handle = None
+    path, handle = found, None
     if path is not None:
         with contextlib.suppress(OSError):
             handle = await asyncio.to_thread(path.open, "rb")

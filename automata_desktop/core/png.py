@@ -61,9 +61,7 @@ def decode_png(data: bytes | memoryview) -> np.ndarray | None:
         return png.rows.view(">u2").reshape(h, w).astype(np.uint16)
     else:  # 16-bit colour: Pillow keeps the high byte of each sample
         pixels = png.rows.reshape(h, w, c, 2)[..., 0]
-    if c == 1:
-        return np.ascontiguousarray(pixels[..., 0])
-    if c == 2:  # grey + alpha: the app's pixels are the grey (Pillow's LA -> L)
+    if c <= 2:  # grey, or grey + alpha: the app's pixels are the grey (Pillow's LA -> L)
         return np.ascontiguousarray(pixels[..., 0])
     return np.ascontiguousarray(pixels)
 
