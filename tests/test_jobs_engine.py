@@ -65,6 +65,17 @@ async def test_polling_alone_completes_when_the_websocket_never_connects(fake_co
     assert [u for u in log.for_(gen.id) if u.status.is_final][-1].completed_by == "history"
 
 
+async def test_polling_keeps_its_pace_while_the_socket_keeps_failing_to_reconnect(
+        fake_comfy, tmp_path):
+    """Each failed reconnect (every 0.05-0.3 s here) used to restart the poll's 1 s timer, so a
+    server whose websocket stays unreachable was never polled: the run never completed."""
+    async with running_engine(tmp_path / "lib", poll_interval_s=1.0, fast_poll_s=1.0,
+                              backend_factory=backend_factory(websocket=False)) as engine:
+        [gen] = await engine.submit(request(template(save_graph(color=9)), fake_comfy.url))
+        [done] = await engine.wait([gen.id], timeout=15)
+    assert done.status is GenerationStatus.COMPLETED and len(done.files) == 1
+
+
 async def test_a_websocket_dropped_mid_run_still_completes(fake_comfy, tmp_path):
     # The socket is cut just as the only output reports its file: that `executed`, and the rest
     # of the run's messages, are never received; the file comes from the history.

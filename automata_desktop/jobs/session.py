@@ -223,7 +223,12 @@ class ServerSession:
 
     async def _poll(self) -> None:
         """`/history` polling: the only signal while the socket is down, a safety net otherwise,
-        and fast while a run the websocket reported finished waits for its history entry."""
+        and fast while a run the websocket reported finished waits for its history entry.
+
+        The interval runs from the last poll: a change of pace (each failed reconnect of a
+        socket that stays down is one) picks the new interval without restarting the wait."""
+        loop = asyncio.get_running_loop()
+        last = loop.time()
         while True:
             fast = (not self.backend.connected
                     or any(j.succeeded and not j.finishing for j in self.owner.jobs_on(self.url)))
@@ -232,10 +237,11 @@ class ServerSession:
             try:
                 # Not wait_for: on Python 3.11 it swallows a cancel that lands as the event is
                 # set (a disconnect during close), and this loop then never ends.
-                async with asyncio.timeout(interval):
+                async with asyncio.timeout_at(last + interval):
                     await self._pace_changed.wait()
-                continue  # sleep again at the new pace
+                continue  # the pace may have changed: wait on from the last poll
             except TimeoutError:
                 pass
+            last = loop.time()
             for job in self.owner.jobs_on(self.url):
                 await self.owner.poll_job(self, job)
