@@ -13,7 +13,7 @@ import pytest
 
 from automata_desktop.backends import Backend
 from automata_desktop.backends.comfyui import ComfyBackend
-from automata_desktop.backends.local_outputs import local_bytes, local_output
+from automata_desktop.backends.local_outputs import local_output, local_read
 from automata_desktop.backends.messages import OutputRef
 from automata_desktop.core.generation import GenerationStatus
 from automata_desktop.core.maps import MapKind
@@ -127,11 +127,11 @@ def test_only_a_regular_file_inside_the_folder_with_the_announced_size_and_hash_
     assert local_output(folder, ref("gone.png")) is None
     assert local_output(tmp_path / "no-such-folder", ref()) is None
     # A map is read whole and checked in memory: the same rules, and the bytes that were checked.
-    assert local_bytes(folder, ref(size=len(data), sha256=digest)) == data
-    assert local_bytes(folder, ref()) == data
+    assert local_read(folder, ref(size=len(data), sha256=digest)) == data
+    assert local_read(folder, ref()) == data
     for refused in (ref(size=len(data) + 1), ref(sha256="0" * 64), ref(type="temp"),
                     ref("secret.png", ".."), ref("link.png"), ref("gone.png")):
-        assert local_bytes(folder, refused) is None
+        assert local_read(folder, refused) is None
 
 
 @pytest.mark.asyncio

@@ -44,16 +44,10 @@ def local_output(folder: Path, ref: OutputRef, *, max_bytes: int = DEFAULT_MAX_D
     return path
 
 
-def local_bytes(folder: Path, ref: OutputRef) -> bytes | None:
-    """The bytes of the file `ref` names, read whole, if it is a file up to `WHOLE` bytes that
-    `local_output` would take. Blocking: call it off the event loop."""
-    found = _taken(folder, ref)
-    return found if isinstance(found, bytes) else None
-
-
-def _taken(folder: Path, ref: OutputRef) -> bytes | Path | None:
-    """What `local_or_view` reads: a map's checked bytes, a larger file's checked path, or None
-    (then `/view`). Each file is read and hashed once."""
+def local_read(folder: Path, ref: OutputRef) -> bytes | Path | None:
+    """What `local_or_view` reads of the file `ref` names: a file up to `WHOLE` bytes (any map)
+    read whole and checked, a larger one's checked path (`local_output`), or None (then
+    `/view`). Each file is read and hashed once. Blocking: call it off the event loop."""
     path = _located(folder, ref, DEFAULT_MAX_DOWNLOAD)
     try:
         if path is None or path.stat().st_size > WHOLE:
@@ -89,7 +83,7 @@ def _located(folder: Path, ref: OutputRef, max_bytes: int) -> Path | None:
 async def local_or_view(folder: Path, ref: OutputRef,
                         view: Callable[[OutputRef], AsyncIterator[bytes]]) -> AsyncIterator[bytes]:
     """`ref`'s bytes from `folder` when `local_output` takes the file, else from `view(ref)`."""
-    found = await asyncio.to_thread(_taken, folder, ref)
+    found = await asyncio.to_thread(local_read, folder, ref)
     if isinstance(found, bytes):
         yield found
         return
