@@ -135,12 +135,19 @@ def texture_set_of(gen: Generation) -> ts.TextureSet:
     return ts.TextureSet(maps)
 
 
+def pillow(data: bytes) -> np.ndarray:
+    """Pillow's decode as the app used it before `core.png` (`load_image` then)."""
+    with Image.open(io.BytesIO(data)) as image:
+        image.load()
+        return ts.image_pixels(image)
+
+
 def _pillow_set(textures: ts.TextureSet) -> ts.TextureSet:
     """The decode before: every map through Pillow, in the 4-thread pool `loaded()` uses."""
     def pixels(texture: ts.TextureMap) -> ts.TextureMap:
-        with Image.open(texture.path) as image:
-            image.load()
-            return ts.TextureMap(texture.kind, texture.source, texture.path, ts.image_pixels(image))
+        assert texture.path is not None
+        return ts.TextureMap(texture.kind, texture.source, texture.path,
+                             pillow(texture.path.read_bytes()))
 
     with ThreadPoolExecutor(4) as pool:
         return ts.TextureSet({t.kind: t for t in pool.map(pixels, textures)})
@@ -233,11 +240,6 @@ async def one_run(server: FakeComfy, lib_root: Path, graph: dict, mode: str, con
 
 def decoders() -> dict[str, Callable[[bytes], np.ndarray]]:
     """Each decoder's bytes -> array as the app would use it (RGB order, file depth)."""
-    def pillow(data: bytes) -> np.ndarray:
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()
-            return ts.image_pixels(image)
-
     out: dict[str, Callable[[bytes], np.ndarray]] = {"app": ts.decode_image, "Pillow": pillow}
     try:
         import cv2
